@@ -1,0 +1,1 @@
+"""The ``observer`` command: thin wrappers that parse arguments and call the modules."""

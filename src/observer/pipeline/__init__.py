@@ -1,0 +1,1 @@
+"""Record model, validation, guard, enrichment and gap detection: pure functions over records."""

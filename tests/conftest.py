@@ -1,0 +1,29 @@
+"""Fixtures shared by every test area."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from observer.config.settings import Settings, settings_for_tests
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    """An empty OBSERVER_HOME for one test."""
+    path = tmp_path / "observer"
+    path.mkdir()
+    return path
+
+
+@pytest.fixture
+def make_settings(home: Path) -> Iterator[Any]:
+    """Build Settings rooted at the test's home, with overrides by alias or field name."""
+
+    def build(**overrides: Any) -> Settings:
+        return settings_for_tests(home, **overrides)
+
+    yield build
