@@ -1,0 +1,1 @@
+"""HTTP: /health, /ready, /metrics, /status and the live dashboard page."""

@@ -1,0 +1,28 @@
+"""What every command needs first: the settings (or exit code 2 naming each problem)."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from observer.clock import Clock
+from observer.config import ConfigError
+from observer.config.settings import LoadedSettings, Settings, load_settings
+
+EXIT_CONFIG = 2
+
+
+def load_or_exit(env_file: str | None = None) -> LoadedSettings:
+    """Load the settings; on any problem print one line per problem and exit with code 2."""
+    try:
+        return load_settings(env_file=env_file)
+    except ConfigError as err:
+        for problem in err.problems:
+            click.echo(f"config error: {problem}", err=True)
+        sys.exit(EXIT_CONFIG)
+
+
+def clock_from(settings: Settings) -> Clock:
+    """The one process clock, from OBSERVER_CLOCK_START / OBSERVER_CLOCK_SPEED."""
+    return Clock(settings.clock_start, settings.clock_speed)
