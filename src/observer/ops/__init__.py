@@ -1,0 +1,1 @@
+"""Operations: retention, backups, the disk guard, the maintenance scheduler and export."""
