@@ -1,0 +1,44 @@
+"""Market errors: calendar, sessions and the market runtime.
+
+ObserverError
+ +-- MarketError                 anything in observer.market
+      +-- CalendarError            the session schedule or the holiday override file is
+                                   invalid; ``source`` names the setting or the file,
+                                   ``where`` the line or key, ``detail`` what is wrong
+      +-- SnapshotError            a universe snapshot cannot be read or written (``path``)
+      +-- UniverseError            the universe cannot be built and no earlier snapshot exists
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from observer.exceptions import ObserverError
+
+
+class MarketError(ObserverError):
+    """Base class of the market package's errors."""
+
+
+class CalendarError(MarketError):
+    """The session schedule or the calendar override file cannot be used."""
+
+    def __init__(self, source: str, detail: str, where: str = "") -> None:
+        self.source = source
+        self.where = where
+        self.detail = detail
+        location = f"{source} ({where})" if where else source
+        super().__init__(f"{location}: {detail}")
+
+
+class SnapshotError(MarketError):
+    """A universe snapshot cannot be read or written; ``path`` names the file."""
+
+    def __init__(self, path: Path, detail: str) -> None:
+        self.path = path
+        self.detail = detail
+        super().__init__(f"{path}: {detail}")
+
+
+class UniverseError(MarketError):
+    """The universe could not be built and no earlier snapshot can stand in."""
