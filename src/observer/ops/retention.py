@@ -1,0 +1,222 @@
+"""Retention: what expires, per class of file, and removing exactly that.
+
+Every class has its own setting (``OBSERVER_RETENTION_*``). The age of a file is the end of
+the period its name says (``scalp_20260105_09.jsonl`` covers 09:00-10:00 KST, a name with
+``YYYYMMDD`` covers that day); names without a date fall back to the modification time. A file
+expires when the end of its period is at least the retention period before the clock's now.
+
+Uncompressed archive hours are never deleted: once older than ``retention_plain_hours`` they
+are compressed with the archive's compressor, and only compressed hours ever expire.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from observer.clock import KST, Clock
+from observer.config.settings import Settings
+from observer.metrics import Metrics
+
+log = logging.getLogger(__name__)
+
+ARCHIVE_NAME = re.compile(
+    r"^(?P<stream>[a-z]+)_(?P<day>\d{8})_(?P<hour>\d{2})\.jsonl(?P<zst>\.zst)?$"
+)
+MANIFEST_NAME = re.compile(r"^manifest_(?P<day>\d{8})\.sha256$")
+DAY_IN_NAME = re.compile(r"(?<!\d)(?P<day>20\d{6})(?!\d)")
+
+# A compressor turns a closed plain hour into its .zst (plus its manifest line) and removes
+# the plain file; it is the archive's, injected so retention never re-implements it.
+Compressor = Callable[[Path], Any]
+
+
+@dataclass
+class RetentionReport:
+    """What one retention pass did, per class."""
+
+    removed: dict[str, list[str]] = field(default_factory=dict)
+    compressed: list[str] = field(default_factory=list)
+    kept_plain: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    partitions: list[str] = field(default_factory=list)
+    partitions_skipped: str | None = None
+
+    def count(self) -> int:
+        return sum(len(v) for v in self.removed.values())
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "removed": {k: len(v) for k, v in self.removed.items()},
+            "compressed": len(self.compressed),
+            "kept_plain": len(self.kept_plain),
+            "partitions_dropped": len(self.partitions),
+            "partitions_skipped": self.partitions_skipped,
+            "errors": list(self.errors),
+        }
+
+
+def parse_day(text: str) -> datetime | None:
+    """``YYYYMMDD`` as midnight KST, or None when it is not a date."""
+    try:
+        return datetime.strptime(text, "%Y%m%d").replace(tzinfo=KST)
+    except ValueError:
+        return None
+
+
+def period_end(path: Path) -> datetime:
+    """The end of the period a file covers, from its name, else its modification time."""
+    name = path.name
+    match = ARCHIVE_NAME.match(name)
+    if match:
+        day = parse_day(match["day"])
+        if day is not None:
+            return day + timedelta(hours=int(match["hour"]) + 1)
+    for regex in (MANIFEST_NAME, DAY_IN_NAME):
+        found = regex.search(name)
+        if found:
+            day = parse_day(found["day"])
+            if day is not None:
+                return day + timedelta(days=1)
+    return datetime.fromtimestamp(path.stat().st_mtime, KST)
+
+
+def expired(path: Path, now: datetime, keep: timedelta) -> bool:
+    """True when the file's period ended at least ``keep`` before ``now``."""
+    return period_end(path) + keep <= now
+
+
+def _files(directory: Path, recursive: bool = False) -> Iterator[Path]:
+    if not directory.is_dir():
+        return
+    pattern = "**/*" if recursive else "*"
+    for path in sorted(directory.glob(pattern)):
+        if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+            yield path
+
+
+def _is_plain_hour(path: Path) -> bool:
+    match = ARCHIVE_NAME.match(path.name)
+    return match is not None and not match["zst"]
+
+
+def _is_compressed_hour(path: Path) -> bool:
+    match = ARCHIVE_NAME.match(path.name)
+    return match is not None and bool(match["zst"])
+
+
+class RetentionRunner:
+    """Applies every retention class of the settings at the clock's now."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        *,
+        compressor: Compressor | None = None,
+    ) -> None:
+        self._s = settings
+        self._clock = clock
+        self._metrics = metrics
+        self._compressor = compressor
+
+    def file_classes(self) -> list[tuple[str, Path, timedelta, Callable[[Path], bool], bool]]:
+        """(class, directory, keep, selector, recursive) for every class that deletes files."""
+        s = self._s
+        return [
+            (
+                "archive",
+                s.assets_dir,
+                timedelta(days=s.retention_archive_days),
+                _is_compressed_hour,
+                False,
+            ),
+            (
+                "quarantine",
+                s.quarantine_dir,
+                timedelta(days=s.retention_quarantine_days),
+                _any,
+                True,
+            ),
+            ("snapshot", s.snapshot_dir, timedelta(days=s.retention_snapshot_days), _any, True),
+            ("log", s.log_dir, timedelta(days=s.retention_log_days), _is_log, True),
+            ("backup", s.backup_dir, timedelta(days=s.retention_backup_days), _is_backup, False),
+        ]
+
+    def run(self) -> RetentionReport:
+        """One pass over the files (the database partitions are separate: see drop_partitions)."""
+        report = RetentionReport()
+        now = self._clock.now()
+        self._compress_plain(now, report)
+        for name, directory, keep, selector, recursive in self.file_classes():
+            for path in _files(directory, recursive):
+                if selector(path) and expired(path, now, keep):
+                    self._remove(name, path, report)
+        self._remove_orphan_manifests(now, report)
+        log.info(
+            "retention: removed %d file(s), compressed %d hour(s), %d error(s)",
+            report.count(),
+            len(report.compressed),
+            len(report.errors),
+        )
+        return report
+
+    def _compress_plain(self, now: datetime, report: RetentionReport) -> None:
+        keep = timedelta(hours=self._s.retention_plain_hours)
+        for path in _files(self._s.assets_dir):
+            if not _is_plain_hour(path) or not expired(path, now, keep):
+                continue
+            if self._compressor is None:
+                report.kept_plain.append(path.name)
+                continue
+            try:
+                self._compressor(path)
+            except Exception as exc:  # one bad hour must not stop the others; it is reported
+                log.error("retention: cannot compress %s: %s", path.name, exc)
+                report.errors.append(f"compress {path.name}: {exc}")
+                continue
+            report.compressed.append(path.name)
+
+    def _remove_orphan_manifests(self, now: datetime, report: RetentionReport) -> None:
+        """A day's checksum manifest goes once the day expired and none of its hours remain."""
+        keep = timedelta(days=self._s.retention_archive_days)
+        assets = self._s.assets_dir
+        for path in _files(assets):
+            match = MANIFEST_NAME.match(path.name)
+            if not match or not expired(path, now, keep):
+                continue
+            if any(assets.glob(f"*_{match['day']}_*.jsonl*")):
+                continue
+            self._remove("archive_manifest", path, report)
+
+    def _remove(self, name: str, path: Path, report: RetentionReport) -> None:
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.error("retention: cannot remove %s: %s", path, exc.strerror)
+            report.errors.append(f"remove {path.name}: {exc.strerror}")
+            return
+        report.removed.setdefault(name, []).append(str(path))
+        if self._metrics is not None:
+            self._metrics.retention_removed.labels(name).inc()
+        log.debug("retention: removed %s (%s)", path, name)
+
+
+def _any(_path: Path) -> bool:
+    return True
+
+
+def _is_log(path: Path) -> bool:
+    return path.suffix == ".log" or ".log." in path.name
+
+
+def _is_backup(path: Path) -> bool:
+    return path.name.startswith("observer-backup-") and not path.name.endswith(".tmp")
