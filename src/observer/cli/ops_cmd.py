@@ -1,7 +1,220 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""Operations commands: ``maintenance run``, ``backup create|list|verify|restore``, ``export``
+and ``status``. Maintenance and backup commands log to ``maintenance_YYYYMMDD.log``."""
 
 from __future__ import annotations
 
-import click
+import asyncio
+import logging
+import sys
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
-COMMANDS: list[click.Command] = []
+import click
+import orjson
+
+from observer.cli.context import clock_from, load_or_exit
+from observer.cli.logging_setup import DailyFileHandler, RedactingFilter, TextFormatter
+from observer.clock import Clock
+from observer.config.redact import Redactor
+from observer.config.settings import Settings, prepare_paths
+from observer.metrics import Metrics
+from observer.ops.backup import BackupStore
+from observer.ops.exceptions import OpsError
+from observer.ops.maintenance import TASKS, run_tasks
+from observer.ops.status_report import fetch_status, human_bytes, render_status
+
+EXIT_FAILED = 1
+MAINTENANCE_LOGGER = "observer.ops"
+
+
+def attach_maintenance_log(settings: Settings, clock: Clock, redactor: Redactor) -> logging.Handler:
+    """Send the ``observer.ops`` loggers of a running service to ``maintenance_YYYYMMDD.log``
+    as well (the service's logging setup calls this once; returns the handler to close)."""
+    handler = DailyFileHandler(settings.maintenance_log_dir, "maintenance", clock)
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(TextFormatter(clock))
+    logging.getLogger(MAINTENANCE_LOGGER).addHandler(handler)
+    return handler
+
+
+def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
+    from observer.cli.logging_setup import configure_logging
+
+    settings = load_or_exit(env_file).settings
+    clock = clock_from(settings)
+    configure_logging(
+        settings, clock, Redactor(settings.secret_values()), maintenance=True, stream=sys.stderr
+    )
+    prepare_paths(settings)
+    return settings, clock
+
+
+def _echo_json(data: Any) -> None:
+    click.echo(orjson.dumps(data, option=orjson.OPT_INDENT_2, default=str).decode())
+
+
+# -- maintenance ---------------------------------------------------------------------------
+@click.group("maintenance")
+def maintenance_group() -> None:
+    """Retention, backups and the disk check (the CronJobs run these)."""
+
+
+@maintenance_group.command("run")
+@click.option(
+    "--task",
+    "tasks",
+    type=click.Choice(TASKS),
+    multiple=True,
+    help="Task to run (repeatable); default: retention, then backup, then disk.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+def maintenance_run(tasks: tuple[str, ...], as_json: bool) -> None:
+    """Run maintenance tasks once now; exit code 1 when one failed."""
+    settings, clock = _maintenance_context()
+    results = asyncio.run(run_tasks(settings, clock, Metrics(), tasks or TASKS))
+    if as_json:
+        _echo_json(results)
+    else:
+        for task, result in results.items():
+            state = "ok" if result.get("ok") else "FAILED"
+            details = {k: v for k, v in result.items() if k != "ok"}
+            click.echo(f"{task}: {state} {orjson.dumps(details, default=str).decode()}")
+    if not all(r.get("ok") for r in results.values()):
+        sys.exit(EXIT_FAILED)
+
+
+# -- backup --------------------------------------------------------------------------------
+@click.group("backup")
+def backup_group() -> None:
+    """Backups of the closed archive and the universe snapshots."""
+
+
+def _store() -> BackupStore:
+    settings, clock = _maintenance_context()
+    return BackupStore(settings, clock, Metrics())
+
+
+@backup_group.command("create")
+def backup_create() -> None:
+    """Write a new backup to the backup directory."""
+    try:
+        info = _store().create()
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{info.path}  {len(info.files)} file(s)  {human_bytes(info.size)}")
+
+
+@backup_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
+def backup_list(as_json: bool) -> None:
+    """List the backups, oldest first."""
+    infos = _store().list()
+    if as_json:
+        _echo_json([i.as_dict() for i in infos])
+        return
+    if not infos:
+        click.echo("no backups")
+    for info in infos:
+        click.echo(
+            f"{info.path.name}  {info.created_at}  {len(info.files)} file(s)"
+            f"  {human_bytes(info.size)}"
+        )
+
+
+@backup_group.command("verify")
+@click.argument("backup")
+def backup_verify(backup: str) -> None:
+    """Re-hash every member of BACKUP (a path or a name) against its manifest."""
+    store = _store()
+    try:
+        info = store.verify(store.resolve(backup))
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{info.path.name}: OK, {len(info.files)} file(s) match the manifest")
+
+
+@backup_group.command("restore")
+@click.argument("backup")
+@click.option(
+    "--target",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Restore into DIR/assets and DIR/universe instead of the configured directories.",
+)
+@click.option("--force", is_flag=True, help="Overwrite existing files that differ.")
+def backup_restore(backup: str, target: Path | None, force: bool) -> None:
+    """Restore BACKUP; identical files are skipped, differing ones need --force."""
+    store = _store()
+    try:
+        report = store.restore(store.resolve(backup), target, force)
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"restored {len(report.written)} file(s), skipped {len(report.skipped)} identical,"
+        f" overwrote {len(report.overwritten)}"
+    )
+
+
+# -- status --------------------------------------------------------------------------------
+@click.command("status")
+@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Service URL.")
+@click.option("--json", "as_json", is_flag=True, help="Print the raw /status JSON.")
+def status_command(url: str, as_json: bool) -> None:
+    """Show the running service's status."""
+    try:
+        status = fetch_status(url)
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        _echo_json(status)
+    else:
+        click.echo(render_status(status))
+
+
+# -- export --------------------------------------------------------------------------------
+def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str) -> date:
+    try:
+        return datetime.strptime(value.replace("-", ""), "%Y%m%d").date()
+    except ValueError as exc:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from exc
+
+
+@click.command("export")
+@click.option("--stream", type=click.Choice(("scalp", "swing")), required=True)
+@click.option("--from", "start", required=True, callback=_parse_day, help="First day (YYYY-MM-DD).")
+@click.option("--to", "end", required=True, callback=_parse_day, help="Last day, inclusive.")
+@click.option("--symbol", "symbols", multiple=True, help="Only these symbols (repeatable).")
+@click.option("--format", "fmt", type=click.Choice(("parquet", "csv")), default="parquet")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+def export_command(
+    stream: str, start: date, end: date, symbols: tuple[str, ...], fmt: str, out: Path
+) -> None:
+    """Export archived records of a day range to Parquet or CSV with typed columns."""
+    from observer.ops.export import ExportJob
+
+    settings = load_or_exit().settings
+    if end < start:
+        raise click.BadParameter("--to is before --from")
+    job = ExportJob(settings.assets_dir, stream, start, end, set(symbols) or None, fmt, out)
+    files = job.files()
+    total = sum(size for _path, size in files)
+    try:
+        with click.progressbar(
+            length=max(total, 1), label=f"exporting {stream}", file=sys.stderr
+        ) as bar:
+            summary = job.run(progress=bar.update)
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"{summary.rows:,} rows from {summary.files} file(s) -> {out}"
+        f" ({human_bytes(summary.bytes_written)}, {summary.seconds:.1f} s,"
+        f" {summary.skipped_lines} unreadable line(s) skipped)"
+    )
+
+
+COMMANDS: list[click.Command] = [
+    maintenance_group,
+    backup_group,
+    status_command,
+    export_command,
+]
