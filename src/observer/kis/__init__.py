@@ -1,0 +1,1 @@
+"""The KIS protocol: wire formats, token lifecycle, REST client and WebSocket session."""
