@@ -1,7 +1,67 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""`observer` commands of the market area: ``calendar`` (and the universe commands)."""
 
 from __future__ import annotations
 
+import sys
+from datetime import date, datetime
+
 import click
 
-COMMANDS: list[click.Command] = []
+from observer.cli.context import EXIT_CONFIG, clock_from, load_or_exit
+from observer.market.calendar import MarketCalendar
+from observer.market.exceptions import CalendarError
+
+
+@click.command("calendar")
+@click.option(
+    "--date",
+    "day",
+    type=click.DateTime(["%Y-%m-%d"]),
+    help="Show this day's sessions (default: today, KST).",
+)
+@click.option("--year", type=int, help="List this year's holidays, overrides applied and marked.")
+def calendar_command(day: datetime | None, year: int | None) -> None:
+    """Print a day's sessions (or why the market is closed), or a year's holidays."""
+    settings = load_or_exit().settings
+    try:
+        calendar = MarketCalendar(settings)
+    except CalendarError as err:
+        click.echo(f"config error: {err}", err=True)
+        sys.exit(EXIT_CONFIG)
+    if year is not None:
+        _print_year(calendar, year)
+        if day is None:
+            return
+    chosen = day.date() if day is not None else clock_from(settings).now().date()
+    _print_day(calendar, chosen)
+
+
+def _print_day(calendar: MarketCalendar, day: date) -> None:
+    info = calendar.day(day)
+    header = f"{day.isoformat()} ({day.strftime('%a')})"
+    if not info.trading:
+        click.echo(f"{header}: closed ({info.closed_reason})")
+        click.echo(f"next trading day: {calendar.next_trading_day(day).isoformat()}")
+        return
+    note = f" [{info.note}]" if info.note else ""
+    click.echo(f"{header}: trading day{note}")
+    for session in info.sessions:
+        click.echo(f"  {session.name:<16} {session.start:%H:%M} - {session.end:%H:%M} KST")
+
+
+def _print_year(calendar: MarketCalendar, year: int) -> None:
+    entries = calendar.holidays_in(year)
+    source = calendar.override_path if calendar.overrides.path else "none"
+    click.echo(f"{year}: KRX holidays and overrides (override file: {source})")
+    for entry in entries:
+        state = "closed" if entry.closed else "open  "
+        mark = f"  <- {entry.mark}" if entry.mark else ""
+        click.echo(f"  {entry.day.isoformat()} {entry.day:%a}  {state}  {entry.name}{mark}")
+    first = calendar.first_trading_day(year)
+    if first is not None:
+        opening = calendar.sessions_on(first)
+        starts = f", first session {opening[0].start:%H:%M}" if opening else ""
+        click.echo(f"  first trading day: {first.isoformat()}{starts}")
+
+
+COMMANDS: list[click.Command] = [calendar_command]
