@@ -6,7 +6,8 @@ the period its name says (``scalp_20260105_09.jsonl`` covers 09:00-10:00 KST, a 
 expires when the end of its period is at least the retention period before the clock's now.
 
 Uncompressed archive hours are never deleted: once older than ``retention_plain_hours`` they
-are compressed with the archive's compressor, and only compressed hours ever expire.
+are compressed with the archive's compressor, and only compressed hours ever expire (an
+hour compressed by a pass is at the earliest removed by the next one, after a backup ran).
 """
 
 from __future__ import annotations
@@ -156,7 +157,8 @@ class RetentionRunner:
         self._compress_plain(now, report)
         for name, directory, keep, selector, recursive in self.file_classes():
             for path in _files(directory, recursive):
-                if selector(path) and expired(path, now, keep):
+                just_compressed = path.name.removesuffix(".zst") in report.compressed
+                if selector(path) and expired(path, now, keep) and not just_compressed:
                     self._remove(name, path, report)
         self._remove_orphan_manifests(now, report)
         log.info(
