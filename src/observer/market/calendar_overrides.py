@@ -31,6 +31,17 @@ from observer.market.sessions import SessionSpec, parse_schedule, shift_specs
 OVERRIDE_FILE_NAME = "holidays.yaml"
 SECTIONS = ("close", "open", "shift", "schedule")
 MAX_SHIFT_MINUTES = 12 * 60
+_TIMESTAMP_TAG = "tag:yaml.org,2002:timestamp"
+
+
+class _TextDateLoader(yaml.SafeLoader):
+    """Safe YAML that leaves dates as text, so a bad date is reported with its key here."""
+
+
+_TextDateLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != _TIMESTAMP_TAG]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
 
 
 @dataclass(frozen=True)
@@ -54,7 +65,7 @@ def load_overrides(path: Path, base: tuple[SessionSpec, ...]) -> CalendarOverrid
     except (OSError, UnicodeDecodeError) as exc:
         raise CalendarError(source, f"cannot be read: {exc}") from exc
     try:
-        document = yaml.safe_load(text)
+        document = yaml.load(text, Loader=_TextDateLoader)  # noqa: S506 (a SafeLoader)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
