@@ -10,6 +10,8 @@ import pytest
 
 from observer.config.settings import Settings, settings_for_tests
 
+pytest_plugins = ["tests.pg"]
+
 
 @pytest.fixture
 def home(tmp_path: Path) -> Path:

@@ -1,7 +1,78 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""``observer db migrate|status|load`` and ``observer import``: the PostgreSQL store."""
 
 from __future__ import annotations
 
+import asyncio
+import sys
+from typing import Any
+
 import click
 
-COMMANDS: list[click.Command] = []
+from observer.cli.context import load_or_exit
+from observer.store.exceptions import StoreError
+
+EXIT_STORE = 1
+
+
+def _fail(err: StoreError) -> None:
+    click.echo(f"database error: {err}", err=True)
+    sys.exit(EXIT_STORE)
+
+
+@click.group("db")
+def db_group() -> None:
+    """The PostgreSQL store: schema migrations, status and the archive loader."""
+
+
+@db_group.command("migrate")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
+def migrate_command(env_file: str | None) -> None:
+    """Create the database if missing and apply pending migrations (safe to run concurrently)."""
+    from observer.store.migrations import migrate
+
+    settings = load_or_exit(env_file).settings
+    try:
+        report = asyncio.run(migrate(settings))
+    except StoreError as err:
+        _fail(err)
+        return
+    if report.created_database:
+        click.echo(f"created database {report.database}")
+    for name in report.applied:
+        click.echo(f"applied {name}")
+    click.echo(
+        f"database {report.database}: {len(report.applied)} applied, "
+        f"{len(report.already_applied)} already applied"
+    )
+
+
+@db_group.command("status")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
+def status_command(env_file: str | None) -> None:
+    """Applied migrations, load checkpoints and lag per stream, row counts."""
+    from observer.store.inspect import database_status
+
+    settings = load_or_exit(env_file).settings
+    try:
+        status: dict[str, Any] = asyncio.run(database_status(settings))
+    except StoreError as err:
+        _fail(err)
+        return
+    click.echo(f"database {settings.db_dsn_redacted}")
+    click.echo("migrations:")
+    for version, checksum, applied_at in status["migrations"]:
+        click.echo(f"  {version}  {checksum[:12]}  {applied_at}")
+    if status["pending"]:
+        click.echo(f"  pending: {', '.join(status['pending'])}")
+    click.echo("streams:")
+    for stream, info in status["streams"].items():
+        click.echo(
+            f"  {stream:<7} checkpoint {info['file'] or '-'}@{info['offset']}  "
+            f"seq {info['last_seq']}  lag {info['lag_records']} records"
+        )
+    click.echo("rows:")
+    for table, count in status["rows"].items():
+        click.echo(f"  {table:<17} {count}")
+
+
+COMMANDS: list[click.Command] = [db_group]

@@ -1,0 +1,1 @@
+"""PostgreSQL: migrations, the archive loader, bar aggregation, compatibility views, import."""

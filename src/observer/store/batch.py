@@ -1,0 +1,183 @@
+"""One batch of archive records -> rows in PostgreSQL, exactly once.
+
+:class:`RowBatch` turns parsed records into staging rows (counting rejects by reason);
+:class:`BatchWriter` writes a batch in ONE transaction: binary COPY into temporary staging
+tables, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real tables, the one-minute
+bars merged from exactly the ticks that were new, and (for the loader) the stream checkpoint.
+Either all of it commits or none of it does, so a crash at any point followed by a re-run
+loads every record once.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from observer.store import rows as R
+from observer.store import statements as SQL
+from observer.store.connection import Database
+from observer.store.exceptions import RowEncodingError
+
+log = logging.getLogger(__name__)
+
+TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
+PARTITIONED: Final = ("ticks", "quotes", "bars_1m")
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where a stream's loading got to: the position after the last line of the batch."""
+
+    stream: str
+    file: str
+    offset: int
+    last_seq: int | None
+    last_recv_ns: int | None
+
+
+@dataclass(slots=True)
+class RowBatch:
+    """Rows for every table from a run of archive records, plus what was rejected and why."""
+
+    rows: dict[str, list[R.Row]] = field(default_factory=lambda: {t: [] for t in TABLES})
+    rejected: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    records: int = 0
+    last_seq: int | None = None
+    last_recv_ns: int | None = None
+
+    def add(self, rec: dict[str, Any]) -> None:
+        """Add one parsed archive record (rejects are counted, never raised)."""
+        self.records += 1
+        try:
+            self._dispatch(rec)
+        except R.RowError as err:
+            self.rejected[err.reason] += 1
+            return
+        except KeyError as err:
+            self.rejected[f"missing_{err.args[0]}"] += 1
+            return
+        except (TypeError, AttributeError):
+            self.rejected["malformed_record"] += 1
+            return
+        seq = rec.get("seq")
+        if isinstance(seq, int):
+            self.last_seq = seq
+        self.last_recv_ns = rec["recv_ns"]
+
+    def reject(self, reason: str) -> None:
+        """Count a line that did not even parse as a record."""
+        self.records += 1
+        self.rejected[reason] += 1
+
+    def _dispatch(self, rec: dict[str, Any]) -> None:
+        stream = rec["stream"]
+        if stream == "scalp":
+            if rec["tr_id"] in R.TICK_TR_IDS:
+                self.rows["ticks"].append(R.tick_row(rec))
+            else:
+                self.skipped[str(rec["tr_id"])] += 1
+        elif stream == "swing":
+            self.rows["quotes"].append(R.quote_row(rec))
+        elif stream == "system":
+            self._system(rec)
+        else:
+            raise R.RowError("unknown_stream")
+
+    def _system(self, rec: dict[str, Any]) -> None:
+        row = R.system_row(rec)
+        event = row[4]
+        if event == "gap":
+            self.rows["gaps"].append(R.gap_row(rec))
+        elif event == "universe":
+            member = R.universe_row(rec)
+            if member is not None:
+                self.rows["universe_members"].append(member)
+        self.rows["system_events"].append(row)
+
+    @property
+    def row_count(self) -> int:
+        return sum(len(rows) for rows in self.rows.values())
+
+    def drop_nonconforming(self) -> int:
+        """Remove rows whose values cannot be encoded for their columns; how many went."""
+        dropped = 0
+        for table, rows in self.rows.items():
+            keep = [row for row in rows if R.conforms(table, row)]
+            if len(keep) != len(rows):
+                self.rejected[f"bad_types_{table}"] += len(rows) - len(keep)
+                dropped += len(rows) - len(keep)
+                self.rows[table] = keep
+        return dropped
+
+
+class BatchWriter:
+    """Writes :class:`RowBatch` es over one connection (staging tables live per connection)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self._partitions: set[tuple[str, str]] = set()
+        self._prepared = False
+
+    async def _prepare(self) -> None:
+        if not self._prepared:
+            for ddl in SQL.STAGING_DDL.values():
+                await self.db.execute(ddl)
+            self._prepared = True
+
+    async def _ensure_partitions(self, batch: RowBatch) -> None:
+        wanted: set[tuple[str, str]] = set()
+        for row in batch.rows["ticks"]:
+            wanted.add(("ticks", row[1]))
+        for row in batch.rows["quotes"]:
+            wanted.add(("quotes", row[1]))
+        wanted |= {("bars_1m", day) for table, day in wanted if table == "ticks"}
+        for table, day in sorted(wanted - self._partitions):
+            await self.db.execute(
+                "SELECT observer_ensure_partition($1, $2::text::date)", table, day
+            )
+            self._partitions.add((table, day))
+
+    async def write(self, batch: RowBatch, checkpoint: Checkpoint | None = None) -> dict[str, int]:
+        """Insert the batch (and move the checkpoint) atomically; rows inserted per table."""
+        await self._prepare()
+        await self._ensure_partitions(batch)
+        try:
+            return await self._write_once(batch, checkpoint)
+        except RowEncodingError as err:
+            dropped = batch.drop_nonconforming()
+            log.warning("batch had %d rows with unusable values (%s); retrying", dropped, err)
+            if not dropped:
+                raise
+            return await self._write_once(batch, checkpoint)
+
+    async def _write_once(self, batch: RowBatch, checkpoint: Checkpoint | None) -> dict[str, int]:
+        inserted: dict[str, int] = {}
+        async with self.db.transaction():
+            for table in TABLES:
+                rows = batch.rows[table]
+                if not rows:
+                    continue
+                columns = [name for name, _ in R.STAGING[table]]
+                await self.db.copy_records("stage_" + table, rows, columns)
+                if table == "ticks":
+                    result = await self.db.fetchrow(SQL.INSERT_TICKS)
+                    inserted["ticks"] = int(result["inserted"])
+                    inserted["bars_1m"] = int(result["bars"])
+                else:
+                    status = await self.db.execute(SQL.INSERT[table])
+                    inserted[table] = int(status.rsplit(" ", 1)[-1])
+            if checkpoint is not None:
+                await self.db.execute(
+                    SQL.CHECKPOINT,
+                    checkpoint.stream,
+                    checkpoint.file,
+                    checkpoint.offset,
+                    checkpoint.last_seq,
+                    checkpoint.last_recv_ns,
+                    batch.records,
+                    sum(batch.rejected.values()),
+                )
+        return inserted

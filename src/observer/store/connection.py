@@ -1,0 +1,138 @@
+"""The one module that talks to asyncpg: connections, statements, COPY, and the translation
+of asyncpg and socket errors into :mod:`observer.store.exceptions`.
+
+Every other store module goes through :class:`Database`, so an asyncpg exception never
+escapes the store and callers only ever see ``StoreError`` subclasses.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+
+from observer.store.exceptions import (
+    DatabaseUnavailableError,
+    DuplicateObjectError,
+    QueryError,
+    RowEncodingError,
+    StoreError,
+)
+
+log = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 10.0
+# SQLSTATE classes that mean "the server or the connection went away": retry later.
+_UNAVAILABLE_CLASSES = ("08", "53", "57")
+_DUPLICATE_STATES = frozenset({"42P04", "42P07", "42710", "23505"})
+
+
+def _translate(exc: BaseException, context: str) -> StoreError:
+    """Map one asyncpg / socket exception onto the store's error tree."""
+    if isinstance(exc, StoreError):
+        return exc
+    if isinstance(exc, asyncpg.PostgresError):
+        state = str(getattr(exc, "sqlstate", "") or "")
+        message = f"{context}: {type(exc).__name__}: {exc}"
+        if state[:2] in _UNAVAILABLE_CLASSES:
+            return DatabaseUnavailableError(message, target=context)
+        if state in _DUPLICATE_STATES:
+            return DuplicateObjectError(message, sqlstate=state, context=context)
+        return QueryError(message, sqlstate=state, context=context)
+    if isinstance(exc, asyncpg.InterfaceError):
+        return DatabaseUnavailableError(f"{context}: {exc}", target=context)
+    if isinstance(exc, OSError | TimeoutError | ConnectionError):
+        return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}", target=context)
+    return StoreError(f"{context}: {type(exc).__name__}: {exc}")
+
+
+_TRANSLATED = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
+
+@asynccontextmanager
+async def translated(context: str) -> AsyncIterator[None]:
+    """Run a block, re-raising asyncpg and socket errors as StoreError subclasses."""
+    try:
+        yield
+    except _TRANSLATED as exc:
+        raise _translate(exc, context) from exc
+
+
+class Database:
+    """One PostgreSQL connection with every call translated into store errors."""
+
+    def __init__(self, conn: Any, label: str) -> None:
+        self._conn = conn
+        self.label = label
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        label: str,
+        connect_seconds: float = CONNECT_TIMEOUT_SECONDS,
+        server_settings: dict[str, str] | None = None,
+    ) -> Database:
+        """Open a connection to ``dsn``; ``label`` (a redacted DSN) names it in errors."""
+        async with translated(f"connecting to {label}"):
+            conn = await asyncpg.connect(
+                dsn, timeout=connect_seconds, server_settings=server_settings or {}
+            )
+        return cls(conn, label)
+
+    @property
+    def closed(self) -> bool:
+        return bool(self._conn.is_closed())
+
+    async def close(self) -> None:
+        """Close the connection; a connection that already broke is simply dropped."""
+        if self._conn.is_closed():
+            return
+        try:
+            await self._conn.close(timeout=2.0)
+        except _TRANSLATED as exc:
+            log.debug("closing %s: %s", self.label, exc)
+            self._conn.terminate()
+
+    async def execute(self, sql: str, *args: Any) -> str:
+        async with translated(self.label):
+            return str(await self._conn.execute(sql, *args))
+
+    async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        async with translated(self.label):
+            return list(await self._conn.fetch(sql, *args))
+
+    async def fetchrow(self, sql: str, *args: Any) -> Any:
+        async with translated(self.label):
+            return await self._conn.fetchrow(sql, *args)
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        async with translated(self.label):
+            return await self._conn.fetchval(sql, *args)
+
+    async def copy_records(
+        self, table: str, records: Iterable[Sequence[Any]], columns: Sequence[str]
+    ) -> None:
+        """Binary COPY of ``records`` into ``table`` (a staging table)."""
+        async with translated(f"{self.label} COPY {table}"):
+            try:
+                await self._conn.copy_records_to_table(table, records=records, columns=columns)
+            except (TypeError, ValueError, OverflowError) as exc:
+                raise RowEncodingError(f"COPY {table}: {exc}", context=table) from exc
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[None]:
+        """A transaction: committed when the block ends, rolled back when it raises."""
+        async with translated(self.label):
+            async with self._conn.transaction():
+                yield
+
+
+async def connect_admin(dsn: str, label: str) -> Database:
+    """A connection to the ``postgres`` maintenance database of the server behind ``dsn``."""
+    base, _, _ = dsn.rpartition("/")
+    return await Database.connect(base + "/postgres", label=label.rpartition("/")[0] + "/postgres")

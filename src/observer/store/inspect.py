@@ -1,0 +1,74 @@
+"""``observer db status``: applied migrations, load checkpoints, lag and row counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from observer.config.settings import Settings
+from observer.pipeline.record import STREAMS
+from observer.store.connection import Database
+from observer.store.migrations import applied_migrations, available_migrations
+
+_COUNTS = {
+    "ticks": "SELECT count(*) FROM ticks",
+    "quotes": "SELECT count(*) FROM quotes",
+    "bars_1m": "SELECT count(*) FROM bars_1m",
+    "gaps": "SELECT count(*) FROM gaps",
+    "system_events": "SELECT count(*) FROM system_events",
+    "universe_members": "SELECT count(*) FROM universe_members",
+}
+
+
+async def read_checkpoints(db: Database) -> dict[str, dict[str, Any]]:
+    """The stored checkpoint of every stream that has one."""
+    rows = await db.fetch(
+        'SELECT stream, file, "offset", last_seq, last_recv_ns, lines, rejected, updated_at '
+        "FROM load_checkpoints"
+    )
+    return {
+        r["stream"]: {
+            "file": r["file"],
+            "offset": r["offset"],
+            "last_seq": r["last_seq"],
+            "last_recv_ns": r["last_recv_ns"],
+            "lines": r["lines"],
+            "rejected": r["rejected"],
+            "updated_at": r["updated_at"].isoformat(),
+        }
+        for r in rows
+    }
+
+
+async def database_status(
+    settings: Settings, archive_last_seq: dict[str, int | None] | None = None
+) -> dict[str, Any]:
+    """Migrations (applied and pending), per-stream checkpoints with lag, and row counts."""
+    db = await Database.connect(settings.db_dsn, label=settings.db_dsn_redacted)
+    try:
+        applied = await applied_migrations(db)
+        done = {version for version, _, _ in applied}
+        pending = [m.name for m in available_migrations() if m.name not in done]
+        checkpoints = await read_checkpoints(db) if applied else {}
+        counts = {}
+        if applied:
+            for table, sql in _COUNTS.items():
+                counts[table] = int(await db.fetchval(sql))
+    finally:
+        await db.close()
+    last = archive_last_seq or {}
+    streams: dict[str, Any] = {}
+    for stream in STREAMS:
+        cp = checkpoints.get(stream, {})
+        newest = last.get(stream)
+        loaded = cp.get("last_seq")
+        lag = None if newest is None else max(0, newest - (loaded or 0))
+        streams[stream] = {
+            "file": cp.get("file"),
+            "offset": cp.get("offset", 0),
+            "last_seq": loaded,
+            "archive_last_seq": newest,
+            "lag_records": lag,
+            "lines": cp.get("lines", 0),
+            "rejected": cp.get("rejected", 0),
+        }
+    return {"migrations": applied, "pending": pending, "streams": streams, "rows": counts}

@@ -1,0 +1,251 @@
+"""The SQL the loader runs, as constant text (generated once from the column declarations
+in ``rows.py``; ``tests/store/test_statements.py`` checks the two agree)."""
+
+from __future__ import annotations
+
+from typing import Final
+
+STAGING_DDL: Final = {
+    "ticks": """
+CREATE TEMP TABLE IF NOT EXISTS stage_ticks (
+    symbol text,
+    business_date text,
+    trade_ts text,
+    recv_ns bigint,
+    seq bigint,
+    tr_id text,
+    source text,
+    schema_version smallint,
+    session_id text,
+    mitigation_level smallint,
+    flags text[],
+    raw text,
+    trade_time text,
+    price bigint,
+    change_sign text,
+    change bigint,
+    change_rate double precision,
+    vwap double precision,
+    open bigint,
+    high bigint,
+    low bigint,
+    ask1 bigint,
+    bid1 bigint,
+    trade_volume bigint,
+    acc_volume bigint,
+    acc_value bigint,
+    sell_count bigint,
+    buy_count bigint,
+    net_buy_count bigint,
+    strength double precision,
+    sell_volume bigint,
+    buy_volume bigint,
+    trade_side text,
+    buy_ratio double precision,
+    volume_ratio_prev_day double precision,
+    open_time text,
+    open_vs_price_sign text,
+    open_vs_price bigint,
+    high_time text,
+    high_vs_price_sign text,
+    high_vs_price bigint,
+    low_time text,
+    low_vs_price_sign text,
+    low_vs_price bigint,
+    session_code text,
+    halted boolean,
+    ask1_size bigint,
+    bid1_size bigint,
+    total_ask_size bigint,
+    total_bid_size bigint,
+    turnover double precision,
+    prev_day_same_time_volume bigint,
+    prev_day_same_time_volume_rate double precision,
+    hour_class text,
+    market_treatment_class text,
+    vi_base_price bigint,
+    market text,
+    session text,
+    tick_size bigint
+) ON COMMIT DELETE ROWS""",
+    "quotes": """
+CREATE TEMP TABLE IF NOT EXISTS stage_quotes (
+    symbol text,
+    business_date text,
+    sweep_id bigint,
+    recv_ns bigint,
+    seq bigint,
+    tr_id text,
+    source text,
+    schema_version smallint,
+    session_id text,
+    mitigation_level smallint,
+    flags text[],
+    raw text,
+    session text,
+    name text,
+    market text,
+    price bigint,
+    change bigint,
+    change_sign text,
+    change_rate double precision,
+    acc_volume bigint,
+    acc_value bigint,
+    open bigint,
+    high bigint,
+    low bigint,
+    upper_limit bigint,
+    lower_limit bigint,
+    ask1 bigint,
+    bid1 bigint,
+    prev_close bigint,
+    base_price bigint,
+    tick_size bigint
+) ON COMMIT DELETE ROWS""",
+    "system_events": """
+CREATE TEMP TABLE IF NOT EXISTS stage_system_events (
+    recv_ns bigint,
+    seq bigint,
+    business_date text,
+    source text,
+    event text,
+    symbol text,
+    data text
+) ON COMMIT DELETE ROWS""",
+    "gaps": """
+CREATE TEMP TABLE IF NOT EXISTS stage_gaps (
+    recv_ns bigint,
+    seq bigint,
+    source text,
+    scope text,
+    symbol text,
+    gap_start text,
+    gap_end text,
+    reason text,
+    missed_volume bigint,
+    tr_id text,
+    session text
+) ON COMMIT DELETE ROWS""",
+    "universe_members": """
+CREATE TEMP TABLE IF NOT EXISTS stage_universe_members (
+    business_date text,
+    symbol text,
+    name text,
+    market text,
+    prev_close bigint,
+    origin text
+) ON COMMIT DELETE ROWS""",
+}
+INSERT_TICKS: Final = """
+WITH ins AS (
+    INSERT INTO ticks (symbol, business_date, trade_ts, recv_ts, recv_ns, seq, tr_id, source,
+                       schema_version, session_id, mitigation_level, flags, raw,
+        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
+        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
+        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
+        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
+        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
+        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
+        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
+        market, session, tick_size)
+    SELECT symbol, business_date::date, trade_ts::timestamptz,
+           timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq,
+           tr_id, source, schema_version, session_id, mitigation_level, flags, raw,
+        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
+        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
+        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
+        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
+        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
+        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
+        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
+        market, session, tick_size
+    FROM stage_ticks
+    ON CONFLICT DO NOTHING
+    RETURNING symbol, business_date, date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,
+              price, trade_volume, acc_volume, cardinality(flags) > 0 AS flagged, session_id
+), agg AS (
+    SELECT symbol, business_date, minute,
+           (array_agg(price ORDER BY acc_volume))[1]            AS open,
+           max(price)                                           AS high,
+           min(price)                                           AS low,
+           (array_agg(price ORDER BY acc_volume DESC))[1]       AS close,
+           coalesce(sum(trade_volume), 0)                       AS volume,
+           count(*)                                             AS trade_count,
+           count(*) FILTER (WHERE flagged)                      AS flagged_count,
+           min(acc_volume)                                      AS first_acc,
+           max(acc_volume)                                      AS last_acc,
+           (array_agg(session_id ORDER BY acc_volume DESC))[1]  AS session_id
+    FROM ins
+    GROUP BY symbol, business_date, minute
+), bars AS (
+    INSERT INTO bars_1m AS b (symbol, business_date, bar_time, open, high, low, close, volume,
+                              trade_count, flagged_count, first_acc_volume, last_acc_volume,
+                              session_id)
+    SELECT symbol, business_date, minute, open, high, low, close, volume, trade_count,
+           flagged_count, first_acc, last_acc, session_id
+    FROM agg
+    ON CONFLICT (symbol, business_date, bar_time) DO UPDATE SET
+        open = CASE WHEN excluded.first_acc_volume < b.first_acc_volume
+                    THEN excluded.open ELSE b.open END,
+        close = CASE WHEN excluded.last_acc_volume > b.last_acc_volume
+                     THEN excluded.close ELSE b.close END,
+        session_id = CASE WHEN excluded.last_acc_volume > b.last_acc_volume
+                          THEN excluded.session_id ELSE b.session_id END,
+        high = greatest(b.high, excluded.high),
+        low = least(b.low, excluded.low),
+        volume = b.volume + excluded.volume,
+        trade_count = b.trade_count + excluded.trade_count,
+        flagged_count = b.flagged_count + excluded.flagged_count,
+        first_acc_volume = least(b.first_acc_volume, excluded.first_acc_volume),
+        last_acc_volume = greatest(b.last_acc_volume, excluded.last_acc_volume)
+    RETURNING 1
+)
+SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM bars) AS bars
+"""
+INSERT: Final = {
+    "quotes": """
+INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
+                    schema_version, session_id, mitigation_level, flags, raw,
+    session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
+        high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size)
+SELECT symbol, business_date::date, sweep_id,
+       timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq, tr_id, source,
+       schema_version, session_id, mitigation_level, flags, raw,
+    session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
+        high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size
+FROM stage_quotes
+ON CONFLICT DO NOTHING""",
+    "system_events": """
+INSERT INTO system_events (recv_ns, seq, recv_ts, business_date, source, event, symbol, data)
+SELECT recv_ns, seq, timestamptz 'epoch' + recv_ns / 1000 * interval '1 us',
+       business_date::date, source, event, symbol, data::jsonb
+FROM stage_system_events
+ON CONFLICT DO NOTHING""",
+    "gaps": """
+INSERT INTO gaps (recv_ns, seq, recv_ts, business_date, source, scope, symbol, gap_start,
+                  gap_end, reason, missed_volume, tr_id, session, session_id)
+SELECT recv_ns, seq, timestamptz 'epoch' + recv_ns / 1000 * interval '1 us',
+       (gap_start::timestamptz AT TIME ZONE 'Asia/Seoul')::date,
+       source, scope, symbol, gap_start::timestamptz, gap_end::timestamptz, reason,
+       missed_volume, tr_id, session,
+       to_char(gap_start::timestamptz AT TIME ZONE 'Asia/Seoul', 'YYYYMMDD')
+           || coalesce('_' || session, '')
+FROM stage_gaps
+ON CONFLICT DO NOTHING""",
+    "universe_members": """
+INSERT INTO universe_members (business_date, symbol, name, market, prev_close, origin)
+SELECT business_date::date, symbol, name, market, prev_close, origin
+FROM stage_universe_members
+ON CONFLICT DO NOTHING""",
+}
+CHECKPOINT: Final = """
+INSERT INTO load_checkpoints AS c (stream, file, "offset", last_seq, last_recv_ns, lines, rejected)
+VALUES ($1, $2, $3, $4, $5, $6, $7)
+ON CONFLICT (stream) DO UPDATE SET
+    file = excluded.file,
+    "offset" = excluded."offset",
+    last_seq = coalesce(excluded.last_seq, c.last_seq),
+    last_recv_ns = coalesce(excluded.last_recv_ns, c.last_recv_ns),
+    lines = c.lines + excluded.lines,
+    rejected = c.rejected + excluded.rejected,
+    updated_at = now()"""

@@ -1,0 +1,114 @@
+"""BatchWriter on the real PostgreSQL: exactly-once rows, bars merged correctly, rejects."""
+
+from __future__ import annotations
+
+import re
+
+import orjson
+import pytest
+
+from observer.config.settings import Settings
+from observer.pipeline.record import Record
+from observer.store import rows as R
+from observer.store import statements as SQL
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch
+from observer.store.connection import Database
+from observer.store.migrations import migrate
+from tests.store.samples import OPEN_NS, gap, quote, scalp_series, tick
+
+pytestmark = pytest.mark.db
+
+
+def _batch(records: list[Record]) -> RowBatch:
+    batch = RowBatch()
+    for seq, rec in enumerate(records, 1):
+        rec.seq = seq
+        batch.add(orjson.loads(rec.to_line()))
+    return batch
+
+
+async def _db(settings: Settings) -> Database:
+    await migrate(settings)
+    return await Database.connect(settings.db_dsn, label="test")
+
+
+def _insert_columns(sql: str, table: str) -> list[str]:
+    found = re.search(r"INSERT INTO " + table + r" \((.*?)\)", sql, re.S)
+    assert found is not None
+    return [c.strip() for c in found.group(1).split(",")]
+
+
+def test_statements_match_column_declarations() -> None:
+    for table, spec in R.STAGING.items():
+        ddl = SQL.STAGING_DDL[table]
+        for name, kind in spec:
+            assert f"    {name} {kind}" in ddl
+    tick_columns = _insert_columns(SQL.INSERT_TICKS, "ticks")
+    assert tick_columns[-len(R.TICK_FIELDS) :] == [name for name, _ in R.TICK_FIELDS]
+    quote_columns = _insert_columns(SQL.INSERT["quotes"], "quotes")
+    assert quote_columns[-len(R.QUOTE_FIELDS) :] == [name for name, _ in R.QUOTE_FIELDS]
+
+
+async def test_write_twice_inserts_once(db_settings: Settings) -> None:
+    db = await _db(db_settings)
+    try:
+        records = scalp_series(3, 20)
+        records.append(quote("005930", OPEN_NS, 70000, 100, OPEN_NS + 5))
+        records.append(gap("100000", OPEN_NS, OPEN_NS + 30 * 10**9, OPEN_NS + 31 * 10**9))
+        writer = BatchWriter(db)
+        first = await writer.write(_batch(records))
+        assert first["ticks"] == 60
+        assert first["quotes"] == 1
+        assert first["gaps"] == 1
+        assert first["system_events"] == 1
+        second = await writer.write(_batch(records))
+        assert second["ticks"] == 0
+        assert second.get("bars_1m", 0) == 0
+        assert await db.fetchval("SELECT count(*) FROM ticks") == 60
+        volume = await db.fetchval("SELECT sum(volume) FROM bars_1m")
+        assert volume == 60 * 10
+    finally:
+        await db.close()
+
+
+async def test_bars_merge_across_batches_in_any_order(db_settings: Settings) -> None:
+    db = await _db(db_settings)
+    try:
+        prices = [70100, 70500, 69900, 70200, 70300]
+        records = [
+            tick("005930", (i + 1) * 5, p, 5, OPEN_NS + i * 10**9) for i, p in enumerate(prices)
+        ]
+        writer = BatchWriter(db)
+        await writer.write(_batch([records[3], records[1]]))
+        await writer.write(_batch([records[4], records[0]]))
+        await writer.write(_batch(records))  # re-run: nothing changes
+        await writer.write(_batch([records[2]]))
+        bar = await db.fetchrow("SELECT * FROM bars_1m")
+        assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (70100, 70500, 69900, 70300)
+        assert bar["volume"] == 25
+        assert bar["trade_count"] == 5
+    finally:
+        await db.close()
+
+
+async def test_rejects_are_counted_and_bad_types_do_not_drop_the_batch(
+    db_settings: Settings,
+) -> None:
+    db = await _db(db_settings)
+    try:
+        good = scalp_series(1, 3)
+        bad_type = tick("000660", 10, 70000, 10, OPEN_NS)
+        bad_type.data["price"] = "seventy thousand"
+        no_acc = tick("000661", 10, 70000, 10, OPEN_NS)
+        del no_acc.data["acc_volume"]
+        batch = _batch([*good, bad_type, no_acc])
+        batch.reject("bad_json")
+        counts = await BatchWriter(db).write(
+            batch, Checkpoint("scalp", "scalp_20260105_09.jsonl", 123, 5, OPEN_NS)
+        )
+        assert counts["ticks"] == 3
+        assert batch.rejected == {"missing_acc_volume": 1, "bad_types_ticks": 1, "bad_json": 1}
+        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        assert (cp["offset"], cp["last_seq"], cp["lines"], cp["rejected"]) == (123, 5, 6, 3)
+    finally:
+        await db.close()
