@@ -1,7 +1,93 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""``observer verify``: the deployment checklist as commands.
+
+``verify manifests DIR`` (static, offline), ``verify pod`` (inside the pod) and
+``verify cluster`` (through the Kubernetes API). Each prints ``PASS|FAIL|SKIP <check> <detail>``
+lines and a summary, or JSON with ``--json``; exit 1 on any FAIL, 2 when it cannot run.
+"""
 
 from __future__ import annotations
 
-import click
+import sys
+from pathlib import Path
 
-COMMANDS: list[click.Command] = []
+import click
+import orjson
+
+from observer.ops.verify.exceptions import VerifyError
+from observer.ops.verify.report import Report
+
+EXIT_CANNOT_RUN = 2
+
+
+def _emit(report: Report, as_json: bool) -> None:
+    if as_json:
+        click.echo(orjson.dumps(report.as_dict(), option=orjson.OPT_INDENT_2).decode())
+    else:
+        for line in report.lines():
+            click.echo(line)
+        click.echo(report.summary())
+    sys.exit(report.exit_code)
+
+
+def _cannot_run(error: VerifyError) -> None:
+    click.echo(f"verify: {error}", err=True)
+    sys.exit(EXIT_CANNOT_RUN)
+
+
+@click.group("verify")
+def verify_group() -> None:
+    """Check the deployment: manifests, the running pod, the cluster."""
+
+
+@verify_group.command("manifests")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.option(
+    "--prerequisites",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Secrets documented as prerequisites (default: the nearest PREREQUISITES.md).",
+)
+@click.option("--kubectl", help="kubectl binary (default: next to this Python, else PATH).")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def manifests_command(
+    directory: Path, prerequisites: Path | None, kubectl: str | None, as_json: bool
+) -> None:
+    """Render the Kustomize DIRECTORY and check every deployment contract statically."""
+    from observer.ops.verify.manifests import verify_manifests
+
+    try:
+        report = verify_manifests(directory, prerequisites=prerequisites, kubectl=kubectl)
+    except VerifyError as error:
+        _cannot_run(error)
+        return
+    _emit(report, as_json)
+
+
+@verify_group.command("pod")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
+@click.option(
+    "--mountinfo",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=Path("/proc/self/mountinfo"),
+    show_default=True,
+)
+@click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("/"),
+    show_default=True,
+    help="The container's root filesystem.",
+)
+@click.option("--host", default="127.0.0.1", show_default=True, help="Where the service listens.")
+@click.option("--timeout", type=float, default=5.0, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def pod_command(
+    env_file: str | None, mountinfo: Path, root: Path, host: str, timeout: float, as_json: bool
+) -> None:
+    """Inside the pod: environment, volumes, read-only root, persistence, endpoints."""
+    from observer.ops.verify.pod import PodProbe, verify_pod
+
+    probe = PodProbe(env_file=env_file, mountinfo=mountinfo, root=root, host=host, timeout=timeout)
+    _emit(verify_pod(probe), as_json)
+
+
+COMMANDS: list[click.Command] = [verify_group]

@@ -1,0 +1,1 @@
+"""``observer verify``: the deployment checklist as checks (manifests, the pod, the cluster)."""
