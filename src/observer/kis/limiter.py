@@ -1,0 +1,38 @@
+"""The per-app-key request limiter shared by every caller of one key."""
+
+from __future__ import annotations
+
+from observer.clock import Clock
+
+
+class RateLimiter:
+    """A token bucket on the process clock: at most ``rate`` requests per second.
+
+    Callers reserve the next free slot in arrival order, so waiting is fair and needs no
+    lock; ``burst`` slots may be used at once after an idle period (default 1: evenly
+    spaced requests, which is what a per-second window on the server tolerates best).
+    """
+
+    def __init__(self, rate_per_second: float, clock: Clock, burst: int = 1) -> None:
+        if rate_per_second <= 0:
+            raise ValueError("rate_per_second must be > 0")
+        self._interval = 1.0 / rate_per_second
+        self._slack = max(0, burst - 1) * self._interval
+        self._clock = clock
+        self._next = clock.monotonic()
+        self.waits = 0
+
+    @property
+    def rate(self) -> float:
+        """Requests per second."""
+        return 1.0 / self._interval
+
+    async def acquire(self) -> None:
+        """Wait until this caller may send one request."""
+        now = self._clock.monotonic()
+        slot = max(now - self._slack, self._next)
+        self._next = slot + self._interval
+        delay = slot - now
+        if delay > 0:
+            self.waits += 1
+            await self._clock.sleep(delay)

@@ -1,0 +1,305 @@
+"""Access token and WebSocket approval key, cached on disk per app key.
+
+KIS issues at most one token per minute per app key (EGW00133 beyond that) and notifies the
+account owner of every issuance, so tokens are reused across restarts and processes:
+
+* one cache file per app key in ``KIS_TOKEN_CACHE_DIR``, named by the key's sha256 (never the
+  key), mode 0600, written atomically (temp file, fsync, rename, fsync of the directory);
+  it never holds the app secret;
+* an ``fcntl`` lock on ``<name>.lock`` serialises processes, so two processes sharing a key
+  never both issue;
+* the time of the last issuance attempt is written *before* the request is sent, and no
+  second attempt is made within 60 s whatever happens (errors, restarts, EGW00133);
+* a token is refreshed about 10 minutes before it expires;
+* a corrupt cache file is moved aside to ``<name>.corrupt-<time>`` and replaced by one new
+  issuance;
+* the approval key (``POST /oauth2/Approval``) is cached for the KST day in the same file.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import hashlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+from pydantic import SecretStr
+
+from observer.clock import KST, NS_PER_S, Clock
+from observer.config.redact import Redactor
+from observer.kis.envelope import Action, parse_envelope
+from observer.kis.exceptions import (
+    KisCredentialsError,
+    TokenError,
+    TokenThrottledError,
+)
+from observer.kis.transport import KisTransport
+from observer.metrics import Metrics
+
+logger = logging.getLogger(__name__)
+
+MIN_ISSUE_INTERVAL_S = 60.0
+REFRESH_MARGIN_S = 600.0
+LOCK_POLL_S = 0.02
+LOCK_TIMEOUT_S = 180.0
+CACHE_VERSION = 1
+
+
+def key_id(app_key: str) -> str:
+    """The sha256 of an app key: names its cache file and appears in logs instead of it."""
+    return hashlib.sha256(app_key.encode()).hexdigest()
+
+
+class TokenCache:
+    """The access token and approval key of one app key, shared through a cache file."""
+
+    def __init__(
+        self,
+        cache_dir: Path,
+        app_key: str,
+        app_secret: str,
+        *,
+        base_url: str,
+        transport: KisTransport,
+        clock: Clock,
+        metrics: Metrics,
+        redactor: Redactor,
+        refresh_margin_s: float = REFRESH_MARGIN_S,
+    ) -> None:
+        self.key_id = key_id(app_key)
+        self.path = Path(cache_dir) / f"kis-token-{self.key_id}.json"
+        self._lock_path = self.path.with_name(self.path.name + ".lock")
+        self._app_key = SecretStr(app_key)
+        self._app_secret = SecretStr(app_secret)
+        self._base_url = base_url.rstrip("/")
+        self._transport = transport
+        self._clock = clock
+        self._metrics = metrics
+        self._redactor = redactor
+        self._margin_ns = int(refresh_margin_s * NS_PER_S)
+        self._lock = asyncio.Lock()
+        self._token: SecretStr | None = None
+        self._expires_ns = 0
+        self._rejected: str | None = None
+        self._fatal: KisCredentialsError | None = None
+        self.issued = 0
+
+    def __repr__(self) -> str:
+        return f"TokenCache(key={self.key_id[:12]}, path={self.path})"
+
+    @property
+    def expires_ns(self) -> int:
+        """Expiry of the token in use (epoch ns, 0 if none yet)."""
+        return self._expires_ns
+
+    # -- access token ---------------------------------------------------------------------
+    async def access_token(self) -> SecretStr:
+        """A valid access token: from memory, the cache file, or one new issuance."""
+        if self._fatal is not None:
+            raise self._fatal
+        if self._token is not None and self._fresh(self._expires_ns):
+            return self._token
+        async with self._lock, self._file_lock():
+            state = self._load()
+            token = state.get("access_token")
+            expires_ns = int(state.get("expires_ns", 0))
+            if isinstance(token, str) and token != self._rejected and self._fresh(expires_ns):
+                return self._use(token, expires_ns)
+            wait_s = self._issue_wait_s(state)
+            if wait_s > 0:
+                alive = self._clock.now_ns() < expires_ns
+                if isinstance(token, str) and token != self._rejected and alive:
+                    return self._use(token, expires_ns)  # refresh once the minute has passed
+                logger.warning("no usable KIS token; waiting %.0f s to issue one", wait_s)
+                await self._clock.sleep(wait_s)
+            return await self._issue(state)
+
+    async def invalidate(self, token: SecretStr) -> None:
+        """KIS rejected ``token`` (EGW00121/EGW00123): never hand it out again."""
+        value = token.get_secret_value()
+        async with self._lock:
+            self._rejected = value
+            if self._token is not None and self._token.get_secret_value() == value:
+                self._token = None
+            async with self._file_lock():
+                state = self._load()
+                if state.get("access_token") == value:
+                    state["access_token"] = None
+                    await self._save(state)
+        logger.warning("KIS rejected the access token of key %s; it will be refreshed", self._id)
+
+    def _fresh(self, expires_ns: int) -> bool:
+        return self._clock.now_ns() < expires_ns - self._margin_ns
+
+    def _issue_wait_s(self, state: dict[str, Any]) -> float:
+        last = int(state.get("last_issue_ns", 0))
+        elapsed_s = (self._clock.now_ns() - last) / NS_PER_S
+        return max(0.0, MIN_ISSUE_INTERVAL_S - elapsed_s) if last else 0.0
+
+    def _use(self, token: str, expires_ns: int) -> SecretStr:
+        self._redactor.add(token)
+        self._token = SecretStr(token)
+        self._expires_ns = expires_ns
+        self._metrics.token_expiry.set(expires_ns / NS_PER_S)
+        return self._token
+
+    async def _issue(self, state: dict[str, Any]) -> SecretStr:
+        now = self._clock.now_ns()
+        state["last_issue_ns"] = now  # written before sending: a crash still counts
+        await self._save(state)
+        body = {
+            "grant_type": "client_credentials",
+            "appkey": self._app_key.get_secret_value(),
+            "appsecret": self._app_secret.get_secret_value(),
+        }
+        answer = await self._transport.request(
+            "token", "POST", f"{self._base_url}/oauth2/tokenP", json_body=body
+        )
+        obj = _json_object(answer.body)
+        token = obj.get("access_token")
+        if not isinstance(token, str) or not token:
+            raise self._failure("access token", answer.body)
+        self._redactor.add(token)
+        expires_ns = self._expiry_ns(obj, now)
+        state.update(access_token=token, expires_ns=expires_ns, issued_ns=now)
+        await self._save(state)
+        self.issued += 1
+        self._metrics.token_issued.inc()
+        self._rejected = None
+        expires = datetime.fromtimestamp(expires_ns / NS_PER_S, KST).isoformat()
+        logger.info("issued a KIS access token for key %s, valid until %s", self._id, expires)
+        return self._use(token, expires_ns)
+
+    def _expiry_ns(self, obj: dict[str, Any], now_ns: int) -> int:
+        """Expiry from ``expires_in`` (on our clock), else the absolute KST time, else 24 h."""
+        try:
+            return now_ns + int(obj["expires_in"]) * NS_PER_S
+        except (KeyError, TypeError, ValueError):
+            pass
+        try:
+            text = str(obj["access_token_token_expired"])
+            when = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=KST)
+            return int(when.timestamp()) * NS_PER_S
+        except (KeyError, ValueError):
+            return now_ns + 86_400 * NS_PER_S
+
+    def _failure(self, what: str, body: bytes) -> Exception:
+        envelope = parse_envelope(body)
+        action = envelope.action
+        detail = self._redactor(f"{envelope.msg_cd} {envelope.msg1}".strip() or envelope.problem)
+        if action is Action.WAIT:
+            return TokenThrottledError(MIN_ISSUE_INTERVAL_S, f"KIS answered {detail}")
+        if action is Action.FATAL_CONFIG:
+            self._fatal = KisCredentialsError(envelope.msg_cd, detail, api="token")
+            return self._fatal
+        return TokenError(f"KIS refused the {what} for key {self._id}: {detail}")
+
+    # -- approval key ---------------------------------------------------------------------
+    async def approval_key(self) -> SecretStr:
+        """The WebSocket approval key for today (KST), issued at most once a day."""
+        if self._fatal is not None:
+            raise self._fatal
+        today = self._clock.now().date().isoformat()
+        async with self._lock, self._file_lock():
+            state = self._load()
+            key = state.get("approval_key")
+            if isinstance(key, str) and key and state.get("approval_day") == today:
+                self._redactor.add(key)
+                return SecretStr(key)
+            body = {
+                "grant_type": "client_credentials",
+                "appkey": self._app_key.get_secret_value(),
+                "secretkey": self._app_secret.get_secret_value(),
+            }
+            answer = await self._transport.request(
+                "approval", "POST", f"{self._base_url}/oauth2/Approval", json_body=body
+            )
+            key = _json_object(answer.body).get("approval_key")
+            if not isinstance(key, str) or not key:
+                raise self._failure("approval key", answer.body)
+            self._redactor.add(key)
+            state.update(approval_key=key, approval_day=today)
+            await self._save(state)
+            logger.info("issued a KIS approval key for key %s (%s)", self._id, today)
+            return SecretStr(key)
+
+    # -- the cache file -------------------------------------------------------------------
+    @property
+    def _id(self) -> str:
+        return self.key_id[:12]
+
+    @contextlib.asynccontextmanager
+    async def _file_lock(self) -> AsyncIterator[None]:
+        """Hold the cross-process lock (polled, so waiting never blocks the event loop)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self._lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            waited = 0.0
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if waited > LOCK_TIMEOUT_S:
+                        raise TokenError(f"token cache {self.path} stays locked") from None
+                    await asyncio.sleep(LOCK_POLL_S)
+                    waited += LOCK_POLL_S
+            yield
+        finally:
+            os.close(fd)  # closing the descriptor releases the lock
+
+    def _load(self) -> dict[str, Any]:
+        try:
+            data = self.path.read_bytes()
+        except FileNotFoundError:
+            return {}
+        try:
+            state = orjson.loads(data)
+            if not isinstance(state, dict) or state.get("v") != CACHE_VERSION:
+                raise ValueError("not a token cache")
+            int(state.get("expires_ns", 0))
+            int(state.get("last_issue_ns", 0))
+        except (ValueError, TypeError):
+            stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
+            aside = self.path.with_name(f"{self.path.name}.corrupt-{stamp}")
+            os.replace(self.path, aside)
+            logger.warning("token cache %s was corrupt; moved aside to %s", self.path, aside.name)
+            return {}
+        return state
+
+    async def _save(self, state: dict[str, Any]) -> None:
+        state["v"] = CACHE_VERSION
+        state["key_id"] = self.key_id
+        await asyncio.to_thread(write_atomically, self.path, orjson.dumps(state))
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Replace ``path`` with ``data`` (mode 0600): temp file, fsync, rename, fsync dir."""
+    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(fd, 0o600)
+        file.write(data)
+        file.flush()
+        os.fsync(fd)
+    os.replace(temp, path)
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    try:
+        obj = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return {}
+    return obj if isinstance(obj, dict) else {}
