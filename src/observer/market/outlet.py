@@ -1,0 +1,91 @@
+"""Where the market runtime's records go: the archive writer and the quarantine.
+
+:class:`RecordOutlet` is the one exit of tracks A and B. It submits batches to the archive
+writer (waiting for queue space, which is the back-pressure, but not for the fsync), sends
+unusable records to the quarantine, and counts the gap records it passes for ``/status``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from datetime import date
+from typing import Any, Protocol
+
+from observer.clock import Clock
+from observer.pipeline.record import Record
+
+log = logging.getLogger(__name__)
+
+
+class ArchiveSink(Protocol):
+    """The part of ``observer.archive.ArchiveWriter`` the market runtime uses."""
+
+    async def submit_many(self, records: list[Record]) -> asyncio.Future[int]: ...
+
+
+class QuarantineSink(Protocol):
+    """The part of ``observer.archive.QuarantineWriter`` the market runtime uses."""
+
+    async def put(self, reason: str, raw: str, tr_id: str | None = None) -> None: ...
+
+
+class Unusable(Protocol):
+    """A record the pipeline refused (``observer.pipeline.process.Quarantined``)."""
+
+    @property
+    def record(self) -> Record: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class RecordOutlet:
+    """Submits records to the archive and rejects to the quarantine; counts today's gaps."""
+
+    def __init__(self, writer: ArchiveSink, quarantine: QuarantineSink, clock: Clock) -> None:
+        self.writer = writer
+        self.quarantine_sink = quarantine
+        self.clock = clock
+        self.gaps_today = 0
+        self.failed_batches = 0
+        self._gap_day: date | None = None
+
+    async def archive(self, records: list[Record]) -> None:
+        """Hand ``records`` to the archive (waits for queue space, not for the fsync)."""
+        if not records:
+            return
+        gaps = sum(1 for r in records if r.stream == "system" and r.data.get("event") == "gap")
+        if gaps:
+            self._count_gaps(gaps)
+        future = await self.writer.submit_many(records)
+        future.add_done_callback(self._acknowledged)
+
+    def _count_gaps(self, n: int) -> None:
+        today = self.clock.now().date()
+        if today != self._gap_day:
+            self._gap_day = today
+            self.gaps_today = 0
+        self.gaps_today += n
+
+    def gaps_on(self, day: date) -> int:
+        return self.gaps_today if day == self._gap_day else 0
+
+    def _acknowledged(self, future: asyncio.Future[int]) -> None:
+        if future.cancelled():
+            return
+        exc = future.exception()
+        if exc is not None:
+            self.failed_batches += 1
+            log.error("archive refused a batch of market records: %s", exc)
+
+    async def reject(self, reason: str, raw: str, tr_id: str | None) -> None:
+        """Quarantine one unparsable input."""
+        await self.quarantine_sink.put(reason, raw, tr_id)
+
+    async def quarantine(self, items: Sequence[Unusable]) -> None:
+        """Quarantine the records the pipeline refused (their raw text, else their data)."""
+        for item in items:
+            record = item.record
+            raw: Any = record.raw if record.raw is not None else record.data
+            await self.quarantine_sink.put(item.reason, str(raw), record.tr_id)

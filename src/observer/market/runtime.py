@@ -1,0 +1,315 @@
+"""The collector: runs the universe, track A and track B on the market's schedule.
+
+One loop follows the calendar: it records a ``session`` system event at every transition,
+makes sure today's universe exists (at start-up, then daily from
+``OBSERVER_UNIVERSE_BUILD_TIME``), sweeps during the regular session, and keeps one WebSocket
+session per app key connected only during the scalp sessions (``OBSERVER_SCALP_SESSIONS``).
+Outside sessions nothing is collected and the sessions are disconnected. After every sweep the
+triggers re-rank the universe and the slot manager moves the sessions' registrations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from observer.clock import Clock
+from observer.config.settings import Settings
+from observer.market.calendar import MarketCalendar
+from observer.market.exceptions import UniverseError
+from observer.market.outlet import ArchiveSink, QuarantineSink, RecordOutlet
+from observer.market.scalp import ScalpCollector, SessionFactory, kis_session_factory
+from observer.market.slots import SlotManager, parse_symbol_list
+from observer.market.snapshots import Universe, newest_before
+from observer.market.sources import AccountQuoteSource
+from observer.market.sweep import SweepResult, SweepScheduler, SwingSweeper
+from observer.market.triggers import HysteresisSelector, score_sweeps
+from observer.market.universe import UniverseBuilder
+from observer.metrics import Metrics
+from observer.pipeline.guard import SymbolProfile
+from observer.pipeline.process import Pipeline
+from observer.pipeline.record import system_record
+
+log = logging.getLogger(__name__)
+SWEEP_SESSION = "regular"
+UNIVERSE_RETRY_SECONDS = 300.0
+DISCONNECT_GRACE_SECONDS = 60.0
+
+
+class MarketRuntime:
+    """Universe, track A and track B on the calendar; ``start``/``stop``/``status``/``ready``."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        writer: ArchiveSink,
+        quarantine: QuarantineSink,
+        accounts: Sequence[Any],
+        calendar: MarketCalendar,
+        *,
+        session_factory: SessionFactory | None = None,
+    ) -> None:
+        if not accounts:
+            raise ValueError("the market runtime needs at least one KIS account")
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.calendar = calendar
+        self.accounts = list(accounts)
+        self.label = "sim" if settings.source == "sim" else "kis"
+        self.pipeline = Pipeline.from_settings(settings, calendar, metrics)
+        self.pipeline.source = self.label
+        self.outlet = RecordOutlet(writer, quarantine, clock)
+        quotes = AccountQuoteSource(self.accounts[0])
+        self.universe_builder = UniverseBuilder(settings, clock, quotes, source_label=self.label)
+        self.sweeper = SwingSweeper(
+            clock, metrics, quotes, self.outlet, self.pipeline, source_label=self.label
+        )
+        self.scheduler = SweepScheduler(
+            self.sweeper, clock, settings.swing_interval_seconds, on_result=self._after_sweep
+        )
+        self.session_names = [f"ws{i + 1}" for i in range(len(self.accounts))]
+        self.slots = SlotManager(
+            self.session_names,
+            per_session=settings.scalp_max_slots,
+            always_on=parse_symbol_list(settings.scalp_always_on),
+            min_dwell_seconds=settings.scalp_min_dwell_seconds,
+        )
+        self.selector = HysteresisSelector(max(0, self.slots.capacity - len(self.slots.always_on)))
+        self.scalp_sessions = set(parse_symbol_list(settings.scalp_sessions))
+        self.scalp = ScalpCollector(
+            clock,
+            metrics,
+            self.outlet,
+            self.pipeline,
+            self.slots,
+            self.accounts,
+            session_factory or kis_session_factory(settings, clock, metrics),
+            source_label=self.label,
+        )
+        self.universe: Universe | None = None
+        self.universe_error: str | None = None
+        self._universe_retry_at: datetime | None = None
+        self._day: date | None = None
+        self._prev_quotes: dict[str, dict[str, Any]] | None = None
+        self._session_key: tuple[bool, str | None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._sweep_task: asyncio.Task[None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        """Start following the calendar (returns at once; the universe is built in the loop)."""
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name="market-runtime")
+
+    async def stop(self) -> None:
+        """Stop sweeping and streaming; every record produced so far reaches the archive."""
+        task, self._task = self._task, None
+        for pending in (task, self._sweep_task):
+            if pending is not None and not pending.done():
+                pending.cancel()
+        for pending in (task, self._sweep_task):
+            if pending is not None:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
+        self._sweep_task = None
+        await self.scalp.stop("service stopping")
+
+    async def _run(self) -> None:
+        first = True
+        while True:
+            try:
+                wake = await self._step(first)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("market runtime step failed; retrying in a minute")
+                wake = self.clock.now() + timedelta(seconds=60)
+            first = False
+            await self.clock.sleep_until(wake)
+
+    async def _step(self, first: bool) -> datetime:
+        """One pass: act on the current state; returns when to look again."""
+        now = self.clock.now()
+        state = self.calendar.state(now)
+        await self._note_session(state.trading_day, state.session, state.idle_reason)
+        today = now.date()
+        if self._day != today:
+            self._day = today
+            self.pipeline.new_day()
+            self._prev_quotes = None
+        wake = state.next_transition.at if state.next_transition else now + timedelta(hours=1)
+        if state.trading_day:
+            build_at = datetime.combine(today, self.settings.universe_build_time, now.tzinfo)
+            if self._universe_due(today, now, first or state.session is not None, build_at):
+                await self._ensure_universe(today)
+            if self.universe is None or self.universe.day != today:
+                retry = self._universe_retry_at or build_at
+                if retry > now:
+                    wake = min(wake, retry)
+        elif first:
+            self._load_latest(today)
+        session = state.session if state.trading_day else None
+        if session in self.scalp_sessions and self.universe is not None:
+            await self.scalp.start()
+        elif self.scalp.active:
+            await self.scalp.stop(f"session {session or 'idle'}")
+        if session == SWEEP_SESSION and self.universe is not None:
+            self._start_sweeping(now)
+        return wake
+
+    # -- universe ----------------------------------------------------------------------------
+    def _universe_due(self, today: date, now: datetime, early: bool, build_at: datetime) -> bool:
+        if self.universe is not None and self.universe.day == today and not self.universe.fallback:
+            return False
+        if self._universe_retry_at is not None and now < self._universe_retry_at:
+            return False
+        if self.universe is not None and self.universe.day == today:
+            return False  # a fallback is kept for the day once chosen
+        return early or now >= build_at
+
+    async def _ensure_universe(self, today: date) -> None:
+        try:
+            outcome = await self.universe_builder.ensure(today)
+        except UniverseError as exc:
+            self.universe_error = str(exc)
+            self._universe_retry_at = self.clock.now() + timedelta(seconds=UNIVERSE_RETRY_SECONDS)
+            log.error("no universe for %s: %s", today, exc)
+            event = system_record("universe", self.clock.now_ns(), self.label, action="failed")
+            event.data["reason"] = str(exc)
+            await self.outlet.archive([event])
+            return
+        self.universe_error = None
+        self._universe_retry_at = None
+        universe = outcome.universe
+        if universe.fallback:
+            universe.day = today  # stands in for today
+        self._use_universe(universe)
+        await self.outlet.archive(outcome.events)
+
+    def _load_latest(self, today: date) -> None:
+        latest = self.universe_builder.existing(today) or newest_before(
+            self.settings.snapshot_dir, today
+        )
+        if latest is not None:
+            self._use_universe(latest)
+
+    def _use_universe(self, universe: Universe) -> None:
+        self.universe = universe
+        self.pipeline.set_universe(
+            {
+                s.code: SymbolProfile(market=s.market, base_price=s.prev_close or None)
+                for s in universe.symbols
+            }
+        )
+        self.metrics.universe_symbols.set(len(universe.symbols))
+
+    # -- sessions ----------------------------------------------------------------------------
+    async def _note_session(self, trading: bool, session: str | None, idle: str | None) -> None:
+        key = (trading, session)
+        if key == self._session_key:
+            return
+        previous = self._session_key[1] if self._session_key else None
+        self._session_key = key
+        collecting = trading and (session in self.scalp_sessions or session == SWEEP_SESSION)
+        self.metrics.market_open.set(1 if collecting else 0)
+        log.info("market session: %s", session or f"idle ({idle})")
+        event = system_record(
+            "session",
+            self.clock.now_ns(),
+            self.label,
+            session=session,
+            previous=previous,
+            trading_day=trading,
+            idle_reason=idle,
+        )
+        await self.outlet.archive([event])
+
+    # -- track A -----------------------------------------------------------------------------
+    def _start_sweeping(self, now: datetime) -> None:
+        if self._sweep_task is not None and not self._sweep_task.done():
+            return
+        session = self.calendar.session_at(now)
+        if session is None or session.name != SWEEP_SESSION:
+            return
+        self._sweep_task = asyncio.create_task(
+            self._sweep_session(session.start, session.end), name="sweeps"
+        )
+
+    async def _sweep_session(self, start: datetime, end: datetime) -> None:
+        try:
+            await self.scheduler.run(
+                lambda: self.universe.codes if self.universe else [], start, end
+            )
+        finally:
+            self.pipeline.sweeps.pause()  # the pause after the session is by design
+
+    async def _after_sweep(self, result: SweepResult) -> None:
+        previous, self._prev_quotes = self._prev_quotes, result.quotes
+        candidates = score_sweeps(previous or {}, result.quotes)
+        held = [s for s in self.slots.symbols() if s not in self.slots.always_on]
+        await self.scalp.want(self.selector.select(candidates, held))
+
+    # -- reporting ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The runtime's sections of /status (market, sources, slots, universe, sweep, gaps)."""
+        now = self.clock.now()
+        state = self.calendar.state(now)
+        market = state.status()
+        market["collecting"] = self.scalp.active or self.scheduler.busy
+        universe = self.universe
+        sources = [s.status() for s in self.scalp.streamers()]
+        if not sources:
+            sources = [
+                {
+                    "name": n,
+                    "kind": "websocket",
+                    "connected": False,
+                    "reconnects": 0,
+                    "last_message_age_seconds": None,
+                    "registrations": 0,
+                }
+                for n in self.session_names
+            ]
+        return {
+            "market": market,
+            "sources": sources,
+            "slots": [
+                {"session": n, "max": self.slots.per_session, "symbols": self.slots.symbols(n)}
+                for n in self.session_names
+            ],
+            "universe": {
+                "date": universe.day.isoformat() if universe else None,
+                "size": len(universe.symbols) if universe else 0,
+                "source": universe.source if universe else None,
+                "fallback": universe.fallback if universe else False,
+                "fallback_from": universe.fallback_from if universe else None,
+                "error": self.universe_error,
+            },
+            "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
+            "gaps_today": self.outlet.gaps_on(now.date()),
+        }
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the runtime does its job now; idle outside sessions counts as ready."""
+        if self._task is None or self._task.done():
+            return False, "market runtime is not running"
+        now = self.clock.now()
+        state = self.calendar.state(now)
+        if not state.trading_day or state.session is None:
+            return True, f"idle: {state.idle_reason or 'outside sessions'}"
+        if self.universe is None:
+            return False, f"no universe: {self.universe_error or 'not built yet'}"
+        for streamer in self.scalp.streamers():
+            if streamer.fatal is not None:
+                return False, f"{streamer.name}: {streamer.fatal}"
+            down = streamer.stats.down_since_ns
+            if down is not None and (self.clock.now_ns() - down) / 1e9 > DISCONNECT_GRACE_SECONDS:
+                return False, f"{streamer.name} disconnected"
+        return True, f"collecting: {state.session}"

@@ -1,0 +1,218 @@
+"""Track B: one WebSocket session per app key, its streamer, and the slots it registers.
+
+:class:`ScalpCollector` opens the sessions when a scalp session begins, moves registrations as
+the slot manager decides (every change a ``slot`` system event), and closes everything when the
+scalp sessions end: the deliberate close is not a gap, but a disconnect still open at that time
+is recorded up to the close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from observer.clock import Clock
+from observer.config.settings import Settings
+from observer.market.outlet import RecordOutlet
+from observer.market.slots import (
+    SCALP_TR_ID,
+    RegistrationTarget,
+    SlotChange,
+    SlotManager,
+    apply_slot_changes,
+)
+from observer.market.streamer import ScalpStreamer
+from observer.metrics import Metrics
+from observer.pipeline.process import Pipeline
+from observer.pipeline.record import system_record
+
+log = logging.getLogger(__name__)
+WS_QUEUE_MAX = 10_000
+STOP_TIMEOUT_SECONDS = 5.0
+
+
+class WsSession(RegistrationTarget, Protocol):
+    """The part of ``observer.kis.ws.KisWebSocketSession`` the runtime uses."""
+
+    async def run(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+SessionFactory = Callable[[Any, str, "asyncio.Queue[Any]", Callable[[], bool]], WsSession]
+
+
+def kis_session_factory(settings: Settings, clock: Clock, metrics: Metrics) -> SessionFactory:
+    """Builds a ``KisWebSocketSession`` per (account, name, out queue, market-hours check)."""
+
+    def build(
+        account: Any, name: str, out: asyncio.Queue[Any], market_hours: Callable[[], bool]
+    ) -> WsSession:
+        from observer.kis.ws import KisWebSocketSession
+
+        session: WsSession = KisWebSocketSession(
+            settings.kis_ws_url,
+            account,
+            clock,
+            metrics,
+            name=name,
+            silence_seconds=settings.ws_silence_seconds,
+            market_hours=market_hours,
+            out=out,
+        )
+        return session
+
+    return build
+
+
+class _Stream:
+    """One app key's session, its streamer and their tasks."""
+
+    def __init__(self, session: WsSession, streamer: ScalpStreamer) -> None:
+        self.session = session
+        self.streamer = streamer
+        self.tasks = [
+            asyncio.create_task(session.run(), name=f"ws-{streamer.name}"),
+            asyncio.create_task(streamer.run(), name=f"stream-{streamer.name}"),
+        ]
+
+
+class ScalpCollector:
+    """Opens, steers and closes the WebSocket sessions of track B."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        metrics: Metrics,
+        outlet: RecordOutlet,
+        pipeline: Pipeline,
+        slots: SlotManager,
+        accounts: Sequence[Any],
+        factory: SessionFactory,
+        *,
+        source_label: str,
+    ) -> None:
+        self.clock = clock
+        self.metrics = metrics
+        self.outlet = outlet
+        self.pipeline = pipeline
+        self.slots = slots
+        self.accounts = list(accounts)
+        self.session_names = slots.sessions
+        self._factory = factory
+        self.label = source_label
+        self._desired: list[str] = []
+        self._streams: dict[str, _Stream] = {}
+        self._slot_lock = asyncio.Lock()
+        self._slot_tasks: set[asyncio.Task[None]] = set()
+
+    @property
+    def active(self) -> bool:
+        return bool(self._streams)
+
+    def streamers(self) -> list[ScalpStreamer]:
+        return [s.streamer for s in self._streams.values()]
+
+    async def want(self, desired: list[str]) -> None:
+        """The new wish list from the triggers; applied now when streaming, else at the start."""
+        self._desired = desired
+        if self._streams:
+            await self._rebalance()
+
+    async def start(self) -> None:
+        """Open one session per app key and register the slots."""
+        if self._streams:
+            return
+        for account, name in zip(self.accounts, self.session_names, strict=True):
+            queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=WS_QUEUE_MAX)
+            session = self._factory(account, name, queue, lambda: self.active)
+            streamer = ScalpStreamer(
+                name,
+                queue,
+                self.clock,
+                self.outlet,
+                self.pipeline,
+                source_label=self.label,
+                registered=self._registered_of(session),
+            )
+            self._streams[name] = _Stream(session, streamer)
+        log.info("track B streaming on %d session(s)", len(self._streams))
+        await self._rebalance()
+
+    @staticmethod
+    def _registered_of(session: WsSession) -> Callable[[], list[str]]:
+        return lambda: [key for _tr, key in session.registered]
+
+    async def _rebalance(self) -> None:
+        async with self._slot_lock:
+            changes = self.slots.rebalance(self._desired, self.clock.monotonic())
+        if changes:
+            task = asyncio.create_task(self._apply(changes), name="slots")
+            self._slot_tasks.add(task)
+            task.add_done_callback(self._slot_tasks.discard)
+
+    async def _apply(self, changes: list[SlotChange]) -> None:
+        async with self._slot_lock:
+            targets: dict[str, RegistrationTarget] = {
+                n: s.session for n, s in self._streams.items()
+            }
+            if not targets:
+                return
+            results = await apply_slot_changes(self.slots, changes, targets, SCALP_TR_ID)
+            await self._record_slot_changes(results)
+
+    async def _record_slot_changes(self, results: Sequence[tuple[SlotChange, str | None]]) -> None:
+        now_ns = self.clock.now_ns()
+        events = []
+        for change, error in results:
+            self.metrics.slot_changes.labels(change.action if error is None else "failed").inc()
+            event = system_record(
+                "slot",
+                now_ns,
+                self.label,
+                change.symbol,
+                action=change.action,
+                session=change.session,
+                reason=change.reason,
+                replaces=change.replaces,
+            )
+            if error is not None:
+                event.data["error"] = error
+            events.append(event)
+        for name in self.session_names:
+            self.metrics.slots_used.labels(name).set(len(self.slots.symbols(name)))
+        await self.outlet.archive(events)
+
+    async def stop(self, reason: str) -> None:
+        """Close every session; archive what was received and any open disconnect window."""
+        for pending in list(self._slot_tasks):
+            pending.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await pending
+        streams, self._streams = self._streams, {}
+        if not streams:
+            return
+        for stream in streams.values():
+            stream.streamer.closing = True
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(stream.session.stop(), STOP_TIMEOUT_SECONDS)
+        for stream in streams.values():
+            for task in stream.tasks:
+                task.cancel()
+            for task in stream.tasks:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+        end_ns = self.clock.now_ns()
+        for stream in streams.values():
+            with contextlib.suppress(Exception):
+                await stream.streamer.drain()
+            await self.outlet.archive(stream.streamer.close_window(end_ns))
+        held = [
+            (SlotChange("evict", s, self.slots.session_of(s) or "", reason), None)
+            for s in self.slots.symbols()
+        ]
+        self.slots.reset()
+        await self._record_slot_changes(held)
+        log.info("track B stopped: %s", reason)

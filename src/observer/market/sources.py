@@ -1,0 +1,144 @@
+"""What the market runtime needs from the KIS client, as small structural types.
+
+The runtime codes to these protocols; :class:`AccountQuoteSource` adapts one
+``observer.kis.account.KisAccount`` (its REST client and its one rate limiter) to them, so every
+REST call of the universe build and of track A goes through the account's shared limiter.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from observer.clock import Clock
+
+log = logging.getLogger(__name__)
+QUOTES_PER_CALL = 30
+
+
+class MasterEntry(Protocol):
+    """One issue of the KIS master files (``observer.kis.master.MasterIssue``)."""
+
+    @property
+    def code(self) -> str: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def market(self) -> str: ...
+    @property
+    def halted(self) -> bool: ...
+    @property
+    def liquidation(self) -> bool: ...
+    @property
+    def administrative(self) -> bool: ...
+    @property
+    def is_etf(self) -> bool: ...
+    @property
+    def is_etn(self) -> bool: ...
+    @property
+    def is_spac(self) -> bool: ...
+    @property
+    def is_preferred(self) -> bool: ...
+    @property
+    def base_price(self) -> int: ...
+
+
+class QuoteEntry(Protocol):
+    """One symbol's quote (``observer.kis.quotes.Quote``): swing field names in ``data``."""
+
+    @property
+    def symbol(self) -> str: ...
+    @property
+    def data(self) -> dict[str, Any]: ...
+    @property
+    def raw(self) -> str: ...
+
+
+class QuoteSource(Protocol):
+    """REST calls of one app key, paced by that key's rate limiter."""
+
+    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[QuoteEntry]:
+        """Quotes of up to 30 symbols in one call (symbols without an answer are missing)."""
+        ...
+
+    async def masters(self) -> Sequence[MasterEntry]:
+        """Every issue of today's KOSPI and KOSDAQ master files."""
+        ...
+
+
+class _RestClient(Protocol):
+    async def multi_price(self, symbols: list[str]) -> Sequence[QuoteEntry]: ...
+    async def download_masters(self) -> Sequence[MasterEntry]: ...
+
+
+class _Account(Protocol):
+    @property
+    def rest(self) -> _RestClient: ...
+
+
+class AccountQuoteSource:
+    """A :class:`QuoteSource` over one KIS account's REST client."""
+
+    def __init__(self, account: _Account) -> None:
+        self._account = account
+
+    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[QuoteEntry]:
+        return await self._account.rest.multi_price(list(symbols))
+
+    async def masters(self) -> Sequence[MasterEntry]:
+        return await self._account.rest.download_masters()
+
+
+@dataclass(slots=True)
+class QuoteHarvest:
+    """The answers of one pass over a symbol list, each quote with its own receive time."""
+
+    quotes: list[tuple[int, QuoteEntry]] = field(default_factory=list)
+    calls: int = 0
+    errors: int = 0
+    failed: list[str] = field(default_factory=list)
+    error_kinds: dict[str, int] = field(default_factory=dict)
+
+
+async def gather_quotes(
+    source: QuoteSource,
+    symbols: Sequence[str],
+    clock: Clock,
+    *,
+    concurrency: int = 4,
+    chunk: int = QUOTES_PER_CALL,
+) -> QuoteHarvest:
+    """Quote ``symbols`` in calls of ``chunk`` with a few calls in flight.
+
+    The pace is the source's: its rate limiter is shared by every caller of that app key.
+    A failed call counts as an error and its symbols as failed; it never stops the others.
+    """
+    harvest = QuoteHarvest()
+    chunks = [list(symbols[i : i + chunk]) for i in range(0, len(symbols), chunk)]
+    pending = iter(chunks)
+
+    async def worker() -> None:
+        for part in pending:
+            harvest.calls += 1
+            try:
+                answers = await source.multi_quotes(part)
+            except Exception as exc:  # one call failing must not end the pass
+                harvest.errors += 1
+                kind = type(exc).__name__
+                harvest.error_kinds[kind] = harvest.error_kinds.get(kind, 0) + 1
+                harvest.failed.extend(part)
+                log.warning("quote call for %d symbols failed: %s", len(part), kind)
+                continue
+            recv_ns = clock.now_ns()
+            answered = set()
+            for quote in answers:
+                harvest.quotes.append((recv_ns, quote))
+                answered.add(quote.symbol)
+            harvest.failed.extend(s for s in part if s not in answered)
+
+    workers = max(1, min(concurrency, len(chunks)))
+    await asyncio.gather(*(worker() for _ in range(workers)))
+    return harvest

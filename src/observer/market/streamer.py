@@ -1,0 +1,212 @@
+"""Track B: turn one WebSocket session's output into archived records.
+
+A :class:`ScalpStreamer` consumes the bounded ``out`` queue of one ``KisWebSocketSession``:
+
+- ``WsData``: each parsed record becomes a ``scalp`` :class:`Record` (tr_id, symbol, data, raw,
+  receive time); the batch goes through the pipeline (validation, gap detection) and on to the
+  archive; rejected frames and records the pipeline refuses go to the quarantine;
+- ``WsEvent``: a ``connection`` system event; a disconnect opens a blind window that the next
+  connect closes with one ``gap`` per registered symbol (reason ``disconnect``).
+
+Everything waiting in the queue is taken in one go and handled as one batch, so a burst costs one
+pipeline call and one archive submission.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from observer.clock import NS_PER_S, Clock
+from observer.market.outlet import RecordOutlet
+from observer.pipeline.process import Pipeline
+from observer.pipeline.record import Record, system_record
+
+log = logging.getLogger(__name__)
+BATCH_MAX = 2048
+DISCONNECT_REASON = "disconnect"
+
+
+class _Parsed(Protocol):
+    tr_id: str
+    symbol: str
+    data: dict[str, Any]
+    raw: str
+
+
+class _Rejected(Protocol):
+    reason: str
+    raw: str
+    tr_id: str | None
+
+
+class StreamerStats:
+    """What /status shows about one source."""
+
+    __slots__ = (
+        "connected",
+        "down_since_ns",
+        "frames",
+        "last_message_ns",
+        "reconnects",
+        "records",
+        "rejects",
+    )
+
+    def __init__(self) -> None:
+        self.connected = False
+        self.reconnects = 0
+        self.last_message_ns: int | None = None
+        self.frames = 0
+        self.records = 0
+        self.rejects = 0
+        self.down_since_ns: int | None = None
+
+
+class ScalpStreamer:
+    """Consumes one session's queue until cancelled; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        queue: asyncio.Queue[Any],
+        clock: Clock,
+        outlet: RecordOutlet,
+        pipeline: Pipeline,
+        *,
+        source_label: str,
+        registered: Callable[[], Iterable[str]],
+    ) -> None:
+        self.name = name
+        self.queue = queue
+        self.clock = clock
+        self.outlet = outlet
+        self.pipeline = pipeline
+        self.source_label = source_label
+        self.registered = registered
+        self.stats = StreamerStats()
+        self.closing = False  # set before a deliberate stop: its disconnect is not a gap
+        self.fatal: str | None = None
+        self._ever_connected = False
+
+    async def run(self) -> None:
+        """Handle items as they come; a burst is drained and handled as one batch."""
+        queue = self.queue
+        while True:
+            batch = [await queue.get()]
+            while len(batch) < BATCH_MAX and not queue.empty():
+                batch.append(queue.get_nowait())
+            await self.handle(batch)
+
+    async def drain(self) -> None:
+        """Handle whatever is still queued (after the session stopped)."""
+        batch = []
+        while not self.queue.empty():
+            batch.append(self.queue.get_nowait())
+        if batch:
+            await self.handle(batch)
+
+    async def handle(self, items: Iterable[Any]) -> None:
+        """Turn data and events into records, in arrival order, and pass them on."""
+        scalp: list[Record] = []
+        system: list[Record] = []
+        rejects: list[_Rejected] = []
+        label = self.source_label
+        stats = self.stats
+        for item in items:
+            message = getattr(item, "message", None)
+            if message is None:
+                if scalp:  # keep order: gaps and events after the data received before them
+                    await self._flush(scalp, system, rejects)
+                    scalp, system, rejects = [], [], []
+                system.extend(self._event(item))
+                continue
+            recv_ns: int = item.recv_ns
+            stats.frames += 1
+            stats.last_message_ns = recv_ns
+            parsed: list[_Parsed] | None = getattr(message, "records", None)
+            if parsed is None:  # a whole frame that could not be parsed
+                rejects.append(message)
+                continue
+            for p in parsed:
+                scalp.append(Record("scalp", label, p.tr_id, p.symbol, p.data, recv_ns, p.raw))
+            if message.rejects:
+                rejects.extend(message.rejects)
+        await self._flush(scalp, system, rejects)
+
+    async def _flush(
+        self, scalp: list[Record], system: list[Record], rejects: list[_Rejected]
+    ) -> None:
+        out = system
+        if scalp:
+            self.stats.records += len(scalp)
+            result = self.pipeline.process_ticks(scalp)
+            out = [*result.records_to_archive, *result.gaps, *system]
+            if result.quarantined:
+                await self.outlet.quarantine(result.quarantined)
+        await self.outlet.archive(out)
+        for reject in rejects:
+            self.stats.rejects += 1
+            await self.outlet.reject(reject.reason, reject.raw, reject.tr_id)
+
+    def _event(self, event: Any) -> list[Record]:
+        kind = str(getattr(event, "kind", "unknown"))
+        at_ns = int(getattr(event, "at_ns", 0)) or self.clock.now_ns()
+        reason = str(getattr(event, "reason", "") or "")
+        stats = self.stats
+        records = [
+            system_record(
+                "connection", at_ns, self.source_label, session=self.name, state=kind, reason=reason
+            )
+        ]
+        if kind == "disconnected":
+            stats.connected = False
+            if stats.down_since_ns is None and not self.closing:
+                stats.down_since_ns = at_ns
+        elif kind == "fatal":
+            stats.connected = False
+            self.fatal = reason or "fatal"
+            if stats.down_since_ns is None and not self.closing:
+                stats.down_since_ns = at_ns
+        elif kind == "connected":
+            stats.connected = True
+            self.fatal = None
+            if self._ever_connected:
+                stats.reconnects += 1
+            self._ever_connected = True
+            records.extend(self.close_window(at_ns))
+        return records
+
+    def close_window(self, end_ns: int, reason: str = DISCONNECT_REASON) -> list[Record]:
+        """Gaps for the blind window since the last disconnect (none when connected)."""
+        start = self.stats.down_since_ns
+        self.stats.down_since_ns = None
+        if start is None:
+            return []
+        symbols = sorted(set(self.registered()))
+        log.info(
+            "%s was blind for %.1f s: %d symbols get a gap",
+            self.name,
+            (end_ns - start) / NS_PER_S,
+            len(symbols),
+        )
+        return self.pipeline.disconnect_gaps(start, end_ns, reason, symbols)
+
+    def status(self) -> dict[str, Any]:
+        """This source's entry in the ``sources`` list of /status."""
+        s = self.stats
+        age = None
+        if s.last_message_ns is not None:
+            age = round(max(0.0, (self.clock.now_ns() - s.last_message_ns) / NS_PER_S), 3)
+        return {
+            "name": self.name,
+            "kind": "websocket",
+            "connected": s.connected,
+            "reconnects": s.reconnects,
+            "last_message_age_seconds": age,
+            "registrations": len(list(self.registered())),
+            "records": s.records,
+            "rejects": s.rejects,
+        }

@@ -1,0 +1,125 @@
+"""Track B streamer: session output -> pipeline -> archive, quarantine, disconnect gaps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from observer.archive.writer import ArchiveWriter
+from observer.clock import KST, NS_PER_S, ManualClock
+from observer.config.settings import Settings
+from observer.kis.frames import parse_message
+from observer.market.calendar import MarketCalendar
+from observer.market.outlet import RecordOutlet
+from observer.market.streamer import ScalpStreamer
+from observer.metrics import Metrics
+from observer.pipeline.process import Pipeline
+
+from .archive_files import QuarantineRecorder, archived, events
+from .frames import frame, trade_fields
+
+T0 = datetime(2026, 1, 5, 9, 30, tzinfo=KST)
+
+
+@dataclass
+class Data:
+    recv_ns: int
+    message: Any
+
+
+@dataclass
+class Event:
+    kind: str
+    at_ns: int
+    reason: str = ""
+
+
+async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
+    make_settings: Any,
+) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(T0)
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    quarantine = QuarantineRecorder()
+    outlet = RecordOutlet(writer, quarantine, clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    registered = ["005930", "000660"]
+    import asyncio
+
+    streamer = ScalpStreamer(
+        "ws1",
+        asyncio.Queue(maxsize=16),
+        clock,
+        outlet,
+        pipeline,
+        source_label="sim",
+        registered=lambda: registered,
+    )
+    t = clock.now_ns()
+    burst = frame(
+        trade_fields("005930", trade_volume=100, acc_volume=100),
+        trade_fields("005930", trade_volume=50, acc_volume=150, buy_count=2),
+    )
+    later = frame(trade_fields("005930", trade_volume=10, acc_volume=400, buy_count=3))
+    items = [
+        Event("connected", t),
+        Data(t + 1, parse_message(burst, t + 1)),
+        Data(t + 2, parse_message("0|H0STCNT0|002|005930^093000", t + 2)),
+        Event("disconnected", t + 10 * NS_PER_S, "peer closed"),
+        Event("connected", t + 25 * NS_PER_S),
+        Data(t + 26 * NS_PER_S, parse_message(later, t + 26 * NS_PER_S)),
+    ]
+    await streamer.handle(items)
+    await writer.close()
+
+    scalp = archived(settings.assets_dir, "scalp")
+    assert [r["data"]["acc_volume"] for r in scalp] == [100, 150, 400]
+    assert {r["source"] for r in scalp} == {"sim"}
+    assert all(r["tr_id"] == "H0STCNT0" and r["raw"].startswith("005930^") for r in scalp)
+    assert scalp[0]["recv_ns"] == t + 1
+
+    connections = events(settings.assets_dir, "connection")
+    assert [c["data"]["state"] for c in connections] == ["connected", "disconnected", "connected"]
+    gaps = events(settings.assets_dir, "gap")
+    disconnect = [g for g in gaps if g["data"]["reason"] == "disconnect"]
+    assert sorted(g["symbol"] for g in disconnect) == ["000660", "005930"]
+    assert disconnect[0]["data"]["start"].startswith("2026-01-05T09:30:10")
+    assert disconnect[0]["data"]["end"].startswith("2026-01-05T09:30:25")
+    jump = [g for g in gaps if g["data"]["reason"] == "acc_volume_jump"]
+    assert [g["data"]["missed_volume"] for g in jump] == [240]
+
+    assert len(quarantine.items) == 1 and quarantine.items[0][2] == "H0STCNT0"
+    status = streamer.status()
+    assert status["connected"] is True and status["reconnects"] == 1
+    assert status["records"] == 3 and status["rejects"] == 1
+
+
+async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(T0)
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    outlet = RecordOutlet(writer, QuarantineRecorder(), clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    import asyncio
+
+    streamer = ScalpStreamer(
+        "ws1",
+        asyncio.Queue(maxsize=4),
+        clock,
+        outlet,
+        pipeline,
+        source_label="sim",
+        registered=lambda: ["005930"],
+    )
+    t = clock.now_ns()
+    await streamer.handle([Event("connected", t)])
+    streamer.closing = True
+    await streamer.handle([Event("disconnected", t + NS_PER_S)])
+    await outlet.archive(streamer.close_window(t + 2 * NS_PER_S))
+    await writer.close()
+    assert events(settings.assets_dir, "gap") == []
