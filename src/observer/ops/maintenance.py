@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
+from observer.archive.compress import compress_hour
 from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -40,14 +41,9 @@ def next_run_at(now: datetime, at: time) -> datetime:
     return today if today > now else today + timedelta(days=1)
 
 
-def default_compressor() -> Compressor | None:
-    """The archive's compressor for closed hours, when the archive provides one."""
-    try:
-        module = importlib.import_module("observer.archive.compress")
-    except ImportError:
-        return None
-    found = getattr(module, "compress_hour", None)
-    return found if callable(found) else None
+def default_compressor() -> Compressor:
+    """The archive's compressor for closed hours (compress, verify, manifest line, delete)."""
+    return compress_hour
 
 
 def default_partition_dropper() -> PartitionDropper | None:

@@ -1,0 +1,270 @@
+"""Export archived records to Parquet or CSV with typed columns, streaming in record batches.
+
+The archive is read through :mod:`observer.archive.reader` (plain and compressed hours alike),
+one day range of one stream, optionally only some symbols. Rows are gathered into batches of
+``BATCH_ROWS`` and written with a pyarrow ParquetWriter or CSV writer, so memory stays bounded
+whatever the range. Columns: the record envelope (``seq``, ``recv_ns``, ``ts``, ``source``,
+``tr_id``, ``symbol``, ``flags``) followed by the stream's declared data fields.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from observer.archive.paths import parse_name
+from observer.archive.reader import ArchiveReader, Position
+from observer.ops.exceptions import ExportError
+
+log = logging.getLogger(__name__)
+
+BATCH_ROWS = 50_000
+TZ = "Asia/Seoul"
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_US = timedelta(microseconds=1)
+
+INT, FLOAT, STR, BOOL, TS = "int", "float", "str", "bool", "ts"
+ARROW_TYPES: dict[str, pa.DataType] = {
+    INT: pa.int64(),
+    FLOAT: pa.float64(),
+    STR: pa.string(),
+    BOOL: pa.bool_(),
+    TS: pa.timestamp("us", tz=TZ),
+}
+_PRICE_INTS = ("open", "high", "low", "ask1", "bid1")
+SCALP_FIELDS: tuple[tuple[str, str], ...] = (
+    ("trade_time", STR), ("price", INT), ("change_sign", STR), ("change", INT),
+    ("change_rate", FLOAT), ("vwap", FLOAT), *((n, INT) for n in _PRICE_INTS),
+    ("trade_volume", INT), ("acc_volume", INT), ("acc_value", INT), ("sell_count", INT),
+    ("buy_count", INT), ("net_buy_count", INT), ("strength", FLOAT), ("sell_volume", INT),
+    ("buy_volume", INT), ("trade_side", STR), ("buy_ratio", FLOAT),
+    ("volume_ratio_prev_day", FLOAT), ("open_time", STR), ("open_vs_price_sign", STR),
+    ("open_vs_price", INT), ("high_time", STR), ("high_vs_price_sign", STR),
+    ("high_vs_price", INT), ("low_time", STR), ("low_vs_price_sign", STR),
+    ("low_vs_price", INT), ("business_date", STR), ("session_code", STR), ("halted", BOOL),
+    ("ask1_size", INT), ("bid1_size", INT), ("total_ask_size", INT), ("total_bid_size", INT),
+    ("turnover", FLOAT), ("prev_day_same_time_volume", INT),
+    ("prev_day_same_time_volume_rate", FLOAT), ("hour_class", STR),
+    ("market_treatment_class", STR), ("vi_base_price", INT), ("trade_ts", TS),
+)  # fmt: skip
+SWING_FIELDS: tuple[tuple[str, str], ...] = (
+    ("name", STR), ("market", STR), ("price", INT), ("change", INT), ("change_sign", STR),
+    ("change_rate", FLOAT), ("acc_volume", INT), ("acc_value", INT),
+    *((n, INT) for n in _PRICE_INTS), ("upper_limit", INT), ("lower_limit", INT),
+    ("prev_close", INT), ("base_price", INT), ("sweep_id", INT), ("tick_size", INT),
+    ("session", STR),
+)  # fmt: skip
+STREAM_FIELDS = {"scalp": SCALP_FIELDS, "swing": SWING_FIELDS}
+ENVELOPE: tuple[tuple[str, str], ...] = (
+    ("seq", INT), ("recv_ns", INT), ("ts", TS), ("source", STR), ("tr_id", STR),
+    ("symbol", STR), ("flags", STR),
+)  # fmt: skip
+
+
+def schema_for(stream: str) -> pa.Schema:
+    """The Arrow schema of an export of ``stream``."""
+    return pa.schema([(n, ARROW_TYPES[t]) for n, t in (*ENVELOPE, *STREAM_FIELDS[stream])])
+
+
+def _coerce(value: Any, kind: str) -> Any:
+    """One value to the column's type, None when it cannot be (never raises)."""
+    if value is None:
+        return None
+    try:
+        if kind == INT:
+            return int(value) if not isinstance(value, str) else int(float(value))
+        if kind == FLOAT:
+            return float(value)
+        if kind == BOOL:
+            return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "y")
+        if kind == TS:
+            return _micros(value)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if isinstance(value, str) else str(value)
+
+
+def _micros(value: Any) -> int | None:
+    if isinstance(value, int):
+        return value
+    parsed = datetime.fromisoformat(str(value))
+    if parsed.tzinfo is None:
+        return None
+    return (parsed - _EPOCH) // _US
+
+
+def _column(values: list[Any], kind: str) -> pa.Array:
+    typ = ARROW_TYPES[kind]
+    if kind == TS:
+        return pa.array([_coerce(v, kind) for v in values], type=typ)
+    try:
+        return pa.array(values, type=typ)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError, ValueError, OverflowError):
+        # mixed types in this batch: coerce value by value
+        return pa.array([_coerce(v, kind) for v in values], type=typ)
+
+
+@dataclass
+class ExportSummary:
+    """What an export wrote."""
+
+    rows: int
+    files: int
+    bytes_written: int
+    seconds: float
+    skipped_lines: int
+
+
+class ExportJob:
+    """One export: a stream, an inclusive day range, an optional symbol set, a format, a path."""
+
+    def __init__(
+        self,
+        assets_dir: Path,
+        stream: str,
+        start: date,
+        end: date,
+        symbols: set[str] | None,
+        fmt: str,
+        out: Path,
+    ) -> None:
+        if stream not in STREAM_FIELDS:
+            raise ExportError(f"cannot export stream {stream!r}")
+        if fmt not in ("parquet", "csv"):
+            raise ExportError(f"unknown format {fmt!r}")
+        self.reader = ArchiveReader(assets_dir)
+        self.stream = stream
+        self.first = start.strftime("%Y%m%d")
+        self.last = end.strftime("%Y%m%d")
+        self.symbols = symbols
+        self.fmt = fmt
+        self.out = out
+        self.schema = schema_for(stream)
+        self.skipped_lines = 0
+
+    def files(self) -> list[tuple[Path, int]]:
+        """The archive files of the range in time order, with their sizes on disk."""
+        chosen = []
+        for item in self.reader.files(self.stream):
+            path = Path(item)
+            name = parse_name(path.name)
+            if name is not None and self.first <= name.day <= self.last:
+                chosen.append((path, path.stat().st_size))
+        return chosen
+
+    def _lines(
+        self, files: list[tuple[Path, int]], progress: Callable[[int], Any]
+    ) -> Iterator[bytes]:
+        if not files:
+            return
+        sizes = {p.name.removesuffix(".zst"): size for p, size in files}
+        first = files[0][0].name.removesuffix(".zst")
+        last = files[-1][0].name.removesuffix(".zst")
+        current: str | None = None
+        lines = self.reader.iter_lines(self.stream, Position(first, 0), until_file=last)
+        for line, position in lines:
+            if position.file != current:
+                if current is not None:
+                    progress(sizes.get(current, 0))
+                current = position.file
+            yield line
+        if current is not None:
+            progress(sizes.get(current, 0))
+
+    def _rows(self, lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+        for line in lines:
+            try:
+                obj = orjson.loads(line)
+            except orjson.JSONDecodeError:
+                self.skipped_lines += 1
+                continue
+            if not isinstance(obj, dict):
+                self.skipped_lines += 1
+                continue
+            if self.symbols is not None and obj.get("symbol") not in self.symbols:
+                continue
+            yield obj
+
+    def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
+        columns: list[pa.Array] = []
+        datas: list[dict[str, Any]] = [_data(r) for r in rows]
+        for name, kind in ENVELOPE:
+            if name == "ts":
+                values: list[Any] = [_ns_to_us(r.get("recv_ns")) for r in rows]
+            elif name == "flags":
+                values = [",".join(r["flags"]) if r.get("flags") else None for r in rows]
+            else:
+                values = [r.get(name) for r in rows]
+            columns.append(_column(values, kind))
+        for name, kind in STREAM_FIELDS[self.stream]:
+            columns.append(_column([d.get(name) for d in datas], kind))
+        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+
+    def run(self, progress: Callable[[int], Any] | None = None) -> ExportSummary:
+        """Write the export (to a temporary name, renamed when complete)."""
+        started = time.monotonic()
+        files = self.files()
+        tmp = self.out.with_name("." + self.out.name + ".tmp")
+        rows = 0
+        try:
+            self.out.parent.mkdir(parents=True, exist_ok=True)
+            writer = self._open(tmp)
+            try:
+                batch: list[dict[str, Any]] = []
+                for row in self._rows(self._lines(files, progress or _ignore)):
+                    batch.append(row)
+                    if len(batch) >= BATCH_ROWS:
+                        writer.write_batch(self._batch(batch))
+                        rows += len(batch)
+                        batch = []
+                if batch or rows == 0:
+                    writer.write_batch(self._batch(batch))
+                    rows += len(batch)
+            finally:
+                writer.close()
+            tmp.replace(self.out)
+        except OSError as exc:
+            tmp.unlink(missing_ok=True)
+            raise ExportError(f"cannot write the export: {exc.strerror or exc}", self.out) from exc
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        summary = ExportSummary(
+            rows,
+            len(files),
+            self.out.stat().st_size,
+            time.monotonic() - started,
+            self.skipped_lines,
+        )
+        log.info(
+            "export %s: %d rows from %d file(s) to %s", self.stream, rows, len(files), self.out
+        )
+        return summary
+
+    def _open(self, path: Path) -> Any:
+        if self.fmt == "parquet":
+            return pq.ParquetWriter(str(path), self.schema, compression="zstd")
+        return pacsv.CSVWriter(str(path), self.schema)
+
+
+def _data(row: dict[str, Any]) -> dict[str, Any]:
+    data = row.get("data")
+    return data if isinstance(data, dict) else {}
+
+
+def _ns_to_us(value: Any) -> int | None:
+    return value // 1000 if isinstance(value, int) else None
+
+
+def _ignore(_n: int) -> None:
+    return None
