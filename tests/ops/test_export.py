@@ -154,8 +154,8 @@ def test_the_export_command(assets: Path, tmp_path: Path) -> None:
     assets.rename(home / "data" / "assets")
     out = tmp_path / "swing-and-scalp.parquet"
     env = {"OBSERVER_HOME": str(home), "PATH": "/usr/bin:/bin"}
-    args = [sys.executable, "-m", "observer", "export", "--stream", "scalp", "--from",
-            "2026-01-06", "--to", "2026-01-07", "--symbol", "005930", "--out", str(out)]  # fmt: skip
+    args = [sys.executable, "-m", "observer", "export", "--stream", "scalp"]
+    args += ["--from", "2026-01-06", "--to", "2026-01-07", "--symbol", "005930", "--out", str(out)]
     done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
     rows = pq.read_table(out).num_rows
