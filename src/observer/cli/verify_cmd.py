@@ -90,4 +90,55 @@ def pod_command(
     _emit(verify_pod(probe), as_json)
 
 
+@verify_group.command("cluster")
+@click.option("--namespace", "-n", required=True, help="The namespace Observer runs in.")
+@click.option(
+    "--kubeconfig",
+    type=click.Path(dir_okay=False),
+    help="Default: in-cluster, else ~/.kube/config.",
+)
+@click.option("--context", help="kubeconfig context (default: the current one).")
+@click.option(
+    "--selector",
+    default="app.kubernetes.io/name=observer",
+    show_default=True,
+    help="Label selector of the Observer pod.",
+)
+@click.option(
+    "--restart-test",
+    is_flag=True,
+    help="Delete the pod, wait for the new one, check the archive survived (disruptive).",
+)
+@click.option(
+    "--timeout", type=float, default=300.0, show_default=True, help="Seconds to wait for Ready."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def cluster_command(
+    namespace: str,
+    kubeconfig: str | None,
+    context: str | None,
+    selector: str,
+    restart_test: bool,
+    timeout: float,
+    as_json: bool,
+) -> None:
+    """Through the Kubernetes API: PVCs Bound, pod Ready, volumes, ConfigMap, restart test."""
+    from observer.ops.verify.cluster import ClusterTarget, verify_cluster
+
+    target = ClusterTarget(
+        namespace,
+        kubeconfig=kubeconfig,
+        context=context,
+        selector=selector,
+        restart_test=restart_test,
+        timeout=timeout,
+    )
+    try:
+        report = verify_cluster(target)
+    except VerifyError as error:
+        _cannot_run(error)
+        return
+    _emit(report, as_json)
+
+
 COMMANDS: list[click.Command] = [verify_group]
