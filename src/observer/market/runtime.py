@@ -66,7 +66,7 @@ class MarketRuntime:
         self.pipeline = Pipeline.from_settings(settings, calendar, metrics)
         self.pipeline.source = self.label
         self.outlet = RecordOutlet(writer, quarantine, clock)
-        quotes = AccountQuoteSource(self.accounts[0])
+        quotes = AccountQuoteSource(self.accounts[0], clock)
         self.universe_builder = UniverseBuilder(settings, clock, quotes, source_label=self.label)
         self.sweeper = SwingSweeper(
             clock, metrics, quotes, self.outlet, self.pipeline, source_label=self.label

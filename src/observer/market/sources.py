@@ -11,9 +11,11 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any, Protocol
 
 from observer.clock import Clock
+from observer.kis.exceptions import TrUnavailableError
 
 log = logging.getLogger(__name__)
 QUOTES_PER_CALL = 30
@@ -69,8 +71,14 @@ class QuoteSource(Protocol):
         ...
 
 
+class _QuoteBatch(Protocol):
+    @property
+    def quotes(self) -> Sequence[QuoteEntry]: ...
+
+
 class _RestClient(Protocol):
     async def multi_price(self, symbols: list[str]) -> Sequence[QuoteEntry]: ...
+    async def quotes(self, symbols: list[str]) -> _QuoteBatch: ...
     async def download_masters(self) -> Sequence[MasterEntry]: ...
 
 
@@ -80,13 +88,27 @@ class _Account(Protocol):
 
 
 class AccountQuoteSource:
-    """A :class:`QuoteSource` over one KIS account's REST client."""
+    """A :class:`QuoteSource` over one KIS account's REST client.
 
-    def __init__(self, account: _Account) -> None:
+    When KIS says the multi-symbol TR is not offered to the account (paper accounts), the rest
+    of the day is quoted one symbol per call through the client's fallback.
+    """
+
+    def __init__(self, account: _Account, clock: Clock) -> None:
         self._account = account
+        self._clock = clock
+        self._fallback_day: date | None = None
 
     async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[QuoteEntry]:
-        return await self._account.rest.multi_price(list(symbols))
+        rest = self._account.rest
+        if self._fallback_day == self._clock.now().date():
+            return (await rest.quotes(list(symbols))).quotes
+        try:
+            return await rest.multi_price(list(symbols))
+        except TrUnavailableError:
+            log.warning("multi-symbol quotes unavailable: quoting one symbol per call today")
+            self._fallback_day = self._clock.now().date()
+            return (await rest.quotes(list(symbols))).quotes
 
     async def masters(self) -> Sequence[MasterEntry]:
         return await self._account.rest.download_masters()

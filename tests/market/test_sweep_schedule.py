@@ -1,0 +1,88 @@
+"""Track A scheduling: a sweep that overruns its interval is never started twice."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from observer.archive.writer import ArchiveWriter
+from observer.clock import KST, ManualClock
+from observer.config.settings import Settings
+from observer.market.calendar import MarketCalendar
+from observer.market.outlet import RecordOutlet
+from observer.market.sweep import SweepScheduler, SwingSweeper
+from observer.metrics import Metrics
+from observer.pipeline.process import Pipeline
+
+from .archive_files import QuarantineRecorder, archived, events
+
+OPEN = datetime(2026, 1, 5, 9, 0, tzinfo=KST)
+
+
+@dataclass
+class Quote:
+    symbol: str
+    data: dict[str, Any]
+    raw: str = "{}"
+
+
+@dataclass
+class GatedSource:
+    """Answers quotes; the first sweep's calls wait until the gate opens (a slow API)."""
+
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    calls: int = 0
+    waiting: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def multi_quotes(self, symbols: Sequence[str]) -> list[Quote]:
+        self.calls += 1
+        if not self.gate.is_set():
+            self.waiting.set()
+            await self.gate.wait()
+        return [Quote(s, {"price": 10_000, "acc_volume": self.calls}) for s in symbols]
+
+    async def masters(self) -> list[Any]:
+        return []
+
+
+async def test_overrun_sweep_is_skipped_and_recorded_as_a_gap(make_settings: Any) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(OPEN - timedelta(seconds=1))
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    outlet = RecordOutlet(writer, QuarantineRecorder(), clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim", swing_interval_seconds=60)
+    source = GatedSource()
+    sweeper = SwingSweeper(clock, metrics, source, outlet, pipeline, source_label="sim")
+    scheduler = SweepScheduler(sweeper, clock, 60)
+    symbols = [f"{i:06d}" for i in range(45)]
+
+    async def release_after_skip() -> None:
+        await source.waiting.wait()
+        while scheduler.missed == 0:  # the 09:01 slot comes while the first sweep hangs
+            await asyncio.sleep(0)
+        source.gate.set()
+
+    releaser = asyncio.create_task(release_after_skip())
+    await asyncio.wait_for(
+        scheduler.run(lambda: symbols, OPEN, OPEN + timedelta(minutes=3)), timeout=10
+    )
+    await releaser
+    await writer.close()
+
+    sweeps = events(settings.assets_dir, "sweep")
+    assert scheduler.missed >= 1
+    assert len(sweeps) == 3 - scheduler.missed
+    assert all(s["data"]["calls"] == 2 for s in sweeps)  # ceil(45 / 30)
+    gaps = [g for g in events(settings.assets_dir, "gap") if g["data"]["scope"] == "sweep"]
+    missed = [g for g in gaps if g["data"]["reason"] == "missed_sweep"]
+    assert len(missed) == scheduler.missed  # recorded once, not again by the next sweep
+    assert missed[0]["data"]["start"].startswith("2026-01-05T09:01:00")
+    swing = archived(settings.assets_dir, "swing")
+    assert len(swing) == 45 * len(sweeps)
+    first_id = swing[0]["data"]["sweep_id"]
+    assert sum(1 for r in swing if r["data"]["sweep_id"] == first_id) == 45
