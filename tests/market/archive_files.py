@@ -23,11 +23,9 @@ def events(assets_dir: Path, event: str) -> list[dict[str, Any]]:
     return [r for r in archived(assets_dir, "system") if r["data"]["event"] == event]
 
 
-class QuarantineRecorder:
-    """Collects quarantined inputs (stands in for the archive's QuarantineWriter)."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[str, str, str | None]] = []
-
-    async def put(self, reason: str, raw: str, tr_id: str | None = None) -> None:
-        self.items.append((reason, raw, tr_id))
+def quarantined(quarantine_dir: Path) -> list[dict[str, Any]]:
+    """Every line of the quarantine files."""
+    lines = []
+    for path in sorted(quarantine_dir.glob("quarantine_*.jsonl")):
+        lines.extend(orjson.loads(line) for line in path.read_bytes().splitlines() if line)
+    return lines

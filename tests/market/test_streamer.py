@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from observer.archive.quarantine import QuarantineWriter
 from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S, ManualClock
 from observer.config.settings import Settings
@@ -16,7 +17,7 @@ from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
 
-from .archive_files import QuarantineRecorder, archived, events
+from .archive_files import archived, events, quarantined
 from .frames import frame, trade_fields
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=KST)
@@ -43,7 +44,7 @@ async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
     metrics = Metrics()
     writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
     await writer.start()
-    quarantine = QuarantineRecorder()
+    quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
     outlet = RecordOutlet(writer, quarantine, clock)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     registered = ["005930", "000660"]
@@ -91,7 +92,8 @@ async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
     jump = [g for g in gaps if g["data"]["reason"] == "acc_volume_jump"]
     assert [g["data"]["missed_volume"] for g in jump] == [240]
 
-    assert len(quarantine.items) == 1 and quarantine.items[0][2] == "H0STCNT0"
+    lines = quarantined(settings.quarantine_dir)
+    assert [(q["tr_id"], q["raw"]) for q in lines] == [("H0STCNT0", "0|H0STCNT0|002|005930^093000")]
     status = streamer.status()
     assert status["connected"] is True and status["reconnects"] == 1
     assert status["records"] == 3 and status["rejects"] == 1
@@ -103,7 +105,7 @@ async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     metrics = Metrics()
     writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
     await writer.start()
-    outlet = RecordOutlet(writer, QuarantineRecorder(), clock)
+    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     import asyncio
 

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from observer.archive.quarantine import QuarantineWriter
 from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, ManualClock
 from observer.config.settings import Settings
@@ -17,7 +18,7 @@ from observer.market.sweep import SweepScheduler, SwingSweeper
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
 
-from .archive_files import QuarantineRecorder, archived, events
+from .archive_files import archived, events
 
 OPEN = datetime(2026, 1, 5, 9, 0, tzinfo=KST)
 
@@ -54,7 +55,7 @@ async def test_overrun_sweep_is_skipped_and_recorded_as_a_gap(make_settings: Any
     metrics = Metrics()
     writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
     await writer.start()
-    outlet = RecordOutlet(writer, QuarantineRecorder(), clock)
+    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim", swing_interval_seconds=60)
     source = GatedSource()
     sweeper = SwingSweeper(clock, metrics, source, outlet, pipeline, source_label="sim")

@@ -11,7 +11,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
+
+import orjson
 
 from observer.clock import Clock
 from observer.pipeline.record import Record
@@ -28,7 +30,7 @@ class ArchiveSink(Protocol):
 class QuarantineSink(Protocol):
     """The part of ``observer.archive.QuarantineWriter`` the market runtime uses."""
 
-    async def put(self, reason: str, raw: str, tr_id: str | None = None) -> None: ...
+    async def write(self, reason: str, raw: str | bytes, tr_id: str | None = None) -> None: ...
 
 
 class Unusable(Protocol):
@@ -81,11 +83,19 @@ class RecordOutlet:
 
     async def reject(self, reason: str, raw: str, tr_id: str | None) -> None:
         """Quarantine one unparsable input."""
-        await self.quarantine_sink.put(reason, raw, tr_id)
+        await self.quarantine_sink.write(reason, raw, tr_id)
+
+    async def reject_many(self, items: Sequence[tuple[str, str, str | None]]) -> None:
+        """Quarantine several inputs at once (they share one fsync)."""
+        if items:
+            await asyncio.gather(*(self.quarantine_sink.write(r, raw, t) for r, raw, t in items))
 
     async def quarantine(self, items: Sequence[Unusable]) -> None:
         """Quarantine the records the pipeline refused (their raw text, else their data)."""
-        for item in items:
-            record = item.record
-            raw: Any = record.raw if record.raw is not None else record.data
-            await self.quarantine_sink.put(item.reason, str(raw), record.tr_id)
+        await self.reject_many([(i.reason, _raw_text(i.record), i.record.tr_id) for i in items])
+
+
+def _raw_text(record: Record) -> str:
+    if record.raw is not None:
+        return record.raw
+    return orjson.dumps(record.data, default=str).decode()

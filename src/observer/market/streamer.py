@@ -147,9 +147,9 @@ class ScalpStreamer:
             if result.quarantined:
                 await self.outlet.quarantine(result.quarantined)
         await self.outlet.archive(out)
-        for reject in rejects:
-            self.stats.rejects += 1
-            await self.outlet.reject(reject.reason, reject.raw, reject.tr_id)
+        if rejects:
+            self.stats.rejects += len(rejects)
+            await self.outlet.reject_many([(r.reason, r.raw, r.tr_id) for r in rejects])
 
     def _event(self, event: Any) -> list[Record]:
         kind = str(getattr(event, "kind", "unknown"))
