@@ -253,9 +253,9 @@ class KisRestClient:
                 logger.warning("multi-quote of %d symbols failed: %s", len(chunk), exc)
                 batch.failed.extend(chunk)
                 continue
-            seen = {quote.symbol for quote in got}
-            batch.quotes.extend(quote for quote in got if quote.symbol in chunk)
-            batch.failed.extend(symbol for symbol in chunk if symbol not in seen)
+            by_symbol = {quote.symbol: quote for quote in got}
+            batch.quotes.extend(by_symbol[s] for s in chunk if s in by_symbol)
+            batch.failed.extend(s for s in chunk if s not in by_symbol)
         batch.calls = self.calls - calls_before
         return batch
 
