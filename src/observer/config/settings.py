@@ -138,6 +138,10 @@ class Settings(BaseSettings):
     scalp_always_on: str = Field("", alias="OBSERVER_SCALP_ALWAYS_ON")
     scalp_min_dwell_seconds: int = Field(600, ge=0, alias="OBSERVER_SCALP_MIN_DWELL_SECONDS")
     min_price: int = Field(4000, ge=0, alias="OBSERVER_MIN_PRICE")
+    trade_time_tolerance_seconds: int = Field(
+        60, ge=0, le=3600, alias="OBSERVER_TRADE_TIME_TOLERANCE_SECONDS"
+    )
+    max_recv_skew_seconds: float = Field(10.0, gt=0, alias="OBSERVER_MAX_RECV_SKEW_SECONDS")
     universe_build_time: time = Field(time(8, 0), alias="OBSERVER_UNIVERSE_BUILD_TIME")
     universe_include_etf: bool = Field(False, alias="OBSERVER_UNIVERSE_INCLUDE_ETF")
     universe_include_etn: bool = Field(False, alias="OBSERVER_UNIVERSE_INCLUDE_ETN")

@@ -100,6 +100,7 @@ class Pipeline:
         self._by_date: dict[str, tuple[int, SessionBounds] | None] = {}
         self._by_day: dict[int, SessionBounds] = {}
         self._swing_acc: dict[str, tuple[int, int]] = {}
+        self._seconds: dict[str, int] = {}
         self._counters: dict[tuple[str, str], Any] = {}
         self.gaps_total = 0
 
@@ -107,13 +108,17 @@ class Pipeline:
     def from_settings(
         cls, settings: Settings, sessions: SessionTable, metrics: Metrics
     ) -> Pipeline:
-        """A pipeline with the source, minimum price and sweep interval of ``settings``."""
+        """A pipeline with the source, minimum price, sweep interval and tolerances of settings."""
         return cls(
             sessions,
             metrics,
             source=settings.source,
             min_price=settings.min_price,
             swing_interval_seconds=settings.swing_interval_seconds,
+            limits=CheckLimits(
+                session_tolerance_seconds=settings.trade_time_tolerance_seconds,
+                max_recv_skew_seconds=settings.max_recv_skew_seconds,
+            ),
         )
 
     def set_universe(self, profiles: Mapping[str, SymbolProfile]) -> None:
@@ -153,7 +158,7 @@ class Pipeline:
         if not isinstance(business_date, str):
             return BAD_TIMESTAMP
         day = self._day_of(business_date)
-        second = seconds_of_day(data.get("trade_time"))
+        second = self._second_of(data.get("trade_time"))
         if day is None or second is None:
             return BAD_TIMESTAMP
         trade_ns = day[0] + second * NS_PER_S
@@ -189,6 +194,16 @@ class Pipeline:
         if abs(record.recv_ns - trade_ns) > self._skew_ns:
             flags.append(RECV_SKEW)
         enrich(record, profile, session, tick)
+
+    def _second_of(self, trade_time: Any) -> int | None:
+        if not isinstance(trade_time, str):
+            return None
+        second = self._seconds.get(trade_time)
+        if second is None:
+            second = seconds_of_day(trade_time)
+            if second is not None:
+                self._seconds[trade_time] = second  # at most 86,400 distinct valid times
+        return second
 
     def _day_of(self, business_date: str) -> tuple[int, SessionBounds] | None:
         if business_date in self._by_date:
