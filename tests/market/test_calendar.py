@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
+from datetime import date, datetime, time, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from observer.clock import KST
 from observer.market.calendar import MarketCalendar, Transition
@@ -224,3 +226,37 @@ def test_holiday_source_is_injectable(make_settings: Any) -> None:
     assert calendar.is_trading_day(date(2026, 1, 1))  # the injected list replaces the package's
     assert calendar.first_trading_day(2026) == date(2026, 1, 1)
     assert calendar.sessions_on(date(2026, 1, 1))[0].start.time() == time(9, 30)
+
+
+@pytest.fixture(scope="module")
+def shared_calendar(tmp_path_factory: pytest.TempPathFactory) -> MarketCalendar:
+    from observer.config.settings import settings_for_tests
+
+    return MarketCalendar(settings_for_tests(tmp_path_factory.mktemp("calendar")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.datetimes(
+        min_value=datetime(2025, 12, 20), max_value=datetime(2027, 12, 20), timezones=st.just(KST)
+    )
+)
+def test_transitions_agree_with_sessions(shared_calendar: MarketCalendar, when: datetime) -> None:
+    calendar = shared_calendar
+    current = calendar.session_at(when)
+    if current is not None:
+        assert current.contains(when)
+        assert calendar.is_trading_day(when.date())
+    at, what = calendar.next_transition(when)
+    before, after = what.split(" -> ")
+    assert at > when and before != after
+    assert before == (current.name if current is not None else "idle")
+    arrived = calendar.session_at(at)
+    assert (arrived.name if arrived is not None else "idle") == after
+    just_before = calendar.session_at(at - timedelta(microseconds=1))
+    assert (just_before.name if just_before is not None else "idle") == before
+    state = calendar.state(when)
+    assert (state.session is None) == (state.idle_reason is not None)
+    if state.next_session is not None:
+        assert state.next_session.start > when
+        assert calendar.is_trading_day(state.next_session.start.date())

@@ -95,3 +95,17 @@ def sample(metrics: Metrics, name: str, **labels: str) -> float:
 
 
 TradeFactory = Callable[..., Record]
+
+
+@pytest.fixture
+def pipeline_factory(calendar: MarketCalendar, make_settings: Any) -> Callable[[], Pipeline]:
+    """Fresh pipelines sharing one calendar (hypothesis runs many examples per test)."""
+    settings = make_settings()
+    shared = Metrics()
+
+    def build() -> Pipeline:
+        built = Pipeline.from_settings(settings, calendar, shared)
+        built.set_universe(UNIVERSE)
+        return built
+
+    return build
