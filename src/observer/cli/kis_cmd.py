@@ -1,7 +1,68 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""`observer kis ...`: tools for the KIS wire formats."""
 
 from __future__ import annotations
 
-import click
+import sys
+from collections.abc import Iterator
+from typing import IO
 
-COMMANDS: list[click.Command] = []
+import click
+import orjson
+
+from observer.kis.frames import DataMessage, Reject, parse_message
+
+
+@click.group("kis")
+def kis() -> None:
+    """KIS protocol tools."""
+
+
+def _lines(files: tuple[str, ...]) -> Iterator[tuple[str, int, str]]:
+    """(source name, line number, line without its terminator) from files or stdin."""
+    if not files:
+        files = ("-",)
+    for name in files:
+        stream: IO[str]
+        with click.open_file(name, "r", encoding="utf-8", errors="replace") as stream:
+            label = "<stdin>" if name == "-" else name
+            for number, line in enumerate(stream, start=1):
+                yield label, number, line.rstrip("\r\n")
+
+
+@kis.command("decode")
+@click.argument("files", nargs=-1, type=click.Path(dir_okay=False, allow_dash=True))
+def decode(files: tuple[str, ...]) -> None:
+    """Decode raw WebSocket frames (one per line) into one JSON object per record.
+
+    Records go to stdout as {"tr_id", "symbol", "data", "raw"}; rejected lines are reported
+    on stderr with their line number and reason, and make the exit code 1. Control answers
+    and PINGPONG lines are recognised and skipped.
+    """
+    out = sys.stdout.buffer
+    records = rejected = lines = 0
+    for label, number, line in _lines(files):
+        if not line.strip():
+            continue
+        lines += 1
+        message = parse_message(line, 0)
+        problems: list[Reject] = []
+        if isinstance(message, Reject):
+            problems.append(message)
+        elif isinstance(message, DataMessage):
+            problems.extend(message.rejects)
+            for record in message.records:
+                obj = {"tr_id": record.tr_id, "symbol": record.symbol, "data": record.data,
+                       "raw": record.raw}  # fmt: skip
+                out.write(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
+                records += 1
+        if problems:
+            rejected += 1
+            for problem in problems:
+                click.echo(f"{label}:{number}: rejected: {problem.reason}", err=True)
+    out.flush()
+    click.echo(f"{records} records from {lines} lines, {rejected} lines rejected", err=True)
+    if rejected:
+        raise SystemExit(1)
+
+
+COMMANDS: list[click.Command] = [kis]
