@@ -181,3 +181,14 @@ def trailing_drops(kept: list[bool]) -> int:
 def runs_of_drops(kept: list[bool]) -> int:
     """Holes followed by a seen trade (a trailing hole is not visible yet)."""
     return sum(1 for i in range(1, len(kept)) if kept[i] and not kept[i - 1])
+
+
+def test_gap_records_carry_the_pipeline_source(pipeline: Pipeline) -> None:
+    pipeline.source = "kis"
+    result = pipeline.process_ticks(
+        [trade(acc=10, volume=10), trade(time="090002", acc=30, volume=10, count=3)]
+    )
+    t0 = kst_ns("20260105", "090000")
+    partial = pipeline.sweep_finished(t0, t0 + NS_PER_S, 1, 2)
+    blind = pipeline.disconnect_gaps(t0, t0 + NS_PER_S, "silence")
+    assert [g.source for g in result.gaps + partial + blind] == ["kis", "kis", "kis"]

@@ -91,7 +91,6 @@ class Pipeline:
     ) -> None:
         self.sessions = sessions
         self.metrics = metrics
-        self.source = source
         self.limits = limits or CheckLimits()
         self.guard = UniverseGuard({}, min_price)
         self.ticks = TickGapDetector(source)
@@ -103,6 +102,18 @@ class Pipeline:
         self._seconds: dict[str, int] = {}
         self._counters: dict[tuple[str, str], Any] = {}
         self.gaps_total = 0
+        self.source = source
+
+    @property
+    def source(self) -> str:
+        """The ``source`` of the gap records this pipeline makes (kis, sim, replay)."""
+        return self._source
+
+    @source.setter
+    def source(self, value: str) -> None:
+        self._source = value
+        self.ticks.source = value
+        self.sweeps.source = value
 
     @classmethod
     def from_settings(
