@@ -11,6 +11,7 @@ of a year the morning is one hour later (regular session from 10:00, see
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -35,6 +36,8 @@ from observer.market.sessions import (
     sessions_for,
     shift_specs,
 )
+
+log = logging.getLogger(__name__)
 
 FIRST_DAY_OPEN_MINUTE = 10 * 60
 SEARCH_DAYS = 370
@@ -120,6 +123,16 @@ class MarketCalendar:
         )
         self.override_path = path
         self.overrides: CalendarOverrides = load_overrides(path, self._base)
+        if self.overrides.path is not None:
+            o = self.overrides
+            log.info(
+                "calendar overrides from %s: %d closed, %d opened, %d shifted, %d custom days",
+                path,
+                len(o.close),
+                len(o.open),
+                len(o.shift),
+                len(o.schedule),
+            )
         self._holiday_source = holiday_source
         self._holidays: dict[int, dict[date, str]] = {}
         self._days: dict[date, CalendarDay] = {}
