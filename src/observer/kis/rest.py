@@ -217,6 +217,7 @@ class KisRestClient:
             )
         except KisApiError as exc:
             if type(exc) is KisApiError and _says_unavailable(exc):
+                self._multi_unavailable_day = self._clock.now().date()
                 raise TrUnavailableError(
                     exc.msg_cd, exc.msg1, tr_id=exc.tr_id, api=exc.api
                 ) from exc
