@@ -42,14 +42,21 @@ def _translate(exc: BaseException, context: str) -> StoreError:
         if state in _DUPLICATE_STATES:
             return DuplicateObjectError(message, sqlstate=state, context=context)
         return QueryError(message, sqlstate=state, context=context)
-    if isinstance(exc, asyncpg.InterfaceError):
+    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
+        # The connection is closed or its protocol state is broken: drop it, reconnect.
         return DatabaseUnavailableError(f"{context}: {exc}", target=context)
     if isinstance(exc, OSError | TimeoutError | ConnectionError):
         return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}", target=context)
     return StoreError(f"{context}: {type(exc).__name__}: {exc}")
 
 
-_TRANSLATED = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+_TRANSLATED = (
+    asyncpg.PostgresError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,
+    OSError,
+    TimeoutError,
+)
 
 
 @asynccontextmanager

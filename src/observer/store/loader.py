@@ -1,0 +1,329 @@
+"""The archive loader: tails every archive stream into PostgreSQL, exactly once.
+
+For each stream the loader reads complete lines with the resumable archive reader from the
+checkpoint stored in ``load_checkpoints``, turns them into rows, and writes each batch and the
+new checkpoint in ONE transaction (:class:`~observer.store.batch.BatchWriter`). A SIGKILL at
+any point leaves either the whole batch with its checkpoint or neither; on the next run the
+batch is read again, and ``ON CONFLICT DO NOTHING`` keeps even a replay of committed rows
+harmless. Batches close at ``loader_batch_rows`` records or ``loader_batch_ms``, whichever
+comes first, or at the end of the available lines.
+
+``run_once()`` catches up and returns the counts; ``run_forever()`` follows the archive,
+reconnecting with a capped, jittered backoff while PostgreSQL is away (the archive keeps
+everything meanwhile, the loader just falls behind and catches up).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Protocol
+
+import orjson
+
+from observer.clock import NS_PER_S, Clock
+from observer.config.settings import Settings
+from observer.metrics import Metrics
+from observer.pipeline.record import STREAMS
+from observer.store.archive_tail import newest_seq
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch
+from observer.store.connection import Database
+from observer.store.exceptions import DatabaseUnavailableError, StoreError
+from observer.store.inspect import read_checkpoints
+from observer.store.migrations import migrate
+from observer.store.universe import SnapshotTracker
+
+log = logging.getLogger(__name__)
+
+BACKOFF_INITIAL_SECONDS = 0.5
+BACKOFF_MAX_SECONDS = 30.0
+IDLE_POLL_SECONDS = 0.05
+LAG_CHECK_SECONDS = 1.0
+BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
+_SERVER_SETTINGS = {
+    # Rows and checkpoint commit together, so losing the newest commits in a server crash
+    # only means re-reading them from the archive: exactly-once holds without a WAL flush.
+    "synchronous_commit": "off",
+    "application_name": "observer-loader",
+}
+
+
+class PositionLike(Protocol):
+    """A resumable place in a stream: file name (without .zst) and byte offset after a line."""
+
+    @property
+    def file(self) -> str: ...
+
+    @property
+    def offset(self) -> int: ...
+
+
+class LineReader(Protocol):
+    """What the loader needs of the archive reader."""
+
+    def iter_lines(
+        self, stream: str, start: Any = None
+    ) -> Iterator[tuple[bytes, PositionLike]]: ...
+
+
+def _position(file: str, offset: int) -> Any:
+    from observer.archive.reader import Position
+
+    return Position(file, offset)
+
+
+class JitteredBackoff:
+    """Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to the cap, each x[0.5, 1]."""
+
+    def __init__(self, initial: float, cap: float) -> None:
+        self.initial = initial
+        self.cap = cap
+        self.attempt = 0
+        self._random = random.SystemRandom()
+
+    def next_delay(self) -> float:
+        base = min(self.cap, self.initial * (2**self.attempt))
+        self.attempt += 1
+        jitter: float = self._random.uniform(0.5, 1.0)
+        return base * jitter
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+class ArchiveLoader:
+    """Loads the archive into PostgreSQL from per-stream checkpoints (catch-up and follow)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics,
+        reader: LineReader,
+        *,
+        streams: tuple[str, ...] = STREAMS,
+        backoff_initial: float = BACKOFF_INITIAL_SECONDS,
+        backoff_max: float = BACKOFF_MAX_SECONDS,
+        poll_seconds: float = IDLE_POLL_SECONDS,
+        auto_migrate: bool = True,
+    ) -> None:
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.reader = reader
+        self.streams = streams
+        self.poll_seconds = poll_seconds
+        self.auto_migrate = auto_migrate
+        self._backoff = JitteredBackoff(backoff_initial, backoff_max)
+        self._db: Database | None = None
+        self._writer: BatchWriter | None = None
+        self._positions: dict[str, Any] = {}
+        self._last: dict[str, dict[str, Any]] = {}
+        self._snapshots = SnapshotTracker(settings.snapshot_dir)
+        self.rows: Counter[str] = Counter()
+        self.rejected: Counter[str] = Counter()
+        self.lag_records: dict[str, int] = {}
+        self.lag_seconds: float | None = None
+        self.db_up = False
+        self.last_error: str | None = None
+        self.caught_up = asyncio.Event()
+        self._lag_checked = 0.0
+        self._stopping = asyncio.Event()
+
+    # -- public ---------------------------------------------------------------------------
+    async def run_once(self) -> dict[str, int]:
+        """Load everything archived so far and return rows inserted per table."""
+        before = Counter(self.rows)
+        try:
+            await self._connect()
+            await self._cycle()
+        finally:
+            await self._disconnect()
+        return dict(self.rows - before)
+
+    async def run_forever(self) -> None:
+        """Follow the archive until ``stop()``; never raises for database trouble."""
+        while not self._stopping.is_set():
+            try:
+                if self._db is None:
+                    await self._connect()
+                busy = await self._cycle()
+                self._backoff.reset()
+                if not busy:
+                    await self._idle(self.poll_seconds)
+            except StoreError as err:
+                await self._on_error(err)
+            except Exception as exc:  # the follower must outlive any one bad batch
+                log.exception("loader: unexpected error")
+                await self._on_error(StoreError(f"unexpected {type(exc).__name__}: {exc}"))
+        await self._disconnect()
+
+    def stop(self) -> None:
+        """Ask ``run_forever`` to return after the current batch."""
+        self._stopping.set()
+
+    def status(self) -> dict[str, Any]:
+        """The ``loader`` section of ``/status``."""
+        return {
+            "loader": {
+                "enabled": self.settings.loader_enabled,
+                "db_up": self.db_up,
+                "lag_records": dict(self.lag_records),
+                "lag_seconds": self.lag_seconds,
+                "rows": dict(self.rows),
+                "rejected": dict(self.rejected),
+                "last_error": self.last_error,
+            }
+        }
+
+    # -- connection -----------------------------------------------------------------------
+    async def _connect(self) -> None:
+        if self.auto_migrate:
+            await migrate(self.settings)
+        db = await Database.connect(
+            self.settings.db_dsn,
+            label=self.settings.db_dsn_redacted,
+            server_settings=_SERVER_SETTINGS,
+        )
+        try:
+            checkpoints = await read_checkpoints(db)
+        except StoreError:
+            await db.close()
+            raise
+        self._db, self._writer = db, BatchWriter(db)
+        self._last = checkpoints
+        self._positions = {s: _position(cp["file"], cp["offset"]) for s, cp in checkpoints.items()}
+        self._snapshots.forget()
+        self._set_db_up(True)
+        log.info("loader connected to %s", self.settings.db_dsn_redacted)
+
+    async def _disconnect(self) -> None:
+        db, self._db, self._writer = self._db, None, None
+        if db is not None:
+            await db.close()
+
+    def _set_db_up(self, up: bool) -> None:
+        self.db_up = up
+        self.metrics.db_up.set(1 if up else 0)
+
+    async def _on_error(self, err: StoreError) -> None:
+        self.metrics.loader_errors.inc()
+        self.last_error = str(err)
+        if isinstance(err, DatabaseUnavailableError):
+            self._set_db_up(False)
+        await self._disconnect()
+        delay = self._backoff.next_delay()
+        log.warning("loader: %s; retrying in %.1f s", err, delay)
+        await self._idle(delay)
+
+    async def _idle(self, seconds: float) -> None:
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            return
+
+    # -- loading --------------------------------------------------------------------------
+    async def _cycle(self) -> bool:
+        """One pass over every stream; True when a batch was cut short (more is waiting)."""
+        busy = False
+        for stream in self.streams:
+            busy |= await self._drain(stream)
+        await self._load_snapshots()
+        now = time.monotonic()
+        if not busy or now - self._lag_checked >= LAG_CHECK_SECONDS:
+            self._lag_checked = now
+            await asyncio.to_thread(self._update_lag)
+        self.last_error = None
+        if not busy:
+            self.caught_up.set()
+        return busy
+
+    async def _drain(self, stream: str) -> bool:
+        """Load ``stream`` up to the end of its complete lines, or BATCHES_PER_TURN batches."""
+        assert self._writer is not None  # noqa: S101 - connected by the caller
+        lines = self.reader.iter_lines(stream, self._positions.get(stream))
+        try:
+            for _ in range(BATCHES_PER_TURN):
+                batch, position, exhausted = await asyncio.to_thread(self._collect, lines)
+                if position is not None:
+                    checkpoint = Checkpoint(
+                        stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
+                    )
+                    counts = await self._writer.write(batch, checkpoint)
+                    self._committed(stream, batch, position, counts)
+                if exhausted:
+                    return False
+            return True
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()
+
+    def _collect(self, lines: Iterator[tuple[bytes, Any]]) -> tuple[RowBatch, Any, bool]:
+        """Read up to one batch of lines (runs in a worker thread)."""
+        batch = RowBatch()
+        position = None
+        limit = self.settings.loader_batch_rows
+        deadline = time.monotonic() + self.settings.loader_batch_ms / 1000
+        loads = orjson.loads
+        for line, position in lines:
+            try:
+                rec = loads(line)
+            except orjson.JSONDecodeError:
+                batch.reject("bad_json")
+                continue
+            if type(rec) is not dict:
+                batch.reject("not_an_object")
+                continue
+            batch.add(rec)
+            if batch.records >= limit or (
+                not batch.records & 1023 and time.monotonic() >= deadline
+            ):
+                return batch, position, False
+        return batch, position, True
+
+    def _committed(
+        self, stream: str, batch: RowBatch, position: Any, counts: dict[str, int]
+    ) -> None:
+        self._positions[stream] = position
+        last = self._last.setdefault(stream, {})
+        if batch.last_seq is not None:
+            last["last_seq"] = batch.last_seq
+        if batch.last_recv_ns is not None:
+            last["last_recv_ns"] = batch.last_recv_ns
+        for table, count in counts.items():
+            if count:
+                self.rows[table] += count
+                self.metrics.loader_rows.labels(table=table).inc(count)
+        self.rejected.update(batch.rejected)
+        if batch.rejected:
+            log.warning("loader rejected %s in %s", dict(batch.rejected), stream)
+
+    async def _load_snapshots(self) -> None:
+        assert self._writer is not None  # noqa: S101 - connected by the caller
+        pending = await asyncio.to_thread(self._snapshots.pending)
+        for name, batch in pending:
+            counts = await self._writer.write(batch)
+            self._snapshots.done(name)
+            self.rows["universe_members"] += counts.get("universe_members", 0)
+
+    def _update_lag(self) -> None:
+        oldest_ns: int | None = None
+        for stream in self.streams:
+            newest = newest_seq(Path(self.settings.assets_dir), stream)
+            loaded = self._last.get(stream, {}).get("last_seq") or 0
+            lag = 0 if newest is None else max(0, newest - loaded)
+            self.lag_records[stream] = lag
+            self.metrics.loader_lag_records.labels(stream=stream).set(lag)
+            if lag:
+                recv = self._last.get(stream, {}).get("last_recv_ns")
+                if recv is not None and (oldest_ns is None or recv < oldest_ns):
+                    oldest_ns = recv
+        lag_s = 0.0 if oldest_ns is None else max(0.0, (self.clock.now_ns() - oldest_ns) / NS_PER_S)
+        self.lag_seconds = lag_s
+        self.metrics.loader_lag_seconds.set(lag_s)
