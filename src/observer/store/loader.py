@@ -87,7 +87,7 @@ class JitteredBackoff:
         self._random = random.SystemRandom()
 
     def next_delay(self) -> float:
-        base = min(self.cap, self.initial * (2**self.attempt))
+        base = min(self.cap, self.initial * (1 << min(self.attempt, 30)))
         self.attempt += 1
         jitter: float = self._random.uniform(0.5, 1.0)
         return base * jitter
