@@ -8,6 +8,7 @@ from datetime import date, datetime
 import click
 
 from observer.cli.context import EXIT_CONFIG, clock_from, load_or_exit
+from observer.cli.universe_cmd import universe_group
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import CalendarError
 
@@ -32,8 +33,16 @@ def calendar_command(day: datetime | None, year: int | None) -> None:
         _print_year(calendar, year)
         if day is None:
             return
-    chosen = day.date() if day is not None else clock_from(settings).now().date()
-    _print_day(calendar, chosen)
+    if day is not None:
+        _print_day(calendar, day.date())
+        return
+    now = clock_from(settings).now()
+    _print_day(calendar, now.date())
+    state = calendar.state(now)
+    doing = state.session or state.idle_reason
+    upcoming = state.next_transition
+    after = f"; next {upcoming.what} at {upcoming.at:%Y-%m-%d %H:%M}" if upcoming else ""
+    click.echo(f"now {now:%H:%M:%S}: {doing}{after}")
 
 
 def _print_day(calendar: MarketCalendar, day: date) -> None:
@@ -64,4 +73,4 @@ def _print_year(calendar: MarketCalendar, year: int) -> None:
         click.echo(f"  first trading day: {first.isoformat()}{starts}")
 
 
-COMMANDS: list[click.Command] = [calendar_command]
+COMMANDS: list[click.Command] = [calendar_command, universe_group]

@@ -53,11 +53,15 @@ class RecordOutlet:
         self.failed_batches = 0
         self._gap_day: date | None = None
 
-    async def archive(self, records: list[Record]) -> None:
-        """Hand ``records`` to the archive (waits for queue space, not for the fsync)."""
+    async def archive(self, records: list[Record], *, gaps: int | None = None) -> None:
+        """Hand ``records`` to the archive (waits for queue space, not for the fsync).
+
+        ``gaps`` says how many of them are gap records when the caller knows (saves a scan).
+        """
         if not records:
             return
-        gaps = sum(1 for r in records if r.stream == "system" and r.data.get("event") == "gap")
+        if gaps is None:
+            gaps = sum(1 for r in records if r.stream == "system" and r.data.get("event") == "gap")
         if gaps:
             self._count_gaps(gaps)
         future = await self.writer.submit_many(records)

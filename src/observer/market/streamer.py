@@ -139,14 +139,18 @@ class ScalpStreamer:
     async def _flush(
         self, scalp: list[Record], system: list[Record], rejects: list[_Rejected]
     ) -> None:
-        out = system
         if scalp:
             self.stats.records += len(scalp)
             result = self.pipeline.process_ticks(scalp)
-            out = [*result.records_to_archive, *result.gaps, *system]
+            out = result.records_to_archive
+            if result.gaps or system:
+                out.extend(result.gaps)
+                out.extend(system)
             if result.quarantined:
                 await self.outlet.quarantine(result.quarantined)
-        await self.outlet.archive(out)
+            await self.outlet.archive(out, gaps=len(result.gaps) + _gaps_in(system))
+        elif system:
+            await self.outlet.archive(system)
         if rejects:
             self.stats.rejects += len(rejects)
             await self.outlet.reject_many([(r.reason, r.raw, r.tr_id) for r in rejects])
@@ -210,3 +214,7 @@ class ScalpStreamer:
             "records": s.records,
             "rejects": s.rejects,
         }
+
+
+def _gaps_in(records: list[Record]) -> int:
+    return sum(1 for r in records if r.data.get("event") == "gap")
