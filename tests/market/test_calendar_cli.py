@@ -61,3 +61,14 @@ def test_corrupt_override_file_exits_2_naming_it(home: Path) -> None:
     result = run(home, "--date", "2026-11-19")
     assert result.exit_code == 2
     assert "holidays.yaml" in result.output and "shift.2026-11-19" in result.output
+
+
+def test_today_uses_the_process_clock_and_shows_the_state(home: Path) -> None:
+    result = CliRunner().invoke(
+        calendar_command,
+        [],
+        env={"OBSERVER_HOME": str(home), "OBSERVER_CLOCK_START": "2026-01-05T15:35:00+09:00"},
+    )
+    assert result.exit_code == 0, result.output
+    assert "2026-01-05 (Mon): trading day" in result.output
+    assert "between sessions; next idle -> closing_price at 2026-01-05 15:40" in result.output
