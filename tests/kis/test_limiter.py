@@ -38,3 +38,22 @@ async def test_burst_allows_idle_credit(clock: ManualClock) -> None:
     assert limiter.waits == 0
     await limiter.acquire()
     assert limiter.waits == 1
+
+
+class FastManualClock(ManualClock):
+    """A manual clock that claims to run 50 times faster than real time."""
+
+    @property
+    def speed(self) -> float:
+        return 50.0
+
+
+async def test_rate_is_per_real_second_on_a_fast_clock(clock: ManualClock) -> None:
+    fast = FastManualClock(clock.now())
+    limiter = RateLimiter(20.0, fast)
+    assert limiter.rate == 20.0
+    start = fast.monotonic()
+    for _ in range(3):
+        await limiter.acquire()
+    # two waits of 1/20 real second each = 2.5 clock seconds each at speed 50
+    assert fast.monotonic() - start == 5.0

@@ -11,12 +11,14 @@ class RateLimiter:
     Callers reserve the next free slot in arrival order, so waiting is fair and needs no
     lock; ``burst`` slots may be used at once after an idle period (default 1: evenly
     spaced requests, which is what a per-second window on the server tolerates best).
+    The rate is per *real* second (the server counts real time): on a clock running at
+    speed x the interval in clock seconds is x times longer.
     """
 
     def __init__(self, rate_per_second: float, clock: Clock, burst: int = 1) -> None:
         if rate_per_second <= 0:
             raise ValueError("rate_per_second must be > 0")
-        self._interval = 1.0 / rate_per_second
+        self._interval = clock.speed / rate_per_second
         self._slack = max(0, burst - 1) * self._interval
         self._clock = clock
         self._next = clock.monotonic()
@@ -24,8 +26,8 @@ class RateLimiter:
 
     @property
     def rate(self) -> float:
-        """Requests per second."""
-        return 1.0 / self._interval
+        """Requests per real second."""
+        return self._clock.speed / self._interval
 
     async def acquire(self) -> None:
         """Wait until this caller may send one request."""

@@ -172,7 +172,9 @@ class KisRestClient:
     async def _backoff(self, attempt: int, *, rate_limited: bool) -> None:
         base = max(self._backoff_base, 1.0) if rate_limited else self._backoff_base
         delay = min(self._backoff_cap, base * 2 ** (attempt - 1))
-        await self._clock.sleep(delay * random.uniform(0.5, 1.0))  # noqa: S311 - jitter only
+        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        # Backoff is in real seconds (KIS counts real time), whatever the clock's speed.
+        await self._clock.sleep(delay * jitter * self._clock.speed)
 
     def _log_answer(self, api: str, tr_id: str, envelope: Envelope) -> None:
         if logger.isEnabledFor(logging.DEBUG):

@@ -140,8 +140,12 @@ class TokenCache:
 
     def _issue_wait_s(self, state: dict[str, Any]) -> float:
         last = int(state.get("last_issue_ns", 0))
+        if not last:
+            return 0.0
         elapsed_s = (self._clock.now_ns() - last) / NS_PER_S
-        return max(0.0, MIN_ISSUE_INTERVAL_S - elapsed_s) if last else 0.0
+        # A clock behind the recorded time (a shifted clock restarted) cannot say how long
+        # ago that was: wait one full interval, never more.
+        return min(MIN_ISSUE_INTERVAL_S, max(0.0, MIN_ISSUE_INTERVAL_S - elapsed_s))
 
     def _use(self, token: str, expires_ns: int) -> SecretStr:
         self._redactor.add(token)
