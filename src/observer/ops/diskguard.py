@@ -160,7 +160,10 @@ class DiskGuard:
             return
         if previous == "floor":
             self._resume()
-        if new == "warn":
+        if new == "warn" and previous == "floor":
+            log.warning("disk guard: archive resumed with %d MB free", space.free // MB)
+            await self._event("resumed", space)
+        elif new == "warn":
             log.warning(
                 "disk guard: only %d MB free (warning at %d MB)", space.free // MB, self._warn // MB
             )
