@@ -118,6 +118,8 @@ def test_an_empty_file_is_no_overrides(make_settings: Any) -> None:
         ("shift:\n  2026-11-19: 480\n", "shift.2026-11-19", "within one day"),
         ("schedule:\n  2026-12-30: regular=10:00\n", "schedule.2026-12-30", "name=HH:MM"),
         ("close:\n  2026-11-19: x\nshift:\n  2026-11-19: 60\n", "shift", "in both"),
+        ("shift:\n  2026-11-22: 60\n", "shift.2026-11-22", "closed \\(weekend\\)"),
+        ("shift:\n  2026-12-31: 60\n", "shift.2026-12-31", "End of Year Holiday"),
     ],
 )
 def test_corrupt_file_names_file_and_key(
@@ -129,3 +131,12 @@ def test_corrupt_file_names_file_and_key(
         MarketCalendar(settings)
     assert str(path) in str(caught.value)
     assert where in str(caught.value)
+
+
+def test_a_custom_schedule_opens_a_closed_day(make_settings: Any) -> None:
+    settings = make_settings()
+    write_overrides(settings, "schedule:\n  2026-12-31: regular=10:00-12:00\n")
+    calendar = MarketCalendar(settings)
+    assert calendar.is_trading_day(date(2026, 12, 31))
+    assert times(calendar, date(2026, 12, 31)) == [("regular", "10:00", "12:00")]
+    assert calendar.day(date(2026, 12, 31)).note == "custom schedule"

@@ -123,6 +123,19 @@ class MarketCalendar:
         )
         self.override_path = path
         self.overrides: CalendarOverrides = load_overrides(path, self._base)
+        self._holiday_source = holiday_source
+        self._holidays: dict[int, dict[date, str]] = {}
+        self._days: dict[date, CalendarDay] = {}
+        self._first_days: dict[int, date | None] = {}
+        for day in sorted(self.overrides.shift):
+            reason = self.closed_reason(day)
+            if reason is not None:
+                raise CalendarError(
+                    str(path),
+                    f"{day.isoformat()} is closed ({reason}); a shift needs a trading day "
+                    "(use 'schedule' to open a closed day with its own sessions)",
+                    f"shift.{day.isoformat()}",
+                )
         if self.overrides.path is not None:
             o = self.overrides
             log.info(
@@ -133,10 +146,6 @@ class MarketCalendar:
                 len(o.shift),
                 len(o.schedule),
             )
-        self._holiday_source = holiday_source
-        self._holidays: dict[int, dict[date, str]] = {}
-        self._days: dict[date, CalendarDay] = {}
-        self._first_days: dict[int, date | None] = {}
 
     @property
     def schedule(self) -> tuple[SessionSpec, ...]:
@@ -154,7 +163,7 @@ class MarketCalendar:
         """Why ``day`` is closed ("weekend", "holiday: <name>"), or None on a trading day."""
         if day in self.overrides.close:
             return f"holiday: {self.overrides.close[day]}"
-        if day in self.overrides.open:
+        if day in self.overrides.open or day in self.overrides.schedule:
             return None
         name = self.listed_holidays(day.year).get(day)
         if name is not None:
