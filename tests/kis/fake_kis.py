@@ -39,6 +39,8 @@ class FakeKis:
         self.approval_count = 0
         self.valid_tokens: set[str] = set()
         self.token_delay = 0.0
+        self.hang = False  # API calls wait until `release` is set
+        self.release = asyncio.Event()
         self.masters: dict[str, bytes] = {}
         self.multi_unavailable = False
         self._runner: web.AppRunner | None = None
@@ -67,6 +69,7 @@ class FakeKis:
         return self.base_url
 
     async def stop(self) -> None:
+        self.release.set()
         if self._runner is not None:
             await self._runner.cleanup()
 
@@ -123,6 +126,8 @@ class FakeKis:
     async def _api(self, request: web.Request) -> web.Response:
         query = dict(request.query)
         self.requests.append((request.path, dict(request.headers), query))
+        if self.hang:
+            await self.release.wait()
         scripted = self._scripted(request.path)
         if scripted is not None:
             return scripted

@@ -234,3 +234,15 @@ async def test_secrets_never_reach_logs_or_errors_of_a_failing_call(
         assert secret not in str(info.value)
         assert secret not in repr(account) + repr(account.tokens) + repr(account.rest)
     assert "EGW00300" in caplog.text
+
+
+async def test_a_hanging_server_times_out_into_a_transport_error(
+    make_account: Callable[..., KisAccount], fake: FakeKis
+) -> None:
+    account = make_account(KIS_REQUEST_TIMEOUT_SECONDS=0.1)
+    await account.access_token()
+    fake.hang = True
+    with pytest.raises(KisTransportError) as info:
+        await account.rest.inquire_price("005930")
+    assert info.value.reason == "timed out"
+    assert fake.calls(PRICE) == 4  # retried: a GET is idempotent
