@@ -1,7 +1,63 @@
-"""`observer` commands of this area (filled in by its capability)."""
+"""``observer run``: the service, until SIGTERM or SIGINT (then flush, fsync, exit 0)."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
+import signal
+import sys
+
 import click
 
-COMMANDS: list[click.Command] = []
+from observer.cli.context import EXIT_CONFIG, clock_from, load_or_exit
+from observer.cli.logging_setup import configure_logging
+from observer.config import ConfigError
+from observer.config.redact import Redactor
+from observer.metrics import Metrics
+from observer.service import Service
+
+log = logging.getLogger(__name__)
+SHUTDOWN_DEADLINE_SECONDS = 9.0
+
+
+async def _serve(service: Service, stop: asyncio.Event) -> None:
+    try:
+        await service.start()
+        await stop.wait()
+    finally:
+        log.info("stopping: flushing the archive")
+        try:
+            await asyncio.wait_for(service.stop(), SHUTDOWN_DEADLINE_SECONDS)
+        except TimeoutError:
+            log.error("shutdown did not finish within %.0f s", SHUTDOWN_DEADLINE_SECONDS)
+
+
+async def _main(env_file: str | None) -> int:
+    loaded = load_or_exit(env_file)
+    settings = loaded.settings
+    clock = clock_from(settings)
+    redactor = Redactor(settings.secret_values())
+    configure_logging(settings, clock, redactor)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    service = Service(settings, clock, Metrics(), redactor)
+    try:
+        await _serve(service, stop)
+    except ConfigError as err:
+        for problem in err.problems:
+            log.error("config error: %s", problem)
+        return EXIT_CONFIG
+    log.info("observer stopped")
+    return 0
+
+
+@click.command("run")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
+def run_command(env_file: str | None) -> None:
+    """Run the service: collect, archive, load and serve the HTTP API."""
+    sys.exit(asyncio.run(_main(env_file)))
+
+
+COMMANDS: list[click.Command] = [run_command]

@@ -1,0 +1,169 @@
+"""The running service: builds every component from the settings, starts them in order and
+stops them in reverse, so that on SIGTERM input stops first and the archive is flushed last.
+
+Order of start: paths and marker -> archive (recovery) -> HTTP API (so /health answers during a
+slow start) -> source (embedded simulator when configured) -> market runtime -> loader ->
+maintenance. Stop runs the other way round; the archive closes after every producer stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from observer import __version__
+from observer.api.server import ApiServer
+from observer.archive.quarantine import QuarantineWriter
+from observer.archive.writer import ArchiveWriter
+from observer.clock import Clock, kst_iso
+from observer.config.redact import Redactor
+from observer.config.settings import Settings, prepare_paths
+from observer.metrics import Metrics
+from observer.pipeline.record import system_record
+
+log = logging.getLogger(__name__)
+MARKER_NAME = ".observer-persistence-marker"
+SIM_BANNER = "SIMULATED MARKET - no KIS credentials configured"
+
+Stopper = Callable[[], Awaitable[None]]
+
+
+def write_persistence_marker(data_dir: Path, clock: Clock) -> dict[str, Any]:
+    """Record this start in ``<data>/.observer-persistence-marker`` (first start kept)."""
+    path = data_dir / MARKER_NAME
+    marker: dict[str, Any] = {}
+    if path.is_file():
+        with contextlib.suppress(ValueError):
+            marker = orjson.loads(path.read_bytes())
+    now = kst_iso(clock.now_ns())
+    marker = {
+        "first_start": marker.get("first_start", now),
+        "last_start": now,
+        "starts": int(marker.get("starts", 0)) + 1,
+    }
+    tmp = path.with_suffix(".tmp")
+    with tmp.open("wb") as fh:
+        fh.write(orjson.dumps(marker))
+        fh.flush()
+        os.fsync(fh.fileno())
+    tmp.replace(path)
+    return marker
+
+
+class Service:
+    """Observer as one asyncio process: source -> pipeline -> archive -> loader, plus the API."""
+
+    def __init__(self, settings: Settings, clock: Clock, metrics: Metrics, redactor: Redactor):
+        self.settings = settings
+        self.clock = clock
+        self.metrics = metrics
+        self.redactor = redactor
+        self.started_at = kst_iso(clock.now_ns())
+        self.writer = ArchiveWriter(
+            settings.assets_dir,
+            clock,
+            metrics,
+            fsync_ms=settings.fsync_ms,
+            batch_max=settings.fsync_batch,
+            queue_max=settings.queue_max,
+        )
+        self.quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
+        self.api = ApiServer(clock, metrics, settings.http_host, settings.service_port)
+        self._stoppers: list[tuple[str, Stopper]] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._warnings: list[str] = []
+
+    @property
+    def source_label(self) -> str:
+        return "sim" if self.settings.source == "sim" else self.settings.source
+
+    async def start(self) -> None:
+        prepare_paths(self.settings)
+        marker = write_persistence_marker(self.settings.data_dir, self.clock)
+        report = await self.writer.start()
+        self._stoppers.append(("archive", self.writer.close))
+        self._stoppers.append(("quarantine", self.quarantine.close))
+        self.api.add_check("archive", self._archive_check)
+        self.api.add_status(self._status)
+        await self.api.start()
+        self._stoppers.append(("api", self.api.stop))
+        await self.writer.submit(
+            system_record(
+                "startup",
+                self.clock.now_ns(),
+                self.source_label,
+                version=__version__,
+                starts=marker["starts"],
+                recovery=_as_dict(report),
+            )
+        )
+        await self._start_components()
+        log.info("observer %s started (source %s)", __version__, self.settings.source)
+
+    async def _start_components(self) -> None:
+        """Source, market runtime, loader and maintenance (each wired as it lands)."""
+
+    def _archive_check(self) -> str | None:
+        if not self.writer.accepting:
+            return "archive is not accepting input"
+        return self.writer.probe_writable()
+
+    def _status(self) -> dict[str, Any]:
+        s = self.settings
+        status: dict[str, Any] = {
+            "service": {
+                "started_at": self.started_at,
+                "deployment": s.deployment,
+                "source": s.source,
+            },
+            "config": {
+                "data_dir": str(s.data_dir),
+                "log_dir": str(s.log_dir),
+                "snapshot_dir": str(s.snapshot_dir),
+                "kis_env": s.kis_env,
+                "swing_interval_seconds": s.swing_interval_seconds,
+                "scalp_max_slots": s.scalp_max_slots,
+                "fsync_ms": s.fsync_ms,
+                "standalone": s.standalone,
+                "database": s.db_dsn_redacted,
+            },
+            "warnings": list(self._warnings),
+        }
+        status.update(self.writer.stats())
+        return status
+
+    async def stop(self) -> None:
+        """Stop producers first, then flush and close the archive; never raises."""
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            if self.writer.accepting:
+                await self.writer.submit(
+                    system_record("shutdown", self.clock.now_ns(), self.source_label)
+                )
+        for name, stop in reversed(self._stoppers):
+            try:
+                await stop()
+            except Exception:
+                log.exception("stopping %s failed", name)
+        self._stoppers.clear()
+
+
+def _as_dict(report: Any) -> Any:
+    if hasattr(report, "as_dict"):
+        return report.as_dict()
+    if hasattr(report, "__dataclass_fields__"):
+        from dataclasses import asdict
+
+        return asdict(report)
+    return report
