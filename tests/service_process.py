@@ -72,7 +72,7 @@ class ServiceProcess:
 
     def start(self, wait_ready: bool = True, timeout: float = 60.0) -> ServiceProcess:
         with self.log_path.open("ab") as log:
-            self.proc = subprocess.Popen(  # noqa: S603 - our own command
+            self.proc = subprocess.Popen(
                 [*OBSERVER, "run"], env=self.env, stdout=log, stderr=subprocess.STDOUT
             )
         self.wait_for(lambda: self.health_ok(), timeout, "the service answering /health")
