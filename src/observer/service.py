@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +21,15 @@ import orjson
 from observer import __version__
 from observer.api.server import ApiServer
 from observer.archive.quarantine import QuarantineWriter
+from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock, kst_iso
 from observer.config.redact import Redactor
 from observer.config.settings import Settings, prepare_paths
 from observer.metrics import Metrics
+from observer.ops.maintenance import Maintenance
 from observer.pipeline.record import system_record
+from observer.store.loader import ArchiveLoader
 
 log = logging.getLogger(__name__)
 MARKER_NAME = ".observer-persistence-marker"
@@ -79,6 +82,8 @@ class Service:
         self._stoppers: list[tuple[str, Stopper]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._warnings: list[str] = []
+        self.loader: ArchiveLoader | None = None
+        self.maintenance: Maintenance
 
     @property
     def source_label(self) -> str:
@@ -108,7 +113,40 @@ class Service:
         log.info("observer %s started (source %s)", __version__, self.settings.source)
 
     async def _start_components(self) -> None:
-        """Source, market runtime, loader and maintenance (each wired as it lands)."""
+        """Maintenance (disk guard first), source, market runtime, then the loader."""
+        self.maintenance = Maintenance(self.settings, self.clock, self.metrics, self.writer)
+        await self.maintenance.start()
+        self._stoppers.append(("maintenance", self.maintenance.stop))
+        self.api.add_status(self._maintenance_status)
+        if self.settings.loader_enabled:
+            loader = ArchiveLoader(
+                self.settings, self.clock, self.metrics, ArchiveReader(self.settings.assets_dir)
+            )
+            self.loader = loader
+            self._spawn(loader.run_forever(), "loader")
+            self._stoppers.append(("loader", self._stop_loader))
+            self.api.add_status(loader.status)
+        else:
+            self.api.add_status(lambda: {"loader": {"enabled": False}})
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(coro, name=name)
+        task.add_done_callback(self._on_task_done)
+        self._tasks.append(task)
+
+    def _on_task_done(self, task: asyncio.Task[Any]) -> None:
+        if not task.cancelled() and task.exception() is not None:
+            log.error("background task %s failed: %r", task.get_name(), task.exception())
+            self._warnings.append(f"{task.get_name()} stopped: {task.exception()!r}")
+
+    async def _stop_loader(self) -> None:
+        if self.loader is not None:
+            self.loader.stop()
+
+    def _maintenance_status(self) -> dict[str, Any]:
+        status = self.maintenance.status()
+        status["warnings"] = self.maintenance.warnings()
+        return status
 
     def _archive_check(self) -> str | None:
         if not self.writer.accepting:

@@ -111,8 +111,12 @@ class ApiServer:
 
     def status(self) -> dict[str, Any]:
         merged: dict[str, Any] = {}
+        warnings: list[str] = []
         for source in self._sources:
-            merged.update(source())
+            part = source()
+            warnings.extend(part.pop("warnings", ()))
+            merged.update(part)
+        merged["warnings"] = warnings
         failing = self.failing_checks()
         service = merged.setdefault("service", {})
         service.update(
@@ -128,7 +132,6 @@ class ApiServer:
                 },
             }
         )
-        merged.setdefault("warnings", [])
         return merged
 
     async def _health(self, _request: web.Request) -> web.Response:
