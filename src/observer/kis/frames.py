@@ -84,16 +84,12 @@ class _Decoder:
     record to the field-by-field path, which gives the exact reason.
     """
 
-    __slots__ = ("convert", "date_index", "names", "rows", "time_index", "width")
+    __slots__ = ("convert", "layout", "rows", "width")
 
     def __init__(self, layout: TrLayout) -> None:
+        self.layout = layout
         self.rows = layout.rows[1:]
-        self.names: tuple[str, ...] = tuple(row[2] for row in self.rows)
         self.width = layout.width
-        self.date_index = self.time_index = -1
-        if layout.timestamp_fields is not None:
-            self.date_index = self.names.index(layout.timestamp_fields[0]) + 1
-            self.time_index = self.names.index(layout.timestamp_fields[1]) + 1
         self.convert = _compile(layout)
 
 
@@ -129,6 +125,21 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
             "        raise ValueError(s)",
             "    n = loads('[' + s + ']')",
         ]
+    if layout.timestamp_fields is not None:
+        day = f"c[{_position_of(layout, layout.timestamp_fields[0])}]"
+        clock = f"c[{_position_of(layout, layout.timestamp_fields[1])}]"
+        namespace.update(dates=_DATE_PREFIX.get, clocks=_CLOCK_PART.get, stamp=_timestamp)
+        lines += [
+            f"    p = dates({day})",
+            f"    t = clocks({clock})",
+            "    if p is None or t is None:",
+            f"        ts = stamp({day}, {clock})",
+            "        if ts is None:",
+            "            raise ValueError('bad business date or trade time')",
+            "    else:",
+            "        ts = p + t",
+        ]
+        items.append("'trade_ts': ts")
     lines.append("    return {" + ", ".join(items) + "}")
     code = compile("\n".join(lines), f"<{layout.tr_ids[0]} decoder>", "exec")
     exec(code, namespace)  # noqa: S102 - source built only from the declared table above
@@ -146,6 +157,10 @@ def _decoder(tr_id: str) -> _Decoder | None:
         for name, layout in layouts().items():
             _DECODERS[name] = _Decoder(layout)
     return _DECODERS.get(tr_id)
+
+
+def _position_of(layout: TrLayout, name: str) -> int:
+    return next(row[0] for row in layout.rows if row[2] == name)
 
 
 def parse_message(text: str, recv_ns: int) -> Message:
@@ -191,39 +206,38 @@ def _parse_data(text: str, recv_ns: int) -> Message:
 
 
 def _add_record(message: DataMessage, decoder: _Decoder, chunk: list[str], raw: str) -> None:
-    tr_id = message.tr_id
     symbol = chunk[0]
     if not symbol:
-        message.rejects.append(Reject("empty symbol", raw, tr_id))
+        message.rejects.append(Reject("empty symbol", raw, message.tr_id))
         return
     try:
         data = decoder.convert(chunk)
     except ValueError:
         data_or_reason = _convert_slowly(decoder, chunk)
         if isinstance(data_or_reason, str):
-            message.rejects.append(Reject(data_or_reason, raw, tr_id))
+            message.rejects.append(Reject(data_or_reason, raw, message.tr_id))
             return
         data = data_or_reason
-    if decoder.date_index >= 0:
-        stamp = _timestamp(chunk[decoder.date_index], chunk[decoder.time_index])
-        if stamp is None:
-            message.rejects.append(Reject("bad business date or trade time", raw, tr_id))
-            return
-        data["trade_ts"] = stamp
-    message.records.append(ParsedRecord(tr_id, symbol, data, raw))
+    message.records.append(ParsedRecord(message.tr_id, symbol, data, raw))
 
 
 def _convert_slowly(decoder: _Decoder, chunk: list[str]) -> dict[str, Any] | str:
     """Field by field: a blank number becomes None, anything else unparseable is a reason."""
     data: dict[str, Any] = {}
-    for _position, _code, name, parser in decoder.rows:
-        value = chunk[_position]
+    for position, _code, name, parser in decoder.rows:
+        value = chunk[position]
         try:
             data[name] = parser(value)
         except ValueError:
             if value.strip():
                 return f"bad {name}: {value[:_MAX_REASON_VALUE]!r}"
             data[name] = None
+    stamp_fields = decoder.layout.timestamp_fields
+    if stamp_fields is not None:
+        stamp = _timestamp(str(data[stamp_fields[0]]), str(data[stamp_fields[1]]))
+        if stamp is None:
+            return "bad business date or trade time"
+        data["trade_ts"] = stamp
     return data
 
 
