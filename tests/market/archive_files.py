@@ -1,4 +1,4 @@
-"""Reading what the archive wrote, for the market tests (plain hourly JSONL files)."""
+"""Reading what the archive wrote, for the market tests."""
 
 from __future__ import annotations
 
@@ -7,15 +7,12 @@ from typing import Any
 
 import orjson
 
+from observer.archive.reader import ArchiveReader
+
 
 def archived(assets_dir: Path, stream: str) -> list[dict[str, Any]]:
-    """Every record of ``stream`` in the plain files of ``assets_dir``, in seq order."""
-    records = []
-    for path in sorted(assets_dir.glob(f"{stream}_*.jsonl")):
-        for line in path.read_bytes().splitlines():
-            if line:
-                records.append(orjson.loads(line))
-    return sorted(records, key=lambda r: r["seq"])
+    """Every record of ``stream`` (plain and compressed hours), in seq order."""
+    return sorted(ArchiveReader(assets_dir).iter_records(stream), key=lambda r: int(r["seq"]))
 
 
 def events(assets_dir: Path, event: str) -> list[dict[str, Any]]:

@@ -304,6 +304,8 @@ class MarketRuntime:
         state = self.calendar.state(now)
         if not state.trading_day or state.session is None:
             return True, f"idle: {state.idle_reason or 'outside sessions'}"
+        if state.session not in self.scalp_sessions and state.session != SWEEP_SESSION:
+            return True, f"idle: session {state.session} is not collected"
         if self.universe is None:
             return False, f"no universe: {self.universe_error or 'not built yet'}"
         for streamer in self.scalp.streamers():

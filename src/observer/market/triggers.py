@@ -115,8 +115,8 @@ class HysteresisSelector:
         self,
         capacity: int,
         *,
-        enter_score: float = 0.6,
-        exit_score: float = 0.4,
+        enter_score: float = 0.35,
+        exit_score: float = 0.2,
         exit_rank_factor: float = 2.0,
     ) -> None:
         if exit_score > enter_score:
