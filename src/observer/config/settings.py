@@ -317,6 +317,8 @@ def load_settings(
                 )
     _fill_paths(values, sources, problems)
     _fill_source_and_urls(values, sources)
+    if values.get("OBSERVER_SOURCE") == "replay" and not values.get("OBSERVER_REPLAY_PATH"):
+        problems.append("OBSERVER_REPLAY_PATH: required when OBSERVER_SOURCE=replay")
 
     try:
         settings = Settings.model_validate(values)
