@@ -1,0 +1,156 @@
+"""The operations commands as a user runs them: ``observer status``, ``maintenance run`` and
+``backup create|list|verify|restore``, each a real subprocess."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import zstandard
+
+from observer.api.server import ApiServer
+from observer.clock import Clock
+from observer.metrics import Metrics
+from observer.ops.status_report import render_status
+from tests.service_process import free_port
+
+STATUS: dict[str, Any] = {
+    "market": {"trading_day": True, "session": "regular", "next_transition": None},
+    "sources": [{"name": "ws-1", "kind": "websocket", "connected": True, "reconnects": 1}],
+    "slots": [{"session": "ws-1", "max": 41, "symbols": ["005930", "000660"]}],
+    "streams": {"scalp": {"stored": 123456, "records_per_second": 88.5}},
+    "archive": {"files": [{"name": "scalp_20260105_10.jsonl", "bytes": 2_500_000}]},
+    "loader": {"enabled": False, "lag_records": {"scalp": 10}},
+    "disk": {"free_bytes": 5 * 1024**3, "total_bytes": 20 * 1024**3, "state": "ok"},
+    "warnings": ["loader disabled"],
+}
+CLOCK_START = "2026-03-20T18:30:00+09:00"
+
+
+def command_env(home: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSERVER_", "KIS_", "DB_"))}
+    env.pop("KUBERNETES_SERVICE_HOST", None)
+    env.update({"OBSERVER_HOME": str(home), "OBSERVER_CLOCK_START": CLOCK_START, **extra})
+    return env
+
+
+def observer(home: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "observer", *args],
+        env=command_env(home, **env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+async def observer_async(*args: str) -> tuple[int, str, str]:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "observer", *args,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode is not None
+    return proc.returncode, out.decode(), err.decode()
+
+
+@pytest.mark.filterwarnings(
+    "ignore:shutdown_timeout should be set on BaseRunner:DeprecationWarning"
+)
+async def test_status_prints_a_table_or_json() -> None:
+    server = ApiServer(Clock(), Metrics(), "127.0.0.1", 0)
+    server.add_status(lambda: json.loads(json.dumps(STATUS)))
+    await server.start()
+    url = f"http://127.0.0.1:{server.bound_port}"
+    try:
+        code, out, err = await observer_async("status", "--url", url)
+        assert code == 0, err
+        assert "Observer 0.1.0" in out and "session regular" in out
+        assert "ws-1" in out and "123,456" in out and "2/41" in out and "005930, 000660" in out
+        assert "scalp_20260105_10.jsonl  2.4 MB" in out and "! loader disabled" in out
+        assert "5.0 GB free of 20.0 GB" in out
+        code, out, err = await observer_async("status", "--url", url, "--json")
+        assert code == 0, err
+        data = json.loads(out)
+        assert data["streams"] == STATUS["streams"] and data["service"]["ready"] is True
+    finally:
+        await server.stop()
+
+
+def test_status_says_clearly_when_the_service_is_not_running(home: Path) -> None:
+    url = f"http://127.0.0.1:{free_port()}"
+    done = observer(home, "status", "--url", url)
+    assert done.returncode == 1
+    assert f"cannot reach the service at {url}" in done.stderr
+    assert "is the service running?" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_render_status_shows_dashes_for_missing_sections() -> None:
+    text = render_status({})
+    assert "Observer —" in text and "Universe — symbols" in text and "Warnings —" in text
+
+
+def test_maintenance_run_applies_retention_and_logs_to_the_maintenance_log(home: Path) -> None:
+    snapshots = home / "universe"
+    snapshots.mkdir()
+    old = snapshots / "universe_20260301.json"  # 18 days before the clock: expired (14 days)
+    kept = snapshots / "universe_20260310.json"
+    old.write_text("{}")
+    kept.write_text("{}")
+    done = observer(home, "maintenance", "run", "--task", "retention", "--task", "disk", "--json")
+    assert done.returncode == 0, done.stderr
+    results = json.loads(done.stdout)
+    assert results["retention"]["ok"] and results["retention"]["removed"] == {"snapshot": 1}
+    assert results["disk"]["ok"] and results["disk"]["state"] in ("ok", "warn", "floor")
+    assert not old.exists() and kept.exists()
+    log = home / "logs" / "maintenance" / "maintenance_20260320.log"
+    assert "maintenance: retention finished" in log.read_text()
+
+
+def test_maintenance_run_fails_with_exit_code_1_when_a_task_fails(home: Path) -> None:
+    backups = home / "data" / "backups"
+    backups.parent.mkdir(parents=True)
+    backups.write_text("a file where the backup directory belongs")
+    done = observer(home, "maintenance", "run", "--task", "backup")
+    assert done.returncode == 1
+    assert "backup: FAILED" in done.stdout
+
+
+def test_backup_commands_round_trip(home: Path, tmp_path: Path) -> None:
+    assets = home / "data" / "assets"
+    assets.mkdir(parents=True)
+    body = zstandard.ZstdCompressor().compress(b'{"seq":1}\n')
+    (assets / "scalp_20260320_09.jsonl.zst").write_bytes(body)
+    done = observer(home, "backup", "create")
+    assert done.returncode == 0, done.stderr
+    name = "observer-backup-20260320T183000.tar.zst"
+    assert name in done.stdout
+
+    done = observer(home, "backup", "list", "--json")
+    listed = orjson.loads(done.stdout)
+    assert [b["name"] for b in listed] == [name] and listed[0]["files"] == 1
+
+    done = observer(home, "backup", "verify", name)
+    assert done.returncode == 0 and "OK, 1 file(s)" in done.stdout
+
+    target = tmp_path / "restored"
+    done = observer(home, "backup", "restore", name, "--target", str(target))
+    assert done.returncode == 0, done.stderr
+    assert (target / "assets" / "scalp_20260320_09.jsonl.zst").read_bytes() == body
+
+    (target / "assets" / "scalp_20260320_09.jsonl.zst").write_bytes(b"changed")
+    done = observer(home, "backup", "restore", name, "--target", str(target))
+    assert done.returncode == 1 and "differ from the backup" in done.stderr
+    done = observer(home, "backup", "restore", name, "--target", str(target), "--force")
+    assert done.returncode == 0 and "overwrote 1" in done.stdout
+
+    done = observer(home, "backup", "verify", "no-such-backup.tar.zst")
+    assert done.returncode == 1 and "no such backup" in done.stderr
