@@ -110,6 +110,14 @@ def test_a_bad_record_is_rejected_and_the_rest_of_the_frame_kept() -> None:
     bad_time = trade_fields(second=4)
     bad_time[1] = "256199"
     message = data(frame("H0STCNT0", [trade_fields(second=1), bad, blank, bad_time]))
+    for value in ("1,2", "null", "[1]", "1.5", "1e3", '"7"', "--1"):
+        odd = trade_fields()
+        odd[12] = value
+        result = data(frame("H0STCNT0", [odd]))
+        assert [r.reason for r in result.rejects] == [f"bad trade_volume: {value!r}"], value
+    spaced = trade_fields()
+    spaced[12] = " 5"
+    assert data(frame("H0STCNT0", [spaced])).records[0].data["trade_volume"] == 5
     assert [r.data["trade_time"] for r in message.records] == ["090001", "090003"]
     assert message.records[1].data["vi_base_price"] is None
     assert [r.reason for r in message.rejects] == [
@@ -182,7 +190,7 @@ def test_random_text_never_raises(text: str) -> None:
     st.sampled_from(["0", "1", "2"]),
     st.sampled_from(["H0STCNT0", "H0STASP0", "PINGPONG", ""]),
     st.integers(0, 12),
-    st.lists(st.text(alphabet="0123456789.-+ ^|YNe_a", max_size=12), max_size=140),
+    st.lists(st.text(alphabet="0123456789.-+ ^|YNe_a,[]nul", max_size=12), max_size=140),
 )
 def test_garbage_shaped_like_frames_never_raises(
     enc: str, tr_id: str, count: int, fields: list[str]
@@ -193,3 +201,34 @@ def test_garbage_shaped_like_frames_never_raises(
         assert len(result.records) + len(result.rejects) == result.count
         for record in result.records:
             assert orjson.dumps(record.data)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.integers(-(10**15), 10**15).map(str),
+            st.text(alphabet="0123456789-+., e", max_size=6),
+        ),
+        min_size=46,
+        max_size=46,
+    )
+)
+def test_fast_path_agrees_with_field_by_field_conversion(values: list[str]) -> None:
+    from observer.kis.frames import _convert_slowly, _decoder
+
+    decoder = _decoder("H0STCNT0")
+    assert decoder is not None
+    fields = trade_fields()
+    for position, (_p, _code, _name, parser) in enumerate(h0stcnt0.ROWS):
+        if parser in (int, float) and position:
+            fields[position] = values[position]
+    slow = _convert_slowly(decoder, fields)
+    try:
+        fast = decoder.convert(fields)
+    except ValueError:
+        return  # the parser then uses the slow path itself
+    assert fast == slow
+    for _p, _code, name, parser in h0stcnt0.ROWS[1:]:
+        if parser is int:
+            assert type(fast[name]) is int

@@ -121,9 +121,11 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
     if int_positions:
         lines += [
             "    s = ','.join(ints(c))",
-            "    if '.' in s or 'e' in s or 'E' in s:",
+            "    if not s.replace(',', '').replace('-', '').isdigit():",
             "        raise ValueError(s)",
             "    n = loads('[' + s + ']')",
+            f"    if len(n) != {len(int_positions)}:",
+            "        raise ValueError(s)",
         ]
     if layout.timestamp_fields is not None:
         day = f"c[{_position_of(layout, layout.timestamp_fields[0])}]"
