@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from observer.clock import Clock
+from observer.clock import KST, NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import UniverseError
@@ -146,15 +146,13 @@ class MarketRuntime:
             self._prev_quotes = None
         wake = state.next_transition.at if state.next_transition else now + timedelta(hours=1)
         if state.trading_day:
-            build_at = datetime.combine(today, self.settings.universe_build_time, now.tzinfo)
-            if self._universe_due(today, now, first or state.session is not None, build_at):
-                await self._ensure_universe(today)
-            if self.universe is None or self.universe.day != today:
-                retry = self._universe_retry_at or build_at
-                if retry > now:
-                    wake = min(wake, retry)
+            wake = min(
+                wake, await self._universe_step(today, now, first or state.session is not None)
+            )
         elif first:
             self._load_latest(today)
+        tomorrow = self.calendar.next_trading_day(today)
+        wake = min(wake, datetime.combine(tomorrow, self.settings.universe_build_time, KST))
         session = state.session if state.trading_day else None
         if session in self.scalp_sessions and self.universe is not None:
             await self.scalp.start()
@@ -165,14 +163,18 @@ class MarketRuntime:
         return wake
 
     # -- universe ----------------------------------------------------------------------------
-    def _universe_due(self, today: date, now: datetime, early: bool, build_at: datetime) -> bool:
-        if self.universe is not None and self.universe.day == today and not self.universe.fallback:
-            return False
-        if self._universe_retry_at is not None and now < self._universe_retry_at:
-            return False
+    async def _universe_step(self, today: date, now: datetime, early: bool) -> datetime:
+        """Build today's universe when due; returns when to try again if it is still missing."""
+        build_at = datetime.combine(today, self.settings.universe_build_time, KST)
+        have_today = self.universe is not None and self.universe.day == today
+        retry_at = self._universe_retry_at
+        waiting = retry_at is not None and now < retry_at
+        if not have_today and not waiting and (early or now >= build_at):
+            await self._ensure_universe(today)
         if self.universe is not None and self.universe.day == today:
-            return False  # a fallback is kept for the day once chosen
-        return early or now >= build_at
+            return now + timedelta(days=1)
+        later = self._universe_retry_at or build_at
+        return later if later > now else now + timedelta(seconds=UNIVERSE_RETRY_SECONDS)
 
     async def _ensure_universe(self, today: date) -> None:
         try:
@@ -264,19 +266,18 @@ class MarketRuntime:
         market = state.status()
         market["collecting"] = self.scalp.active or self.scheduler.busy
         universe = self.universe
-        sources = [s.status() for s in self.scalp.streamers()]
-        if not sources:
-            sources = [
-                {
-                    "name": n,
-                    "kind": "websocket",
-                    "connected": False,
-                    "reconnects": 0,
-                    "last_message_age_seconds": None,
-                    "registrations": 0,
-                }
-                for n in self.session_names
-            ]
+        sources = [s.status() for s in self.scalp.streamers()] or [
+            {
+                "name": n,
+                "kind": "websocket",
+                "connected": False,
+                "reconnects": 0,
+                "last_message_age_seconds": None,
+                "registrations": 0,
+            }
+            for n in self.session_names
+        ]
+        sources.append(self._rest_status())
         return {
             "market": market,
             "sources": sources,
@@ -294,6 +295,20 @@ class MarketRuntime:
             },
             "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
             "gaps_today": self.outlet.gaps_on(now.date()),
+        }
+
+    def _rest_status(self) -> dict[str, Any]:
+        last = self.sweeper.last
+        age = None
+        if last is not None:
+            age = round((self.clock.now_ns() - last.sweep_id) / NS_PER_S - last.duration_seconds, 3)
+        return {
+            "name": "rest",
+            "kind": "rest",
+            "connected": last is not None and last.quoted > 0,
+            "reconnects": 0,
+            "last_message_age_seconds": age,
+            "registrations": 0,
         }
 
     def ready(self) -> tuple[bool, str]:
