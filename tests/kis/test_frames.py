@@ -110,6 +110,9 @@ def test_a_bad_record_is_rejected_and_the_rest_of_the_frame_kept() -> None:
     bad_time = trade_fields(second=4)
     bad_time[1] = "256199"
     message = data(frame("H0STCNT0", [trade_fields(second=1), bad, blank, bad_time]))
+    huge = trade_fields()
+    huge[12] = "9" * 25
+    assert data(frame("H0STCNT0", [huge])).records[0].data["trade_volume"] == int("9" * 25)
     for value in ("1,2", "null", "[1]", "1.5", "1e3", '"7"', "--1"):
         odd = trade_fields()
         odd[12] = value
@@ -207,7 +210,7 @@ def test_garbage_shaped_like_frames_never_raises(
 @given(
     st.lists(
         st.one_of(
-            st.integers(-(10**15), 10**15).map(str),
+            st.integers(-(10**25), 10**25).map(str),
             st.text(alphabet="0123456789-+., e", max_size=6),
         ),
         min_size=46,

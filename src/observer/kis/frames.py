@@ -124,7 +124,8 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
             "    if not s.replace(',', '').replace('-', '').isdigit():",
             "        raise ValueError(s)",
             "    n = loads('[' + s + ']')",
-            f"    if len(n) != {len(int_positions)}:",
+            # a field with a comma adds elements; above 2**64 orjson gives floats (sum -> float)
+            f"    if len(n) != {len(int_positions)} or type(sum(n)) is not int:",
             "        raise ValueError(s)",
         ]
     if layout.timestamp_fields is not None:
