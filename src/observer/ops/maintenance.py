@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, time, timedelta
@@ -22,9 +21,11 @@ from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.ops.backup import BackupStore
+from observer.ops.db_retention import drop_partitions_before
 from observer.ops.diskguard import DiskGuard, FreeSpaceSource, PausableWriter, statvfs_free_space
 from observer.ops.exceptions import OpsError
-from observer.ops.retention import Compressor, RetentionRunner
+from observer.ops.retention import Compressor, RetentionReport, RetentionRunner
+from observer.store.exceptions import DatabaseUnavailableError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -46,14 +47,9 @@ def default_compressor() -> Compressor:
     return compress_hour
 
 
-def default_partition_dropper() -> PartitionDropper | None:
-    """The store's partition dropper, when the store provides one."""
-    try:
-        module = importlib.import_module("observer.store.partitions")
-    except ImportError:
-        return None
-    found = getattr(module, "drop_partitions_before", None)
-    return found if callable(found) else None
+def default_partition_dropper() -> PartitionDropper:
+    """The store's partition retention, over one short connection."""
+    return drop_partitions_before
 
 
 class MaintenanceTasks:
@@ -100,20 +96,25 @@ class MaintenanceTasks:
         await self._drop_partitions(report)
         return report.as_dict()
 
-    async def _drop_partitions(self, report: Any) -> None:
+    async def _drop_partitions(self, report: RetentionReport) -> None:
         if self.drop_partitions is None:
-            report.partitions_skipped = "the store offers no partition dropper"
+            report.partitions_skipped = "no partition dropper"
+            return
+        if not self.settings.loader_enabled:
+            report.partitions_skipped = "the loader is disabled (no database)"
             return
         cutoff = self.clock.now().date() - timedelta(days=self.settings.retention_db_days)
         try:
             dropped = await self.drop_partitions(self.settings, cutoff)
-        except Exception as exc:  # the database may be down: skip it and report why
-            report.partitions_skipped = f"database not reachable: {type(exc).__name__}"
-            log.warning("maintenance: partitions not dropped: %s", report.partitions_skipped)
+        except (DatabaseUnavailableError, OSError) as exc:
+            report.partitions_skipped = f"database not reachable: {exc}"
+        except StoreError as exc:
+            report.partitions_skipped = f"database error: {exc}"
+        else:
+            report.partitions = list(dropped)
+            self.metrics.retention_removed.labels("db_partition").inc(len(dropped))
             return
-        report.partitions = list(dropped)
-        for _name in dropped:
-            self.metrics.retention_removed.labels("db_partition").inc()
+        log.warning("maintenance: partitions not dropped: %s", report.partitions_skipped)
 
     async def backup(self) -> dict[str, Any]:
         store = BackupStore(self.settings, self.clock, self.metrics)
