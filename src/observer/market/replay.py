@@ -28,7 +28,7 @@ import orjson
 import zstandard
 
 from observer.clock import Clock
-from observer.kis.frames import parse_message
+from observer.kis.frames import DataMessage, Reject, parse_message
 from observer.market.streamer import ScalpStreamer
 
 log = logging.getLogger(__name__)
@@ -50,6 +50,7 @@ class ReplayProgress:
     files: int = 0
     lines: int = 0
     messages: int = 0
+    control: int = 0
     unreadable: int = 0
     done: bool = False
 
@@ -71,7 +72,10 @@ def _lines(path: Path) -> Iterator[bytes]:
 
 
 def frame_of(line: bytes) -> tuple[str, int | None] | None:
-    """(WebSocket text, original receive time or None) for one line, or None if unusable."""
+    """(WebSocket text, original receive time or None) for one line, or None if unusable.
+
+    Control messages (JSON with a ``header``) are returned as they are: the parser knows them.
+    """
     text = line.rstrip(b"\r\n")
     if not text.strip():
         return None
@@ -81,6 +85,10 @@ def frame_of(line: bytes) -> tuple[str, int | None] | None:
         obj = orjson.loads(text)
     except orjson.JSONDecodeError:
         return None
+    if not isinstance(obj, dict):
+        return None
+    if "header" in obj:
+        return text.decode("utf-8", "replace"), None
     raw, tr_id = obj.get("raw"), obj.get("tr_id")
     if not isinstance(raw, str) or not isinstance(tr_id, str) or obj.get("stream") != "scalp":
         return None
@@ -130,7 +138,11 @@ class ReplaySource:
             return None
         text, recv_ns = found
         recv_ns = recv_ns or self.clock.now_ns()
-        return ReplayItem(recv_ns, parse_message(text, recv_ns))
+        message = parse_message(text, recv_ns)
+        if not isinstance(message, DataMessage | Reject):
+            self.progress.control += 1  # subscribe answers and PINGPONG carry no market data
+            return None
+        return ReplayItem(recv_ns, message)
 
     async def _hand(self, batch: list[ReplayItem]) -> None:
         unreadable, self._unreadable = self._unreadable, []
@@ -157,6 +169,7 @@ class ReplaySource:
                     "files": p.files,
                     "lines": p.lines,
                     "messages": p.messages,
+                    "control": p.control,
                     "unreadable": p.unreadable,
                     "done": p.done,
                 }
