@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
-from datetime import date, datetime, timedelta
+from datetime import date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,7 @@ import pytest
 
 from observer.clock import KST, ManualClock
 from observer.metrics import Metrics
-from observer.ops.maintenance import Maintenance
+from observer.ops.maintenance import Maintenance, next_run_at
 from observer.ops.retention import RetentionRunner, period_end
 
 NOW = datetime(2026, 3, 20, 18, 30, tzinfo=KST)
@@ -168,3 +169,34 @@ async def test_database_partitions_dropped_or_skipped_cleanly(settings: Any) -> 
     assert result["partitions_dropped"] == 0
     assert "not reachable" in result["partitions_skipped"]
     assert maintenance.last_runs["retention"]["ok"] is True
+
+
+async def test_the_daily_run_happens_at_the_maintenance_time_on_the_process_clock(
+    make_settings: Any,
+) -> None:
+    settings = make_settings(OBSERVER_MAINTENANCE_TIME="18:30", OBSERVER_RETENTION_SNAPSHOT_DAYS=14)
+    expired = touch(settings.snapshot_dir / "universe_20260305.json")  # expires 03-20 00:00
+    clock = ManualClock(datetime(2026, 3, 19, 23, 0, tzinfo=KST))
+    maintenance = Maintenance(settings, clock, Metrics(), disk_interval=60)
+    assert maintenance.status()["maintenance"]["scheduled"] is True
+    await maintenance.start()
+    try:
+        await asyncio.wait_for(maintenance.daily_ran.wait(), 10)
+    finally:
+        await maintenance.stop()
+    assert not expired.exists()
+    backups = sorted(p.name for p in settings.backup_dir.iterdir())
+    assert all(name.endswith("T183000.tar.zst") for name in backups)
+    assert backups[0] == "observer-backup-20260320T183000.tar.zst"  # not at 23:00 the day before
+    assert maintenance.last_runs["retention"]["at"].startswith("2026-03-2")
+    assert maintenance.last_runs["backup"]["ok"] is True
+
+
+def test_next_run_is_today_or_tomorrow() -> None:
+    at = time(18, 30)
+    assert next_run_at(datetime(2026, 3, 20, 9, 0, tzinfo=KST), at) == datetime(
+        2026, 3, 20, 18, 30, tzinfo=KST
+    )
+    assert next_run_at(datetime(2026, 3, 20, 18, 30, tzinfo=KST), at) == datetime(
+        2026, 3, 21, 18, 30, tzinfo=KST
+    )

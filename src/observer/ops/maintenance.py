@@ -170,6 +170,8 @@ class Maintenance:
         self.next_run: datetime | None = None
         self.last_runs: dict[str, dict[str, Any]] = {}
         self.running: str | None = None
+        self.daily_runs = 0
+        self.daily_ran = asyncio.Event()  # set after every daily run (tests wait on it)
 
     @property
     def scheduled(self) -> bool:
@@ -221,6 +223,8 @@ class Maintenance:
             self.next_run = next_run_at(self.clock.now(), self.settings.maintenance_time)
             await self.clock.sleep_until(self.next_run)
             await self.run_daily()
+            self.daily_runs += 1
+            self.daily_ran.set()
 
     async def _disk_loop(self) -> None:
         while not self._stopping.is_set():
@@ -246,6 +250,7 @@ class Maintenance:
                 "time": self.settings.maintenance_time.isoformat(timespec="minutes"),
                 "next_run": self.next_run.isoformat() if self.next_run and self.scheduled else None,
                 "running": self.running,
+                "daily_runs": self.daily_runs,
                 "last_runs": self.last_runs,
             },
         }
