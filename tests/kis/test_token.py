@@ -173,3 +173,34 @@ async def test_approval_key_is_cached_for_the_day(
     clock.advance(86400)
     assert await account.approval_key() != key
     assert fake.approval_count == 2
+
+
+async def test_refused_approval_key_is_reissued(
+    make_account: Callable[..., KisAccount], fake: FakeKis
+) -> None:
+    account = make_account()
+    key = await account.approval_key()
+    await account.tokens.invalidate_approval_key()
+    assert await account.approval_key() != key
+    assert fake.approval_count == 2
+
+
+async def test_token_status_command_shows_no_secret(
+    make_account: Callable[..., KisAccount], home: Path
+) -> None:
+    account = make_account()
+    token = await account.access_token()
+    await account.approval_key()
+    env = {"OBSERVER_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "observer", "kis", "token", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err
+    (row,) = [orjson.loads(line) for line in out.splitlines()]
+    assert row["key_id"] == key_id(APP_KEY) and row["has_token"] is True
+    assert row["mode"] == "0o600" and row["expires"].endswith("+09:00")
+    assert row["approval_day"] == "2026-01-05"
+    for secret in (token, APP_KEY, APP_SECRET, await account.approval_key()):
+        assert secret.encode() not in out

@@ -65,4 +65,20 @@ def decode(files: tuple[str, ...]) -> None:
         raise SystemExit(1)
 
 
+@kis.command("token")
+@click.option("--env-file", type=click.Path(dir_okay=False), help="read settings from this file")
+def token_status(env_file: str | None) -> None:
+    """Show the token cache (expiry, last issuance, approval key day); never a secret."""
+    from observer.cli.context import load_or_exit
+    from observer.kis.token import cache_status
+
+    settings = load_or_exit(env_file).settings
+    rows = cache_status(settings.token_cache_dir)
+    if not rows:
+        click.echo(f"no token cache in {settings.token_cache_dir}")
+        return
+    for row in rows:
+        click.echo(orjson.dumps(row).decode())
+
+
 COMMANDS: list[click.Command] = [kis]

@@ -234,6 +234,15 @@ class TokenCache:
             logger.info("issued a KIS approval key for key %s (%s)", self._id, today)
             return SecretStr(key)
 
+    async def invalidate_approval_key(self) -> None:
+        """KIS refused the approval key (OPSP0011): the next call issues a new one."""
+        async with self._lock, self._file_lock():
+            state = self._load()
+            if state.get("approval_key"):
+                state["approval_key"] = None
+                await self._save(state)
+        logger.warning("KIS refused the approval key of key %s; it will be reissued", self._id)
+
     # -- the cache file -------------------------------------------------------------------
     @property
     def _id(self) -> str:
@@ -307,3 +316,28 @@ def _json_object(body: bytes) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         return {}
     return obj if isinstance(obj, dict) else {}
+
+
+def cache_status(cache_dir: Path) -> list[dict[str, Any]]:
+    """What each cache file in ``cache_dir`` holds, without any secret (for operators)."""
+    rows: list[dict[str, Any]] = []
+    for path in sorted(Path(cache_dir).glob("kis-token-*.json")):
+        row: dict[str, Any] = {"file": path.name, "key_id": path.stem.removeprefix("kis-token-")}
+        try:
+            state = orjson.loads(path.read_bytes())
+            if not isinstance(state, dict):
+                raise ValueError("not an object")
+        except (OSError, ValueError) as exc:
+            row["error"] = f"unreadable: {exc}"
+            rows.append(row)
+            continue
+        row["has_token"] = bool(state.get("access_token"))
+        for field in ("expires_ns", "issued_ns", "last_issue_ns"):
+            value = state.get(field)
+            if isinstance(value, int) and value > 0:
+                name = field.removesuffix("_ns")
+                row[name] = datetime.fromtimestamp(value / NS_PER_S, KST).isoformat()
+        row["approval_day"] = state.get("approval_day") if state.get("approval_key") else None
+        row["mode"] = oct(path.stat().st_mode & 0o777)
+        rows.append(row)
+    return rows
