@@ -235,3 +235,13 @@ def test_fast_path_agrees_with_field_by_field_conversion(values: list[str]) -> N
     for _p, _code, name, parser in h0stcnt0.ROWS[1:]:
         if parser is int:
             assert type(fast[name]) is int
+
+
+def test_tables_of_any_shape_compile() -> None:
+    from observer.kis.frames import _compile
+    from observer.kis.tr import TrLayout, yes_no
+
+    one_int = TrLayout(("X",), ((0, "C", "symbol", str), (1, "A", "a", int), (2, "F", "f", yes_no)))
+    assert _compile(one_int)(["s", "7", "Y"]) == {"a": 7, "f": True}
+    no_int = TrLayout(("Y",), ((0, "C", "symbol", str), (1, "B", "b", float), (2, "S", "s", str)))
+    assert _compile(no_int)(["s", "1.5", "x"]) == {"b": 1.5, "s": "x"}

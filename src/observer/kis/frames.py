@@ -99,9 +99,7 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
     namespace: dict[str, Any] = {
         "loads": orjson.loads,
         "float": float,
-        "ints": operator.itemgetter(*int_positions, 0)
-        if len(int_positions) == 1
-        else operator.itemgetter(*int_positions),
+        "ints": operator.itemgetter(*int_positions) if int_positions else None,
     }
     items = []
     for position, _code, name, parser in layout.rows[1:]:
@@ -120,7 +118,7 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
     lines = ["def convert(c):"]
     if int_positions:
         lines += [
-            "    s = ','.join(ints(c))",
+            "    s = ','.join(ints(c))" if len(int_positions) > 1 else "    s = ints(c)",
             "    if not s.replace(',', '').replace('-', '').isdigit():",
             "        raise ValueError(s)",
             "    n = loads('[' + s + ']')",
