@@ -21,12 +21,12 @@ Entry = tuple[Record | list[Record], "asyncio.Future[int]", float]
 class Group:
     """The lines of one batch bound for one file (one stream, one KST hour)."""
 
-    __slots__ = ("count", "first_seq", "index", "last_ns", "last_seq", "lines", "stream")
+    __slots__ = ("count", "data", "first_seq", "index", "last_ns", "last_seq", "stream")
 
     def __init__(self, stream: str, index: int) -> None:
         self.stream = stream
         self.index = index
-        self.lines: list[bytes] = []
+        self.data = bytearray()
         self.first_seq = 0
         self.last_seq = 0
         self.last_ns = 0
@@ -62,7 +62,7 @@ def group_batch(
             next_seq[stream] += 1
             if not group.count:
                 group.first_seq = record.seq
-            group.lines.append(line)
+            group.data += line
             group.last_seq = record.seq
             group.last_ns = record.recv_ns
             group.count += 1

@@ -308,7 +308,7 @@ class CompressionWorker:
             except (ArchiveError, OSError) as exc:
                 self.last_error = str(exc)
                 log.error("archive: compression failed (retried at the next hour): %s", exc)
-            if self._before == before:
+            if self._before == before and not self._stop.is_set():
                 self._wake.clear()
                 self._idle.set()
                 await self._wake.wait()

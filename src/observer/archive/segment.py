@@ -76,7 +76,7 @@ class Segment:
             self.close()
             raise ArchiveWriteError(str(self.path), exc.errno, exc.strerror or str(exc)) from exc
 
-    def append(self, data: bytes) -> None:
+    def append(self, data: bytes | bytearray) -> None:
         """Write ``data`` completely and fsync, or cut back to the old size and raise."""
         if self.fd < 0:
             self.open()

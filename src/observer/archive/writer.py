@@ -235,7 +235,7 @@ class ArchiveWriter:
                 )
                 self._segments[group.stream] = segment
             try:
-                segment.append(b"".join(group.lines))
+                segment.append(group.data)
             except ArchiveWriteError as exc:
                 return i, exc
         return len(groups), None
@@ -285,7 +285,7 @@ class ArchiveWriter:
             stream = group.stream
             self._stored[stream] += group.count
             m.records_stored.labels(stream).inc(group.count)
-            m.archive_bytes.labels(stream).inc(sum(map(len, group.lines)))
+            m.archive_bytes.labels(stream).inc(len(group.data))
             if group.last_ns > self._last_ns.get(stream, 0):
                 self._last_ns[stream] = group.last_ns
                 m.last_record_time.labels(stream).set(group.last_ns / 1e9)
