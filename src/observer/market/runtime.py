@@ -206,7 +206,7 @@ class MarketRuntime:
         self.universe = universe
         self.pipeline.set_universe(
             {
-                s.code: SymbolProfile(market=s.market, base_price=s.prev_close or None)
+                s.code: SymbolProfile(s.market, s.fund, s.prev_close or None)
                 for s in universe.symbols
             }
         )

@@ -33,6 +33,7 @@ class UniverseSymbol:
     market: str
     name: str
     prev_close: int
+    fund: bool = False  # ETF or ETN (5 KRW tick)
 
 
 @dataclass(slots=True)
@@ -65,7 +66,13 @@ class Universe:
             "settings": self.settings,
             "size": len(self.symbols),
             "symbols": [
-                {"code": s.code, "market": s.market, "name": s.name, "prev_close": s.prev_close}
+                {
+                    "code": s.code,
+                    "market": s.market,
+                    "name": s.name,
+                    "prev_close": s.prev_close,
+                    "fund": s.fund,
+                }
                 for s in self.symbols
             ],
         }
@@ -78,7 +85,11 @@ class Universe:
             day=datetime.strptime(obj["date"], "%Y%m%d").date(),
             symbols=[
                 UniverseSymbol(
-                    str(s["code"]), str(s["market"]), str(s.get("name", "")), int(s["prev_close"])
+                    str(s["code"]),
+                    str(s["market"]),
+                    str(s.get("name", "")),
+                    int(s["prev_close"]),
+                    bool(s.get("fund", False)),
                 )
                 for s in obj["symbols"]
             ],

@@ -121,7 +121,8 @@ class UniverseBuilder:
                 price = int(issue.base_price or 0)
                 from_master += 1
             if price >= s.min_price:
-                symbols.append(UniverseSymbol(issue.code, issue.market, issue.name, price))
+                fund = issue.is_etf or issue.is_etn
+                symbols.append(UniverseSymbol(issue.code, issue.market, issue.name, price, fund))
         if not symbols:
             raise UniverseError(f"no symbol left after filtering {len(unique)} issues")
         counts = {
