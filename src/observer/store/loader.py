@@ -141,7 +141,8 @@ class ArchiveLoader:
         before = Counter(self.rows)
         try:
             await self._connect()
-            await self._cycle()
+            while await self._cycle():
+                pass
         finally:
             await self._disconnect()
         return dict(self.rows - before)
@@ -244,12 +245,22 @@ class ArchiveLoader:
         return busy
 
     async def _drain(self, stream: str) -> bool:
-        """Load ``stream`` up to the end of its complete lines, or BATCHES_PER_TURN batches."""
+        """Load ``stream`` up to the end of its complete lines, or BATCHES_PER_TURN batches.
+
+        The next batch is read and parsed in a worker thread while the current one is being
+        written, so Python and PostgreSQL work at the same time.
+        """
         assert self._writer is not None  # noqa: S101 - connected by the caller
         lines = self.reader.iter_lines(stream, self._positions.get(stream))
+        reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
         try:
-            for _ in range(BATCHES_PER_TURN):
-                batch, position, exhausted = await asyncio.to_thread(self._collect, lines)
+            reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
+            for turn in range(BATCHES_PER_TURN):
+                assert reading is not None  # noqa: S101 - started before each turn
+                batch, position, exhausted = await reading
+                reading = None
+                if not exhausted and turn + 1 < BATCHES_PER_TURN:
+                    reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
                 if position is not None:
                     checkpoint = Checkpoint(
                         stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
@@ -260,6 +271,10 @@ class ArchiveLoader:
                     return False
             return True
         finally:
+            if reading is not None:  # a failed write: let the reader thread finish, drop it
+                await asyncio.wait([reading])
+                if not reading.cancelled():
+                    reading.exception()
             close = getattr(lines, "close", None)
             if close is not None:
                 close()

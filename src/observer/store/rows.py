@@ -163,6 +163,7 @@ PYTHON_TYPES: Final[dict[str, tuple[type, ...]]] = {
     "text[]": (list,),
 }
 TICK_TR_IDS: Final = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0"})
+_NO_FLAGS: Final[list[str]] = []  # shared, never mutated
 _TICK_VALUES = itemgetter(*(name for name, _ in TICK_FIELDS))
 _QUOTE_VALUES = itemgetter(*(name for name, _ in QUOTE_FIELDS))
 
@@ -197,7 +198,7 @@ def tick_row(rec: dict[str, Any]) -> Row:
     if values[12] is None:  # acc_volume: part of the unique key
         raise RowError("missing_acc_volume")
     day = data.get("business_date") or _kst_day(rec.get("ts"))
-    flags = rec.get("flags") or []
+    flags = rec.get("flags") or _NO_FLAGS
     level = rec.get("mitigation", 1 if flags else 0)
     session = data.get("session") or data.get("session_code")
     return (

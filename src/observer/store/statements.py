@@ -165,16 +165,16 @@ WITH ins AS (
               price, trade_volume, acc_volume, cardinality(flags) > 0 AS flagged, session_id
 ), agg AS (
     SELECT symbol, business_date, minute,
-           (array_agg(price ORDER BY acc_volume))[1]            AS open,
+           (min(ARRAY[acc_volume, price]))[2]                   AS open,
            max(price)                                           AS high,
            min(price)                                           AS low,
-           (array_agg(price ORDER BY acc_volume DESC))[1]       AS close,
+           (max(ARRAY[acc_volume, price]))[2]                   AS close,
            coalesce(sum(trade_volume), 0)                       AS volume,
            count(*)                                             AS trade_count,
            count(*) FILTER (WHERE flagged)                      AS flagged_count,
            min(acc_volume)                                      AS first_acc,
            max(acc_volume)                                      AS last_acc,
-           (array_agg(session_id ORDER BY acc_volume DESC))[1]  AS session_id
+           max(session_id)                                      AS session_id
     FROM ins
     GROUP BY symbol, business_date, minute
 ), bars AS (

@@ -65,7 +65,8 @@ CREATE TABLE ticks (
     raw                             text,
     CONSTRAINT ticks_unique UNIQUE (symbol, business_date, acc_volume)
 ) PARTITION BY RANGE (business_date);
-CREATE INDEX ticks_event_time ON ticks (business_date, trade_ts);
+-- BRIN: time-range scans for almost no insert cost (ticks arrive in time order).
+CREATE INDEX ticks_trade_ts ON ticks USING brin (trade_ts);
 
 -- Track A sweep quotes, one row per symbol per sweep.
 CREATE TABLE quotes (
@@ -103,7 +104,7 @@ CREATE TABLE quotes (
     raw               text,
     CONSTRAINT quotes_unique UNIQUE (symbol, business_date, sweep_id)
 ) PARTITION BY RANGE (business_date);
-CREATE INDEX quotes_recv ON quotes (business_date, recv_ts);
+CREATE INDEX quotes_recv_ts ON quotes USING brin (recv_ts);
 
 -- One-minute OHLCV per symbol, maintained from ticks in the transaction that inserts them.
 -- first/last_acc_volume order the ticks of a bar, so merging a later batch stays correct.

@@ -1,0 +1,123 @@
+"""Loader catch-up throughput: a generated archive of scalp trades -> PostgreSQL.
+
+Writes N complete H0STCNT0 records (default 500,000; 200 symbols, spread over two KST
+hours) as archive files, migrates a throwaway database and times ``ArchiveLoader.run_once()``.
+Prints rows/s (floor: 100,000 rows/s). Needs the PostgreSQL of the tests
+(OBSERVER_TEST_DATABASE_URL or 127.0.0.1:5432 user postgres).
+
+    .venv/bin/python bench/bench_loader.py [--records N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+FLOOR_ROWS_PER_SECOND = 100_000
+
+
+def _generate(assets: Path, records: int, symbols: int) -> None:
+    from tests.store.samples import OPEN_NS, tick
+
+    from observer.archive.paths import hour_index, plain_name
+
+    assets.mkdir(parents=True, exist_ok=True)
+    per_symbol = records // symbols
+    handles: dict[str, object] = {}
+    seq = 0
+    step = 7_200 * 10**9 // per_symbol  # two hours of trading
+    for i in range(per_symbol):
+        for s in range(symbols):
+            at = OPEN_NS + i * step + s
+            rec = tick(f"{100000 + s:06d}", (i + 1) * 7, 70000 + (i % 11) * 100, 7, at)
+            seq += 1
+            rec.seq = seq
+            name = plain_name("scalp", hour_index(at))
+            fh = handles.get(name)
+            if fh is None:
+                fh = handles[name] = (assets / name).open("wb")
+            fh.write(rec.to_line())  # type: ignore[attr-defined]
+    for fh in handles.values():
+        fh.close()  # type: ignore[attr-defined]
+
+
+async def _admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+async def _run(records: int, symbols: int) -> None:
+    from urllib.parse import urlsplit
+
+    from observer.archive.reader import ArchiveReader
+    from observer.clock import Clock
+    from observer.config.settings import settings_for_tests
+    from observer.metrics import Metrics
+    from observer.store.loader import ArchiveLoader
+    from observer.store.migrations import migrate
+
+    url = (
+        os.environ.get("OBSERVER_TEST_DATABASE_URL")
+        or "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+    parts = urlsplit(url)
+    name = "bench_loader_" + secrets.token_hex(4)
+    with tempfile.TemporaryDirectory() as tmp:
+        home = Path(tmp)
+        settings = settings_for_tests(
+            home,
+            DB_HOST=parts.hostname or "127.0.0.1",
+            DB_PORT=parts.port or 5432,
+            DB_USER=parts.username or "postgres",
+            DB_NAME=name,
+            **({"DB_PASSWORD": parts.password} if parts.password else {}),
+        )
+        t0 = time.perf_counter()
+        _generate(settings.assets_dir, records, symbols)
+        size = sum(p.stat().st_size for p in settings.assets_dir.iterdir())
+        took = time.perf_counter() - t0
+        print(f"generated {records:,} records ({size / 1e6:.0f} MB) in {took:.1f} s")
+        try:
+            await migrate(settings)
+            loader = ArchiveLoader(
+                settings, Clock(), Metrics(), ArchiveReader(settings.assets_dir), auto_migrate=False
+            )
+            t0 = time.perf_counter()
+            counts = await loader.run_once()
+            elapsed = time.perf_counter() - t0
+        finally:
+            await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    rate = counts.get("ticks", 0) / elapsed
+    print(
+        f"loaded {counts.get('ticks', 0):,} ticks, {counts.get('bars_1m', 0):,} bar upserts "
+        f"in {elapsed:.2f} s (batch {settings.loader_batch_rows:,} rows)"
+    )
+    print(f"catch-up rate: {rate:,.0f} rows/s (floor {FLOOR_ROWS_PER_SECOND:,})")
+    if counts.get("ticks") != records // symbols * symbols:
+        raise SystemExit("row count mismatch")
+    if rate < FLOOR_ROWS_PER_SECOND:
+        raise SystemExit(f"below the floor of {FLOOR_ROWS_PER_SECOND:,} rows/s")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--records", type=int, default=500_000)
+    parser.add_argument("--symbols", type=int, default=200)
+    args = parser.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.store.samples
+    asyncio.run(_run(args.records, args.symbols))
+
+
+if __name__ == "__main__":
+    main()
