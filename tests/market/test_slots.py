@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from observer.market.slots import (
     REGISTRATIONS_PER_KEY,
@@ -112,3 +114,35 @@ async def test_failed_registration_releases_the_slot() -> None:
     results = await apply_slot_changes(mgr, mgr.rebalance(["A", "B"], 0.0), {"k1": target})
     assert [(c.symbol, err) for c, err in results] == [("A", None), ("B", "RuntimeError")]
     assert mgr.symbols() == ["A"]
+
+
+@given(
+    st.lists(
+        st.tuples(st.lists(st.sampled_from("ABCDEFGHIJKL"), max_size=8), st.integers(0, 400)),
+        max_size=25,
+    ),
+    st.integers(1, 4),
+    st.integers(1, 3),
+)
+def test_rebalancing_keeps_capacity_pins_and_dwell(
+    steps: list[tuple[list[str], int]], per_session: int, sessions: int
+) -> None:
+    mgr = SlotManager(
+        [f"k{i}" for i in range(sessions)],
+        per_session=per_session,
+        always_on=["P"],
+        min_dwell_seconds=300,
+    )
+    now = 0.0
+    for desired, advance in steps:
+        now += advance
+        before = {s: mgr.held_since(s) for s in mgr.symbols()}
+        changes = mgr.rebalance(desired, now)
+        for change in changes:
+            if change.action == "evict":
+                assert change.symbol != "P"
+                since = before[change.symbol]
+                assert since is not None and now - since >= 300
+        for name in mgr.sessions:
+            assert len(mgr.symbols(name)) <= per_session
+        assert "P" in mgr.symbols()

@@ -144,6 +144,7 @@ class MarketRuntime:
             self._day = today
             self.pipeline.new_day()
             self._prev_quotes = None
+            self.sweeper.sweeps = 0
         wake = state.next_transition.at if state.next_transition else now + timedelta(hours=1)
         if state.trading_day:
             wake = min(
