@@ -44,9 +44,15 @@ def price_limits(base: int, fund: bool = False) -> tuple[int, int]:
 
 def price_ladder(lower: int, upper: int, fund: bool = False) -> list[int]:
     """Every valid price from ``lower`` to ``upper`` inclusive, ascending."""
-    prices = []
+    if fund:
+        return list(range(lower, upper + 1, FUND_TICK))
+    prices: list[int] = []
     price = lower
-    while price <= upper:
-        prices.append(price)
-        price += tick_size(price, fund)
+    for bound, tick in (*TICK_TABLE, (upper + 1_001, 1_000)):
+        if price >= bound:
+            continue
+        prices.extend(range(price, min(bound, upper + 1), tick))
+        price = prices[-1] + tick if prices else price
+        if price > upper:
+            break
     return prices
