@@ -84,8 +84,11 @@ class ArchiveWriter:
         """Recover the archive (torn tails, last seq), then accept records."""
         if self._task is not None:
             return self.report
-        self.assets_dir.mkdir(parents=True, exist_ok=True)
-        self.report = await asyncio.to_thread(recover, self.assets_dir, self._metrics)
+        try:
+            self.assets_dir.mkdir(parents=True, exist_ok=True)
+            self.report = await asyncio.to_thread(recover, self.assets_dir, self._metrics)
+        except OSError as exc:
+            raise ArchiveError(f"archive recovery in {self.assets_dir} failed: {exc}") from exc
         now_h = hour_index(self._clock.now_ns())
         for stream, seq in self.report.last_seq.items():
             if stream in self._next_seq:
@@ -186,6 +189,17 @@ class ArchiveWriter:
     # -- the writer task -------------------------------------------------------------------
 
     async def _run(self) -> None:
+        try:
+            await self._loop()
+        finally:
+            if self._queue:  # only after an unexpected error: nobody may wait forever
+                self._accepting, self._pause_reason = False, "archive writer stopped"
+                self._metrics.archive_accepting.set(0)
+                self._fail(
+                    self._take_batch(len(self._queue) + self._depth), ArchiveError("stopped")
+                )
+
+    async def _loop(self) -> None:
         while True:
             if not self._queue:
                 self._rotate()
@@ -196,7 +210,7 @@ class ArchiveWriter:
                     async with asyncio.timeout(self._tick):
                         await self._work.wait()
                 continue
-            batch = self._take_batch()
+            batch = self._take_batch(self._batch_max)
             try:
                 await self._commit(batch)
             except Exception as exc:  # a bug must not strand the submitters
@@ -204,11 +218,11 @@ class ArchiveWriter:
                 self._fail(batch, ArchiveError(f"archive commit failed: {exc}"))
             self._rotate()
 
-    def _take_batch(self) -> list[Entry]:
+    def _take_batch(self, limit: int) -> list[Entry]:
         batch: list[Entry] = []
         taken = 0
         queue = self._queue
-        while queue and taken < self._batch_max:
+        while queue and taken < limit:
             entry = queue.popleft()
             batch.append(entry)
             item = entry[0]
@@ -333,7 +347,8 @@ class ArchiveWriter:
                 "current_file": segment.name if segment else None,
                 "records_per_second": self._records_per_second(stream, now),
             }
-        files = [{"name": s.name, "bytes": s.size} for s in self._segments.values()]
+        segments = list(self._segments.values())  # the writer thread may change the dict
+        files = [{"name": s.name, "bytes": s.size} for s in segments]
         return {
             "streams": streams,
             "archive": {
