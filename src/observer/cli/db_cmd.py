@@ -75,9 +75,6 @@ def status_command(env_file: str | None) -> None:
         click.echo(f"  {table:<17} {count}")
 
 
-COMMANDS: list[click.Command] = [db_group]
-
-
 async def _load(settings: Any, follow: bool) -> dict[str, int]:
     import signal
 
@@ -117,3 +114,30 @@ def load_command(follow: bool, env_file: str | None) -> None:
         return
     shown = ", ".join(f"{table} {count}" for table, count in sorted(counts.items()))
     click.echo(f"loaded: {shown or 'nothing new'}")
+
+
+@click.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
+def import_command(paths: tuple[str, ...], env_file: str | None) -> None:
+    """Load archive files/directories (plain or .jsonl.zst) and the earlier system's JSONL."""
+    from pathlib import Path
+
+    from observer.store.importer import describe, import_files, run_import
+
+    settings = load_or_exit(env_file).settings
+    chosen = [Path(p) for p in paths]
+    total = sum(p.stat().st_size for p in import_files(chosen))
+    try:
+        with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+            summary = run_import(settings, chosen, progress=bar.update)
+    except StoreError as err:
+        _fail(err)
+        return
+    for line in describe(summary):
+        click.echo(line)
+    if summary.unreadable_files:
+        sys.exit(EXIT_STORE)
+
+
+COMMANDS: list[click.Command] = [db_group, import_command]

@@ -1,0 +1,194 @@
+"""``observer import``: load archive files and the earlier system's JSONL into PostgreSQL.
+
+Paths may be files or directories (searched recursively for ``*.jsonl`` and ``*.jsonl.zst``).
+Every line is detected on its own: Observer's archive format, or one of the legacy formats
+(:mod:`observer.store.legacy`). Rows go through the same staging + ``ON CONFLICT DO NOTHING``
+path as the loader, so importing the same files again loads nothing twice; the summary counts
+loaded, duplicate and rejected lines (with reasons).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Final
+
+import orjson
+import zstandard
+
+from observer.config.settings import Settings
+from observer.store.batch import BatchWriter, RowBatch
+from observer.store.connection import Database
+from observer.store.legacy import LegacyConverter, is_archive_record
+from observer.store.migrations import migrate
+from observer.store.rows import RowError
+
+log = logging.getLogger(__name__)
+
+PRIMARY_TABLES: Final = ("ticks", "quotes", "system_events")
+SUFFIXES: Final = (".jsonl", ".jsonl.zst")
+
+
+@dataclass(slots=True)
+class ImportSummary:
+    """What an import did: lines read, rows loaded per table, duplicates, rejects by reason."""
+
+    files: int = 0
+    lines: int = 0
+    loaded: Counter[str] = field(default_factory=Counter)
+    duplicates: int = 0
+    rejected: Counter[str] = field(default_factory=Counter)
+    skipped: Counter[str] = field(default_factory=Counter)
+    unreadable_files: list[str] = field(default_factory=list)
+
+    @property
+    def loaded_lines(self) -> int:
+        return sum(self.loaded[t] for t in PRIMARY_TABLES)
+
+
+def import_files(paths: list[Path]) -> list[Path]:
+    """The files named by ``paths`` (directories expanded, sorted by name)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found.extend(
+                sorted(p for p in path.rglob("*") if p.is_file() and p.name.endswith(SUFFIXES))
+            )
+        else:
+            found.append(path)
+    return found
+
+
+def _open_lines(path: Path) -> tuple[IO[bytes], int]:
+    """A line-iterable handle on the file's (decompressed) bytes, and the file's size."""
+    raw = path.open("rb")
+    size = path.stat().st_size
+    if path.name.endswith(".zst"):
+        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
+        return io.BufferedReader(reader, buffer_size=1 << 20), size
+    return raw, size
+
+
+class ArchiveImporter:
+    """Imports files idempotently in batches of ``loader_batch_rows`` lines."""
+
+    def __init__(
+        self, settings: Settings, *, progress: Callable[[int], None] | None = None
+    ) -> None:
+        self.settings = settings
+        self.progress = progress
+        self.batch_rows = settings.loader_batch_rows
+        self._legacy = LegacyConverter()
+
+    async def run(self, paths: list[Path]) -> ImportSummary:
+        """Import every file under ``paths``; migrates the database first."""
+        summary = ImportSummary()
+        await migrate(self.settings)
+        db = await Database.connect(self.settings.db_dsn, label=self.settings.db_dsn_redacted)
+        try:
+            writer = BatchWriter(db)
+            for path in import_files(paths):
+                await self._import_file(writer, path, summary)
+        finally:
+            await db.close()
+        return summary
+
+    async def _import_file(self, writer: BatchWriter, path: Path, summary: ImportSummary) -> None:
+        try:
+            handle, size = await asyncio.to_thread(_open_lines, path)
+        except OSError as exc:
+            log.error("cannot read %s: %s", path, exc)
+            summary.unreadable_files.append(str(path))
+            return
+        summary.files += 1
+        compressed = path.name.endswith(".zst")
+        with handle:
+            lines = iter(handle)
+            while True:
+                try:
+                    batch, consumed, done = await asyncio.to_thread(self._collect, lines)
+                except (OSError, zstandard.ZstdError) as exc:
+                    log.error("reading %s failed: %s", path, exc)
+                    summary.unreadable_files.append(str(path))
+                    return
+                await self._write(writer, batch, summary)
+                if self.progress is not None and not compressed:
+                    self.progress(consumed)
+                if done:
+                    break
+        if self.progress is not None and compressed:
+            self.progress(size)
+
+    def _collect(self, lines: Iterator[bytes]) -> tuple[RowBatch, int, bool]:
+        batch = RowBatch()
+        consumed = 0
+        for line in lines:
+            consumed += len(line)
+            self._add(batch, line)
+            if batch.records >= self.batch_rows:
+                return batch, consumed, False
+        return batch, consumed, True
+
+    def _add(self, batch: RowBatch, line: bytes) -> None:
+        text = line.rstrip(b"\r\n")
+        if not text.strip():
+            return
+        try:
+            obj = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            batch.reject("truncated_line" if not line.endswith(b"\n") else "bad_json")
+            return
+        if type(obj) is not dict:
+            batch.reject("not_an_object")
+            return
+        if is_archive_record(obj):
+            batch.add(obj)
+            return
+        try:
+            record = self._legacy.convert(obj, text)
+        except RowError as err:
+            batch.reject(err.reason)
+            return
+        if record is None:
+            batch.reject("unknown_format")
+            return
+        batch.add(record)
+
+    async def _write(self, writer: BatchWriter, batch: RowBatch, summary: ImportSummary) -> None:
+        counts = await writer.write(batch) if batch.row_count else {}
+        summary.lines += batch.records
+        summary.rejected.update(batch.rejected)
+        summary.skipped.update(batch.skipped)
+        for table, count in counts.items():
+            summary.loaded[table] += count
+        # Rows dropped for unusable values were counted as rejected by the writer.
+        kept = {t: len(batch.rows[t]) for t in PRIMARY_TABLES}
+        summary.duplicates += sum(kept[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
+
+
+def describe(summary: ImportSummary) -> list[str]:
+    """The summary as lines for the terminal."""
+    loaded = ", ".join(f"{t} {summary.loaded[t]:,}" for t in PRIMARY_TABLES if summary.loaded[t])
+    out = [
+        f"imported {summary.files} file(s), {summary.lines:,} lines: "
+        f"loaded {summary.loaded_lines:,}"
+        + (f" ({loaded})" if loaded else "")
+        + f", duplicates {summary.duplicates:,}, rejected {sum(summary.rejected.values()):,}"
+    ]
+    for reason, count in sorted(summary.rejected.items()):
+        out.append(f"  rejected {reason}: {count:,}")
+    for tr_id, count in sorted(summary.skipped.items()):
+        out.append(f"  skipped (no table for {tr_id}): {count:,}")
+    for name in summary.unreadable_files:
+        out.append(f"  unreadable file: {name}")
+    return out
+
+
+def run_import(settings: Settings, paths: list[Path], progress: Any = None) -> ImportSummary:
+    """Run an import to completion (for the CLI)."""
+    return asyncio.run(ArchiveImporter(settings, progress=progress).run(paths))

@@ -1,0 +1,155 @@
+"""Import of archive files and the earlier system's JSONL: exact counts, idempotent re-runs."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+import pytest
+import zstandard
+
+from observer.config.settings import Settings
+from observer.store.importer import ArchiveImporter
+from tests.store.samples import OPEN_NS, gap, quote, scalp_series
+from tests.store.test_loader import _cli_env
+
+pytestmark = pytest.mark.db
+
+
+def _scalp(ts: str, symbol: str, hhmmss: str, price: int, acc: int, **extra: Any) -> bytes:
+    obj = {
+        "timestamp": ts, "symbol": symbol, "execution_time": hhmmss,
+        "price": {"current": price, "open": 70000, "high": 71000, "low": 69000,
+                  "change_rate": 1.25},
+        "volume": {"accumulated": acc, "trade_value": acc * price},
+        "bid_ask": {"ask_price": price + 100, "bid_price": price},
+        "source": "kis", "session_id": "20260105_regular", **extra,
+    }  # fmt: skip
+    return orjson.dumps(obj)
+
+
+def _swing(ts: str, symbol: str, close: int, volume: int) -> bytes:
+    obj = {
+        "ts": ts, "session": "regular", "dataset": "track_a_swing", "market": "KOSPI",
+        "symbol": symbol, "price": {"open": 70000, "high": 71000, "low": 69000, "close": close},
+        "volume": volume, "bid_price": close - 100, "ask_price": close, "source": "kis",
+    }  # fmt: skip
+    return orjson.dumps(obj)
+
+
+def _legacy_files(folder: Path) -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    scalp = [
+        _scalp("2026-01-05T09:00:01.100000+09:00", "005930", "090001", 70100, 100),
+        _scalp("2026-01-05T09:00:02.200000+09:00", "005930", "090002", 70200, 150),
+        _scalp("2026-01-05T09:00:02.200000+09:00", "005930", "090002", 70200, 150),  # duplicate
+        _scalp("2026-01-05T09:00:03.300000+09:00", "005930", "090003", 70000, 180),
+        _scalp("2026-01-05T09:00:03.500000", "000660", "090003", 120000, 10),  # naive = KST
+        b'{"timestamp": "2026-01-05T09:00:04+09:00", "symbol": "005930", ',  # malformed
+        b'{"hello": "world"}',  # unknown format
+        _scalp("2026-01-05T09:00:05+09:00", "005930", "9:00", 70000, 190),  # bad time
+        _scalp("2026-01-05T09:00:06+09:00", "005930", "090006", 70000, 200)[:-7],  # torn tail
+    ]
+    swing = [
+        _swing("2026-01-05T09:05:00.000001+09:00", "005930", 70100, 1000),
+        _swing("2026-01-05T09:10:00.000001+09:00", "005930", 70300, 2500),
+        _swing("2026-01-05T09:10:00.000001+09:00", "005930", 70300, 2500),  # duplicate
+        b"[1, 2, 3]",  # not an object
+    ]
+    a = folder / "scalp_legacy.jsonl"
+    a.write_bytes(b"\n".join(scalp))  # the last (torn) line has no newline
+    b = folder / "swing_legacy.jsonl"
+    b.write_bytes(b"\n".join(swing) + b"\n")
+    return [a, b]
+
+
+async def _fetch(dsn: str, sql: str) -> list[Any]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return list(await conn.fetch(sql))
+    finally:
+        await conn.close()
+
+
+async def test_legacy_import_exact_counts_and_rerun(
+    db_settings: Settings, pg_dsn: str, tmp_path: Path
+) -> None:
+    files = _legacy_files(tmp_path / "legacy")
+    first = await ArchiveImporter(db_settings).run([tmp_path / "legacy"])
+    assert first.files == 2
+    assert first.lines == 13
+    assert first.loaded["ticks"] == 4
+    assert first.loaded["quotes"] == 2
+    assert first.duplicates == 2
+    assert first.rejected == {
+        "bad_json": 1,
+        "unknown_format": 1,
+        "legacy_bad_execution_time": 1,
+        "truncated_line": 1,
+        "not_an_object": 1,
+    }
+    again = await ArchiveImporter(db_settings).run(files)
+    assert again.loaded_lines == 0
+    assert again.duplicates == 8
+    assert sum(again.rejected.values()) == 5
+
+    ticks = await _fetch(
+        pg_dsn,
+        "SELECT symbol, trade_volume, trade_ts, mitigation_level, session_id, tr_id, raw "
+        "FROM ticks ORDER BY symbol DESC, acc_volume",
+    )
+    assert [(t["symbol"], t["trade_volume"]) for t in ticks] == [
+        ("005930", None), ("005930", 50), ("005930", 30), ("000660", None),
+    ]  # fmt: skip
+    assert all(t["mitigation_level"] == 2 and t["tr_id"] == "H0STCNT0" for t in ticks)
+    assert ticks[0]["session_id"] == "20260105_regular"
+    assert ticks[0]["trade_ts"].isoformat() == "2026-01-05T00:00:01+00:00"
+    assert orjson.loads(ticks[0]["raw"])["execution_time"] == "090001"
+    quotes = await _fetch(pg_dsn, "SELECT price, acc_volume, session_id FROM quotes ORDER BY 1")
+    assert [(q["price"], q["acc_volume"]) for q in quotes] == [(70100, 1000), (70300, 2500)]
+    assert quotes[0]["session_id"] == "20260105_regular"
+
+
+async def test_archive_import_plain_and_zst(
+    db_settings: Settings, pg_dsn: str, tmp_path: Path
+) -> None:
+    records = scalp_series(3, 10)
+    records.append(quote("005930", OPEN_NS, 70000, 10, OPEN_NS + 1))
+    records.append(gap("100000", OPEN_NS, OPEN_NS + 5 * 10**9, OPEN_NS + 6 * 10**9))
+    for seq, rec in enumerate(records, 1):
+        rec.seq = seq
+    folder = tmp_path / "archive"
+    folder.mkdir()
+    (folder / "scalp_20260105_09.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor().compress(b"".join(r.to_line() for r in records[:15]))
+    )
+    (folder / "mixed_20260105_09.jsonl").write_bytes(b"".join(r.to_line() for r in records[15:]))
+    (folder / "notes.txt").write_text("ignored: not a .jsonl file")
+    summary = await ArchiveImporter(db_settings).run([folder])
+    assert summary.files == 2
+    assert summary.lines == 32
+    assert summary.loaded["ticks"] == 30
+    assert summary.loaded["quotes"] == 1
+    assert summary.loaded["system_events"] == 1
+    assert summary.loaded["gaps"] == 1
+    assert summary.duplicates == 0
+    again = await ArchiveImporter(db_settings).run([folder])
+    assert (again.loaded_lines, again.duplicates) == (0, 32)
+
+
+def test_cli_import_prints_summary(db_settings: Settings, home: Path, tmp_path: Path) -> None:
+    _legacy_files(tmp_path / "legacy")
+    result = subprocess.run(
+        [sys.executable, "-m", "observer", "import", str(tmp_path / "legacy")],
+        env=_cli_env(home, db_settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "13 lines: loaded 6 (ticks 4, quotes 2), duplicates 2, rejected 5" in result.stdout
+    assert "rejected bad_json: 1" in result.stdout
