@@ -53,6 +53,7 @@ def write_archive(assets: Path) -> None:
                 seq += 1
                 record = trade(SYMBOLS[n % 3], start + timedelta(seconds=n * 30), n)
                 record.seq = seq
+                record.flags = ["stale", "off_session"] if n % 11 == 0 else []
                 lines.append(record.to_line())
             path = assets / f"scalp_{day:%Y%m%d}_{hour:02d}.jsonl"
             path.write_bytes(b"".join(lines))
@@ -161,3 +162,20 @@ def test_the_export_command(assets: Path, tmp_path: Path) -> None:
     rows = pq.read_table(out).num_rows
     assert rows == archive_count(home / "data" / "assets", DAYS[1], DAYS[2], {"005930"}) > 0
     assert f"{rows:,} rows" in done.stdout
+
+
+def test_the_arrow_and_the_python_paths_write_identical_tables(
+    assets: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    fast = tmp_path / "fast.parquet"
+    ExportJob(assets, "scalp", DAYS[0], DAYS[1], {"000660"}, "parquet", fast).run()
+
+    def reject(_self: Any, _lines: list[bytes]) -> Any:
+        raise pa.ArrowInvalid("forced")
+
+    monkeypatch.setattr(ExportJob, "_convert_fast", reject)
+    slow = tmp_path / "slow.parquet"
+    ExportJob(assets, "scalp", DAYS[0], DAYS[1], {"000660"}, "parquet", slow).run()
+    fast_table, slow_table = pq.read_table(fast), pq.read_table(slow)
+    assert fast_table.num_rows > 0 and "stale,off_session" in fast_table.column("flags").to_pylist()
+    assert fast_table.equals(slow_table)

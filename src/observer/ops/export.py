@@ -1,14 +1,16 @@
 """Export archived records to Parquet or CSV with typed columns, streaming in record batches.
 
 The archive is read through :mod:`observer.archive.reader` (plain and compressed hours alike),
-one day range of one stream, optionally only some symbols. Rows are gathered into batches of
-``BATCH_ROWS`` and written with a pyarrow ParquetWriter or CSV writer, so memory stays bounded
-whatever the range. Columns: the record envelope (``seq``, ``recv_ns``, ``ts``, ``source``,
-``tr_id``, ``symbol``, ``flags``) followed by the stream's declared data fields.
+one day range of one stream, optionally only some symbols. Lines are gathered into batches of
+``BATCH_ROWS`` (or ``BATCH_BYTES``), parsed by Arrow's JSON reader (line by line in Python for a
+batch holding a line it rejects) and written with a pyarrow ParquetWriter or CSV writer, so
+memory stays bounded whatever the range. Columns: the record envelope (``seq``, ``recv_ns``,
+``ts``, ``source``, ``tr_id``, ``symbol``, ``flags``) followed by the stream's data fields.
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import time
 from collections.abc import Callable, Iterator
@@ -19,7 +21,9 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
+import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
 from observer.archive.paths import parse_name
@@ -29,6 +33,8 @@ from observer.ops.exceptions import ExportError
 log = logging.getLogger(__name__)
 
 BATCH_ROWS = 50_000
+BATCH_BYTES = 16 << 20  # a batch also ends at this many bytes of lines, whatever their length
+JSON_BLOCK_BYTES = 8 << 20
 TZ = "Asia/Seoul"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
@@ -74,6 +80,16 @@ ENVELOPE: tuple[tuple[str, str], ...] = (
 def schema_for(stream: str) -> pa.Schema:
     """The Arrow schema of an export of ``stream``."""
     return pa.schema([(n, ARROW_TYPES[t]) for n, t in (*ENVELOPE, *STREAM_FIELDS[stream])])
+
+
+def json_schema_for(stream: str) -> pa.Schema:
+    """What Arrow's JSON reader parses an archive line of ``stream`` into (times as text)."""
+    data = [(n, pa.string() if t == TS else ARROW_TYPES[t]) for n, t in STREAM_FIELDS[stream]]
+    return pa.schema(
+        [("seq", pa.int64()), ("recv_ns", pa.int64()), ("source", pa.string()),
+         ("tr_id", pa.string()), ("symbol", pa.string()), ("flags", pa.list_(pa.string())),
+         ("data", pa.struct(data))]
+    )  # fmt: skip
 
 
 def _coerce(value: Any, kind: str) -> Any:
@@ -150,6 +166,7 @@ class ExportJob:
         self.fmt = fmt
         self.out = out
         self.schema = schema_for(stream)
+        self.json_schema = json_schema_for(stream)
         self.skipped_lines = 0
 
     def files(self) -> list[tuple[Path, int]]:
@@ -181,7 +198,7 @@ class ExportJob:
         if current is not None:
             progress(sizes.get(current, 0))
 
-    def _rows(self, lines: Iterator[bytes]) -> Iterator[dict[str, Any]]:
+    def _rows(self, lines: list[bytes]) -> Iterator[dict[str, Any]]:
         for line in lines:
             try:
                 obj = orjson.loads(line)
@@ -194,6 +211,45 @@ class ExportJob:
             if self.symbols is not None and obj.get("symbol") not in self.symbols:
                 continue
             yield obj
+
+    def _convert(self, lines: list[bytes]) -> pa.Table:
+        """One batch of lines as a table: parsed by Arrow's JSON reader, or line by line in
+        Python when the batch holds a line Arrow rejects (torn, mistyped)."""
+        try:
+            table = self._convert_fast(lines)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            rows = list(self._rows(lines))
+            return pa.Table.from_batches([self._batch(rows)], schema=self.schema)
+        if self.symbols is not None:
+            wanted = pa.array(sorted(self.symbols), type=pa.string())
+            table = table.filter(pc.is_in(table.column("symbol"), value_set=wanted))
+        return table
+
+    def _convert_fast(self, lines: list[bytes]) -> pa.Table:
+        parsed = pajson.read_json(
+            io.BytesIO(b"\n".join(lines)),
+            read_options=pajson.ReadOptions(block_size=JSON_BLOCK_BYTES),
+            parse_options=pajson.ParseOptions(
+                explicit_schema=self.json_schema, unexpected_field_behavior="ignore"
+            ),
+        )
+        if parsed.num_rows != len(lines):
+            raise pa.ArrowInvalid("line count differs")  # e.g. an empty line: go the slow way
+        recv_ns = parsed.column("recv_ns")
+        columns: list[Any] = [
+            parsed.column("seq"),
+            recv_ns,
+            pc.cast(pc.divide(recv_ns, 1000), ARROW_TYPES[TS]),
+            parsed.column("source"),
+            parsed.column("tr_id"),
+            parsed.column("symbol"),
+            pc.binary_join(parsed.column("flags"), ","),
+        ]
+        data = parsed.column("data").combine_chunks()
+        children = data.flatten() if len(data) else [pa.nulls(0, f.type) for f in data.type]
+        for (_name, kind), child in zip(STREAM_FIELDS[self.stream], children, strict=True):
+            columns.append(pc.cast(child, ARROW_TYPES[TS]) if kind == TS else child)
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         columns: list[pa.Array] = []
@@ -210,26 +266,34 @@ class ExportJob:
             columns.append(_column([d.get(name) for d in datas], kind))
         return pa.RecordBatch.from_arrays(columns, schema=self.schema)
 
+    def _write_all(self, writer: Any, files: list[tuple[Path, int]], progress: Any) -> int:
+        rows = 0
+        batch: list[bytes] = []
+        size = 0
+        for line in self._lines(files, progress):
+            batch.append(line)
+            size += len(line)
+            if len(batch) >= BATCH_ROWS or size >= BATCH_BYTES:
+                table = self._convert(batch)
+                writer.write_table(table)
+                rows += table.num_rows
+                batch, size = [], 0
+        if batch or rows == 0:
+            table = self._convert(batch)
+            writer.write_table(table)
+            rows += table.num_rows
+        return rows
+
     def run(self, progress: Callable[[int], Any] | None = None) -> ExportSummary:
         """Write the export (to a temporary name, renamed when complete)."""
         started = time.monotonic()
         files = self.files()
         tmp = self.out.with_name("." + self.out.name + ".tmp")
-        rows = 0
         try:
             self.out.parent.mkdir(parents=True, exist_ok=True)
             writer = self._open(tmp)
             try:
-                batch: list[dict[str, Any]] = []
-                for row in self._rows(self._lines(files, progress or _ignore)):
-                    batch.append(row)
-                    if len(batch) >= BATCH_ROWS:
-                        writer.write_batch(self._batch(batch))
-                        rows += len(batch)
-                        batch = []
-                if batch or rows == 0:
-                    writer.write_batch(self._batch(batch))
-                    rows += len(batch)
+                rows = self._write_all(writer, files, progress or _ignore)
             finally:
                 writer.close()
             tmp.replace(self.out)
@@ -240,12 +304,9 @@ class ExportJob:
             tmp.unlink(missing_ok=True)
             raise
         summary = ExportSummary(
-            rows,
-            len(files),
-            self.out.stat().st_size,
-            time.monotonic() - started,
+            rows, len(files), self.out.stat().st_size, time.monotonic() - started,
             self.skipped_lines,
-        )
+        )  # fmt: skip
         log.info(
             "export %s: %d rows from %d file(s) to %s", self.stream, rows, len(files), self.out
         )
