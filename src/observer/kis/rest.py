@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from observer.clock import Clock
@@ -288,19 +288,23 @@ class KisRestClient:
         return [map_fields(row, DAILY_FIELDS) for row in rows if isinstance(row, dict)]
 
     async def is_market_day(self, day: date) -> bool:
-        """Whether KRX trades on ``day`` (CTCA0903R), asked at most once per date."""
+        """Whether KRX trades on ``day`` (CTCA0903R); each answer's days are remembered."""
         if day in self._market_days:
             return self._market_days[day]
         wanted = day.strftime("%Y%m%d")
         params = {"BASS_DT": wanted, "CTX_AREA_NK": "", "CTX_AREA_FK": ""}
         envelope = await self.get("chk_holiday", f"{QUOTATIONS}/chk-holiday", "CTCA0903R", params)
         rows = envelope.output if isinstance(envelope.output, list) else [envelope.output]
-        for row in rows:
-            if isinstance(row, dict) and row.get("bass_dt") == wanted:
-                is_open = row.get("opnd_yn") == "Y"
-                self._market_days[day] = is_open
-                return is_open
-        raise KisProtocolError("chk_holiday", f"answer does not mention {wanted}")
+        for row in rows:  # the answer lists the following days too: keep them all
+            if isinstance(row, dict) and isinstance(row.get("bass_dt"), str):
+                try:
+                    listed = datetime.strptime(row["bass_dt"], "%Y%m%d").date()
+                except ValueError:
+                    continue
+                self._market_days[listed] = row.get("opnd_yn") == "Y"
+        if day not in self._market_days:
+            raise KisProtocolError("chk_holiday", f"answer does not mention {wanted}")
+        return self._market_days[day]
 
     async def download_masters(self) -> list[MasterIssue]:
         """Every issue of today's KOSPI and KOSDAQ master files from KIS_MASTER_URL."""
