@@ -228,3 +228,28 @@ def test_cli_migrate_and_status(db_settings: Settings, home: Path) -> None:
     assert status.returncode == 0, status.stderr
     assert "0002_views.sql" in status.stdout
     assert "scalp" in status.stdout
+
+
+async def test_universe_from_snapshots_and_events(db_settings: Settings, pg_dsn: str) -> None:
+    from observer.pipeline.record import system_record
+
+    snapshots = db_settings.snapshot_dir
+    snapshots.mkdir(parents=True, exist_ok=True)
+    (snapshots / "20260105_universe.json").write_bytes(
+        b'{"date": "20260105", "generated_at": "2026-01-05T08:00:00+09:00", "source": "sim",'
+        b' "symbols": [{"code": "005930", "market": "KOSPI", "name": "Sample A",'
+        b' "prev_close": 70000}, {"code": "000660", "market": "KOSPI", "name": "Sample B",'
+        b' "prev_close": 120000}]}'
+    )
+    (snapshots / "20260106_universe.json").write_bytes(b"{not json")
+    added = system_record("universe", OPEN_NS + 86_400 * 10**9, "sim", "035720", action="added")
+    write_archive(db_settings.assets_dir, [added])
+    loader = _loader(db_settings)
+    counts = await loader.run_once()
+    assert counts["universe_members"] == 3
+    rows = await _count(
+        pg_dsn,
+        "SELECT string_agg(business_date || ':' || symbol || ':' || origin, ',' "
+        "ORDER BY business_date, symbol) FROM universe_members",
+    )
+    assert rows == ("2026-01-05:000660:snapshot,2026-01-05:005930:snapshot,2026-01-06:035720:event")

@@ -149,20 +149,22 @@ class ArchiveLoader:
 
     async def run_forever(self) -> None:
         """Follow the archive until ``stop()``; never raises for database trouble."""
-        while not self._stopping.is_set():
-            try:
-                if self._db is None:
-                    await self._connect()
-                busy = await self._cycle()
-                self._backoff.reset()
-                if not busy:
-                    await self._idle(self.poll_seconds)
-            except StoreError as err:
-                await self._on_error(err)
-            except Exception as exc:  # the follower must outlive any one bad batch
-                log.exception("loader: unexpected error")
-                await self._on_error(StoreError(f"unexpected {type(exc).__name__}: {exc}"))
-        await self._disconnect()
+        try:
+            while not self._stopping.is_set():
+                try:
+                    if self._db is None:
+                        await self._connect()
+                    busy = await self._cycle()
+                    self._backoff.reset()
+                    if not busy:
+                        await self._idle(self.poll_seconds)
+                except StoreError as err:
+                    await self._on_error(err)
+                except Exception as exc:  # the follower must outlive any one bad batch
+                    log.exception("loader: unexpected error")
+                    await self._on_error(StoreError(f"unexpected {type(exc).__name__}: {exc}"))
+        finally:
+            await self._disconnect()
 
     def stop(self) -> None:
         """Ask ``run_forever`` to return after the current batch."""
@@ -325,7 +327,10 @@ class ArchiveLoader:
         for name, batch in pending:
             counts = await self._writer.write(batch)
             self._snapshots.done(name)
-            self.rows["universe_members"] += counts.get("universe_members", 0)
+            inserted = counts.get("universe_members", 0)
+            if inserted:
+                self.rows["universe_members"] += inserted
+                self.metrics.loader_rows.labels(table="universe_members").inc(inserted)
 
     def _update_lag(self) -> None:
         oldest_ns: int | None = None
