@@ -70,21 +70,21 @@ class FakeTarget:
     """Records the order of register/unregister calls (the session is tested elsewhere)."""
 
     def __init__(self, fail: set[str] | None = None) -> None:
-        self.registered: set[tuple[str, str]] = set()
+        self.desired: set[tuple[str, str]] = set()
         self.calls: list[tuple[str, str]] = []
         self.fail = fail or set()
 
     async def register(self, tr_id: str, tr_key: str) -> None:
         if tr_key in self.fail:
             raise RuntimeError("refused")
-        if len(self.registered) >= REGISTRATIONS_PER_KEY:
+        if len(self.desired) >= REGISTRATIONS_PER_KEY:
             raise RuntimeError("limit")
         self.calls.append(("register", tr_key))
-        self.registered.add((tr_id, tr_key))
+        self.desired.add((tr_id, tr_key))
 
     async def unregister(self, tr_id: str, tr_key: str) -> None:
         self.calls.append(("unregister", tr_key))
-        self.registered.discard((tr_id, tr_key))
+        self.desired.discard((tr_id, tr_key))
 
 
 async def test_swap_registers_the_new_symbol_before_unregistering_the_old() -> None:
@@ -105,7 +105,7 @@ async def test_full_session_swaps_break_before_make() -> None:
     target.calls.clear()
     await apply_slot_changes(mgr, mgr.rebalance(["NEW"], 1.0), {"k1": target})
     assert target.calls == [("unregister", "000000"), ("register", "NEW")]
-    assert len(target.registered) == REGISTRATIONS_PER_KEY
+    assert len(target.desired) == REGISTRATIONS_PER_KEY
 
 
 async def test_failed_registration_releases_the_slot() -> None:

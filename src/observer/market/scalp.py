@@ -143,7 +143,7 @@ class ScalpCollector:
 
     @staticmethod
     def _registered_of(session: WsSession) -> Callable[[], list[str]]:
-        return lambda: [key for _tr, key in session.registered]
+        return lambda: [key for _tr, key in session.desired]
 
     async def _rebalance(self) -> None:
         async with self._slot_lock:

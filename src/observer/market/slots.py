@@ -142,7 +142,9 @@ class RegistrationTarget(Protocol):
     """What a WebSocket session offers the slot manager."""
 
     @property
-    def registered(self) -> set[tuple[str, str]]: ...
+    def desired(self) -> set[tuple[str, str]]:
+        """The registrations the session holds or restores after a reconnect."""
+        ...
 
     async def register(self, tr_id: str, tr_key: str) -> None: ...
 
@@ -150,7 +152,7 @@ class RegistrationTarget(Protocol):
 
 
 async def _swap(target: RegistrationTarget, new: str, old: str, tr_id: str) -> None:
-    if len(target.registered) < REGISTRATIONS_PER_KEY:
+    if len(target.desired) < REGISTRATIONS_PER_KEY:
         await target.register(tr_id, new)
         await target.unregister(tr_id, old)
     else:

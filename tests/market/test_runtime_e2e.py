@@ -1,0 +1,143 @@
+"""The collector end to end on an accelerated clock against the simulator over loopback.
+
+A short session schedule keeps the run brief: pre-open 08:58, regular 09:00-09:08 (sweeps),
+closing auction 09:08-09:10 (still streaming), idle afterwards. The clock starts before the open
+and runs 60 times faster than real time; the simulator drops every WebSocket connection every
+150 clock seconds, which must leave disconnect gaps in the archive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+from typing import Any
+
+import pytest
+
+from observer.archive.quarantine import QuarantineWriter
+from observer.archive.writer import ArchiveWriter
+from observer.clock import KST, NS_PER_S
+from observer.market.calendar import MarketCalendar
+from observer.market.runtime import MarketRuntime
+
+from .archive_files import archived, events
+
+SCHEDULE = (
+    "pre_open=08:58-09:00,regular=09:00-09:08,closing_auction=09:08-09:10,closing_price=09:30-09:31"
+)
+SETTINGS = {
+    "OBSERVER_SESSION_SCHEDULE": SCHEDULE,
+    "OBSERVER_SWING_INTERVAL_SECONDS": 60,
+    "OBSERVER_SIM_ISSUES": 200,
+    "OBSERVER_SIM_ACTIVITY": 0.05,
+    "OBSERVER_SCALP_MAX_SLOTS": 8,
+    "OBSERVER_SCALP_MIN_DWELL_SECONDS": 120,
+    "OBSERVER_SIM_DROP_WS_SECONDS": 150,
+    "OBSERVER_WS_SILENCE_SECONDS": 600,
+}
+
+
+def at(day: datetime, hh: int, mm: int, ss: int = 0) -> datetime:
+    return day.replace(hour=hh, minute=mm, second=ss, microsecond=0)
+
+
+def websockets(status: dict[str, Any]) -> list[dict[str, Any]]:
+    return [s for s in status["sources"] if s["kind"] == "websocket"]
+
+
+def ns(when: datetime) -> int:
+    return int(when.timestamp() * NS_PER_S)
+
+
+@asynccontextmanager
+async def running(rig: Any) -> AsyncIterator[MarketRuntime]:
+    s = rig.settings
+    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=20)
+    await writer.start()
+    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
+    runtime = MarketRuntime(
+        s, rig.clock, rig.metrics, writer, quarantine, [rig.account()], MarketCalendar(s)
+    )
+    await runtime.start()
+    try:
+        yield runtime
+    finally:
+        await runtime.stop()
+        await writer.close()
+        await quarantine.close()
+
+
+async def test_idle_before_collecting_during_idle_after(sim_rig: Any) -> None:
+    day = datetime(2026, 1, 5, tzinfo=KST)
+    rig = await sim_rig(start=at(day, 8, 57, 30), speed=60, **SETTINGS)
+    clock = rig.clock
+    async with running(rig) as runtime:
+        await clock.sleep_until(at(day, 8, 58, 30))
+        before = runtime.status()
+        assert before["market"]["session"] == "pre_open"
+        assert runtime.ready() == (True, "idle: session pre_open is not collected")
+        assert before["universe"]["size"] > 0  # built at start-up: today's was missing
+        assert not any(s["connected"] for s in websockets(before))
+        await clock.sleep_until(at(day, 9, 5))
+        during = runtime.status()
+        assert during["market"]["session"] == "regular"
+        assert during["sweep"]["coverage"] == 1.0
+        assert during["slots"][0]["symbols"]
+        assert runtime.ready()[0]
+        [stream] = websockets(during)  # streaming (connected or reconnecting after a drop)
+        assert stream["registrations"] == len(during["slots"][0]["symbols"]) > 0
+        await clock.sleep_until(at(day, 9, 11))
+        after = runtime.status()
+        assert after["market"]["session"] is None
+        assert after["slots"][0]["symbols"] == []
+        assert not any(s["connected"] for s in websockets(after))
+    assets = rig.settings.assets_dir
+    opened, closed = ns(at(day, 9, 0)), ns(at(day, 9, 10))
+    slack = 5 * NS_PER_S  # records already received when the close was noticed
+
+    swing = archived(assets, "swing")
+    assert swing and all(opened <= r["recv_ns"] < ns(at(day, 9, 8)) + slack for r in swing)
+    sweeps = events(assets, "sweep")
+    assert 7 <= len(sweeps) <= 9
+    size = sweeps[0]["data"]["universe"]
+    assert all(s["data"]["calls"] == -(-size // 30) for s in sweeps)
+    assert len(swing) == sum(s["data"]["quoted"] for s in sweeps)
+
+    scalp = archived(assets, "scalp")
+    assert scalp and all(opened <= r["recv_ns"] < closed + slack for r in scalp)
+    assert {r["tr_id"] for r in scalp} == {"H0STCNT0"}
+
+    sessions = [e["data"]["session"] for e in events(assets, "session")]
+    assert sessions == [None, "pre_open", "regular", "closing_auction", None]
+    slots = events(assets, "slot")
+    assert {e["data"]["action"] for e in slots} >= {"assign", "evict"}
+    gaps = [g for g in events(assets, "gap") if g["data"]["reason"] == "disconnect"]
+    assert gaps, "the simulator dropped connections: disconnect gaps expected"
+    assert all(g["symbol"] and g["data"]["scope"] == "symbol" for g in gaps)
+    connections = [e["data"]["state"] for e in events(assets, "connection")]
+    assert connections.count("connected") >= 2
+
+
+@pytest.mark.parametrize(
+    "day, reason",
+    [
+        (datetime(2026, 1, 10, tzinfo=KST), "weekend"),
+        (datetime(2026, 2, 17, tzinfo=KST), "holiday"),
+    ],
+)
+async def test_nothing_is_collected_on_a_closed_day(
+    sim_rig: Any, day: datetime, reason: str
+) -> None:
+    rig = await sim_rig(start=at(day, 8, 50), speed=600, **SETTINGS)
+    async with running(rig) as runtime:
+        await rig.clock.sleep_until(at(day, 9, 20))
+        ready, why = runtime.ready()
+        assert ready and reason in why
+        assert runtime.status()["sweep"]["last_started"] is None
+    assets = rig.settings.assets_dir
+    assert archived(assets, "swing") == [] and archived(assets, "scalp") == []
+    [session] = events(assets, "session")
+    assert session["data"]["trading_day"] is False
+    assert not list(rig.settings.snapshot_dir.glob(f"{day:%Y%m%d}_*"))
+    assert timedelta(0) <= rig.clock.now() - at(day, 9, 20) < timedelta(minutes=30)
