@@ -1,0 +1,211 @@
+"""KisWebSocketSession against the simulator over real loopback sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import aiohttp
+import pytest
+
+from observer.clock import KST, Clock
+from observer.config.redact import Redactor
+from observer.kis.account import KisAccount
+from observer.kis.exceptions import AppKeyInUseError, RegistrationLimitError
+from observer.kis.frames import DataMessage
+from observer.kis.ws import KisWebSocketSession, WsData, WsEvent
+from observer.metrics import Metrics
+from observer.sim.server import SimServer
+
+MORNING = datetime(2026, 11, 26, 9, 30, tzinfo=KST)
+KEY = "fake-app-key"
+Item = WsData | WsEvent
+
+
+class Harness:
+    """A simulator plus sessions against it; everything is stopped at the end."""
+
+    def __init__(self, make_settings: Any, http: aiohttp.ClientSession) -> None:
+        self.make_settings = make_settings
+        self.http = http
+        self.clock = Clock(MORNING, speed=20.0)
+        self.server: SimServer | None = None
+        self.tasks: list[tuple[KisWebSocketSession, asyncio.Task[None]]] = []
+
+    async def start(self, **overrides: Any) -> SimServer:
+        settings = self.make_settings(sim_issues=60, sim_activity=0.3, **overrides)
+        self.server = SimServer(settings, self.clock)
+        await self.server.start()
+        return self.server
+
+    def session(
+        self, *, name: str = "s1", silence: float = 600.0, market_hours: bool = True
+    ) -> tuple[KisWebSocketSession, asyncio.Queue[Item]]:
+        assert self.server is not None
+        settings = self.make_settings(
+            KIS_BASE_URL=self.server.base_url, KIS_WS_URL=self.server.ws_url,
+            KIS_RATE_LIMIT_PER_SECOND=1000,
+        )  # fmt: skip
+        account = KisAccount(
+            settings, KEY, "fake-app-secret", self.clock, Metrics(), Redactor(), self.http
+        )
+        out: asyncio.Queue[Item] = asyncio.Queue(maxsize=10_000)
+        session = KisWebSocketSession(
+            self.server.ws_url, account, self.clock, Metrics(), name=name,
+            silence_seconds=silence, market_hours=lambda: market_hours, out=out,
+        )  # fmt: skip
+        self.tasks.append((session, asyncio.create_task(session.run())))
+        return session, out
+
+    async def close(self) -> None:
+        for session, task in self.tasks:
+            await session.stop()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(task, 10)
+        if self.server is not None:
+            await self.server.stop()
+
+    def busiest(self, n: int = 1) -> list[str]:
+        assert self.server is not None
+        return [i.code for i in sorted(self.server.market.issues, key=lambda i: i.rank)[:n]]
+
+
+@pytest.fixture
+async def harness(make_settings: Any) -> AsyncIterator[Harness]:
+    async with aiohttp.ClientSession() as http:
+        rig = Harness(make_settings, http)
+        yield rig
+        await rig.close()
+
+
+async def event(out: asyncio.Queue[Item], kind: str, data: list[WsData] | None = None) -> WsEvent:
+    """The next event of ``kind`` (data met on the way is kept in ``data``)."""
+    async with asyncio.timeout(15):
+        while True:
+            item = await out.get()
+            if isinstance(item, WsEvent) and item.kind == kind:
+                return item
+            if isinstance(item, WsData) and data is not None:
+                data.append(item)
+
+
+async def records(out: asyncio.Queue[Item], wanted: int) -> list[DataMessage]:
+    """Data messages until ``wanted`` records have arrived."""
+    messages: list[DataMessage] = []
+    total = 0
+    async with asyncio.timeout(15):
+        while total < wanted:
+            item = await out.get()
+            if isinstance(item, WsData):
+                assert isinstance(item.message, DataMessage), item.message
+                messages.append(item.message)
+                total += len(item.message.records)
+    return messages
+
+
+async def until(condition: Callable[[], bool | Awaitable[bool]]) -> None:
+    async with asyncio.timeout(15):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
+async def test_every_record_of_multi_record_frames_with_exact_volumes(harness: Harness) -> None:
+    await harness.start()
+    session, out = harness.session()
+    await event(out, "connected")
+    (code,) = harness.busiest()
+    await session.register("H0STCNT0", code)
+    assert session.registered == {("H0STCNT0", code)}
+    messages = await records(out, 400)
+    assert any(m.count > 1 for m in messages)
+    previous = None
+    for message in messages:
+        assert not message.rejects
+        assert len(message.records) == message.count
+        for record in message.records:
+            assert record.symbol == code
+            volume = record.data["acc_volume"]
+            if previous is not None:
+                assert volume == previous + record.data["trade_volume"]
+            previous = volume
+
+
+async def test_pingpong_is_echoed_unchanged(harness: Harness) -> None:
+    server = await harness.start(sim_pingpong_seconds=1)
+    harness.session()
+    await until(lambda: server.ws.counters["pongs_exact"] >= 3)
+    assert server.ws.counters["pongs_missed"] == 0
+
+
+async def test_frames_with_a_47th_field_are_parsed(harness: Harness) -> None:
+    await harness.start(sim_extra_field=True)
+    session, out = harness.session()
+    await event(out, "connected")
+    await session.register("H0STCNT0", harness.busiest()[0])
+    messages = await records(out, 50)
+    for message in messages:
+        assert not message.rejects
+        for record in message.records:
+            assert len(record.raw.split("^")) == 47
+            assert record.data["acc_volume"] > 0
+
+
+async def test_the_42nd_registration_is_refused(harness: Harness) -> None:
+    server = await harness.start()
+    session, out = harness.session()
+    await event(out, "connected")
+    codes = [issue.code for issue in server.market.issues[:42]]
+    for code in codes[:41]:
+        await session.register("H0STCNT0", code)
+    assert len(session.registered) == 41
+    with pytest.raises(RegistrationLimitError):
+        await session.register("H0STCNT0", codes[41])
+    assert len(session.registered) == 41
+
+
+async def test_a_second_session_of_one_app_key_is_fatal(harness: Harness) -> None:
+    await harness.start()
+    first, first_out = harness.session(name="first")
+    await event(first_out, "connected")
+    code = harness.busiest()[0]
+    await first.register("H0STCNT0", code)
+    second, second_out = harness.session(name="second")
+    await event(second_out, "connected")
+    with pytest.raises(AppKeyInUseError):
+        await second.register("H0STCNT0", code)
+    fatal = await event(second_out, "fatal")
+    assert "in use" in fatal.reason
+    task = harness.tasks[1][1]
+    await asyncio.wait_for(task, 10)  # run() ends: no reconnect storm
+    assert first.registered == {("H0STCNT0", code)}
+
+
+async def test_a_dropped_connection_comes_back_with_every_registration(harness: Harness) -> None:
+    server = await harness.start()
+    session, out = harness.session()
+    await event(out, "connected")
+    codes = harness.busiest(3)
+    wanted = {("H0STCNT0", c) for c in codes} | {("H0STASP0", codes[0])}
+    for tr_id, code in sorted(wanted):
+        await session.register(tr_id, code)
+    assert await server.drop_connections() == 1
+    await event(out, "disconnected")
+    await event(out, "connected")
+    restored = await event(out, "reregistered")
+    assert "4 of 4" in restored.reason
+    assert session.registered == wanted
+    conns = list(server.ws.connections)
+    assert len(conns) == 1 and conns[0].registrations == wanted
+    assert await records(out, 20)
+
+
+async def test_silence_forces_a_reconnect_during_market_hours(harness: Harness) -> None:
+    await harness.start(sim_pingpong_seconds=10_000)
+    _session, out = harness.session(silence=4.0)
+    await event(out, "connected")
+    gone = await event(out, "disconnected")
+    assert "silence" in gone.reason
+    await event(out, "connected")
