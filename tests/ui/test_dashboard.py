@@ -75,6 +75,8 @@ def shown(value: Any, kind: str) -> str:
         return "yes" if value else "no"
     if kind == "int" and number:
         return f"{int(Decimal(repr(value)).quantize(Decimal(1), rounding=ROUND_HALF_UP)):,}"
+    if kind == "ratio" and number:
+        return _fixed(value * 100, exact=False) + " %"
     if kind in ("float", "age") and number:
         return _fixed(value, exact=False) + (" s" if kind == "age" else "")
     if kind == "bytes" and number:
@@ -204,6 +206,22 @@ FULL_STATUS: dict[str, Any] = {
     "slots": [{"session": "ws-1", "max": 41, "symbols": ["005930", "000660", "035420"]}],
     "universe": {"date": "2026-01-05", "size": 2345, "source": "kis", "fallback": False},
     "gaps_today": 3,
+    "sweep": {
+        "last_started": "2026-01-05T09:55:00+09:00",
+        "last_duration_seconds": 41.5,
+        "coverage": 0.998,
+        "calls": 80,
+        "errors": 1,
+    },
+    "maintenance": {
+        "scheduled": True,
+        "next_run": "2026-01-05T18:30:00+09:00",
+        "running": None,
+        "last_runs": {
+            "retention": {"at": "2026-01-04T18:30:00.1+09:00", "ok": True},
+            "backup": {"at": "2026-01-04T18:31:00+09:00", "ok": False},
+        },
+    },
     "streams": {
         "scalp": {
             "stored": 1234567,
@@ -235,7 +253,12 @@ FULL_STATUS: dict[str, Any] = {
         "lag_seconds": 12.75,
         "last_error": "connection refused",
     },
-    "disk": {"free_bytes": 3 * 1024**3, "total_bytes": 10 * 1024**3, "state": "ok"},
+    "disk": {
+        "free_bytes": 3 * 1024**3,
+        "total_bytes": 10 * 1024**3,
+        "used_ratio": 0.7,
+        "state": "ok",
+    },
     "warnings": ["database unreachable: loader is behind", "universe fell back to yesterday"],
 }
 
@@ -270,6 +293,9 @@ async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     assert texts["slots.0.symbols.2"] == "035420" and texts["market.session"] == "regular"
     assert texts["market.next_transition.at"] == "2026-01-05 15:20:00"
     assert texts["warnings.1"] == "universe fell back to yesterday"
+    assert texts["sweep.coverage"] == "99.8 %" and texts["sweep.errors"] == "1"
+    assert texts["maintenance.last_runs.backup.ok"] == "no" and texts["disk.used_ratio"] == "70.0 %"
+    assert texts["maintenance.next_run"] == "2026-01-05 18:30:00"
     assert texts["loader.lag_records.system"] == DASH and texts["streams.system.stored"] == DASH
 
 

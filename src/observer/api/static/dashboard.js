@@ -32,6 +32,8 @@
         return typeof value === "number" ? grouped(Math.round(value), 0) : String(value);
       case "float":
         return typeof value === "number" ? grouped(value, 1) : String(value);
+      case "ratio":
+        return typeof value === "number" ? grouped(value * 100, 1) + " %" : String(value);
       case "age":
         return typeof value === "number" ? grouped(value, 1) + " s" : String(value);
       case "bool":
