@@ -26,28 +26,34 @@ def frame(count: int) -> str:
     return f"0|H0STCNT0|{count:03d}|" + "^".join(records)
 
 
-def measure(count: int, seconds: float = 2.0) -> float:
-    """Records parsed per second for frames of ``count`` records."""
+def measure(count: int, seconds: float = 1.5) -> tuple[float, float]:
+    """Records parsed per wall-clock second and per CPU second for ``count``-record frames.
+
+    CPU time (``time.process_time``) is what "on one core" means when other processes share
+    the machine; wall time is shown next to it.
+    """
     text = frame(count)
     message = parse_message(text, 0)
     assert isinstance(message, DataMessage) and len(message.records) == count
+    assert not message.rejects
     frames = 0
-    start = time.perf_counter()
-    deadline = start + seconds
+    wall0, cpu0 = time.perf_counter(), time.process_time()
+    deadline = wall0 + seconds
     while time.perf_counter() < deadline:
         for _ in range(1000):
             parse_message(text, 0)
         frames += 1000
-    elapsed = time.perf_counter() - start
-    return frames * count / elapsed
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return frames * count / wall, frames * count / cpu
 
 
 def main() -> None:
     for count in (1, 4):
-        rates = sorted(measure(count, 1.5) for _ in range(3))
+        runs = sorted((measure(count) for _ in range(3)), key=lambda run: run[1])
+        wall, cpu = runs[-1]
         print(
-            f"H0STCNT0 {count}-record frames: {rates[-1]:,.0f} records/s "
-            f"(best of 3; median {rates[1]:,.0f})"
+            f"H0STCNT0 {count}-record frames: {cpu:,.0f} records/s per CPU second "
+            f"({wall:,.0f} wall; best of 3)"
         )
 
 

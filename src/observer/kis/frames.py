@@ -160,6 +160,14 @@ def _decoder(tr_id: str) -> _Decoder | None:
     return _DECODERS.get(tr_id)
 
 
+_COUNTS: dict[str, int] = {f"{n:03d}": n for n in range(1, 100)}
+
+
+def _count(text: str) -> int:
+    """A record count that is not one of the usual zero-padded ones (0 when invalid)."""
+    return int(text) if text.isdigit() and text.isascii() else 0
+
+
 def _position_of(layout: TrLayout, name: str) -> int:
     return next(row[0] for row in layout.rows if row[2] == name)
 
@@ -167,7 +175,7 @@ def _position_of(layout: TrLayout, name: str) -> int:
 def parse_message(text: str, recv_ns: int) -> Message:
     """Parse one WebSocket text message; never raises."""
     try:
-        if text[:1] == "{":
+        if text.startswith("{"):
             return _parse_control(text)
         return _parse_data(text, recv_ns)
     except Exception as exc:  # the promise is "never raises": report instead
@@ -183,10 +191,10 @@ def _parse_data(text: str, recv_ns: int) -> Message:
         if enc == "1":
             return Reject("encrypted", text, tr_id)
         return Reject(f"bad encryption flag {enc[:_MAX_REASON_VALUE]!r}", text, tr_id)
-    decoder = _decoder(tr_id)
+    decoder = _DECODERS.get(tr_id) or _decoder(tr_id)
     if decoder is None:
         return Reject("unknown tr_id", text, tr_id[:_MAX_REASON_VALUE])
-    count = int(count_text) if count_text.isdigit() and count_text.isascii() else 0
+    count = _COUNTS.get(count_text) or _count(count_text)
     if count < 1:
         return Reject(f"bad record count {count_text[:_MAX_REASON_VALUE]!r}", text, tr_id)
     fields = payload.split("^")
@@ -197,7 +205,15 @@ def _parse_data(text: str, recv_ns: int) -> Message:
     if width < decoder.width:
         return Reject(f"record has {width} fields, expected {decoder.width}", text, tr_id)
     message = DataMessage(tr_id, count, [], [], recv_ns)
-    if count == 1:
+    if count == 1:  # the common case, inlined
+        try:
+            if fields[0]:
+                message.records.append(
+                    ParsedRecord(tr_id, fields[0], decoder.convert(fields), payload)
+                )
+                return message
+        except ValueError:
+            pass  # the general path below finds the reason
         _add_record(message, decoder, fields, payload)
         return message
     for start in range(0, total, width):
