@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
+from observer.archive.exceptions import ArchiveError
 from observer.clock import Clock
 from observer.metrics import Metrics
 from observer.pipeline.record import Record, system_record
@@ -197,6 +198,18 @@ class DiskGuard:
             min_free_bytes=self._floor,
         )
         try:
-            await asyncio.wait_for(self._writer.submit(record), timeout=5.0)
+            stored = await asyncio.wait_for(self._writer.submit(record), timeout=5.0)
         except TimeoutError:
             log.error("disk guard: the archive did not take the disk event within 5 s")
+            return
+        except ArchiveError as exc:  # closing or paused meanwhile: the event is only lost
+            log.warning("disk guard: disk event not archived: %s", exc)
+            return
+        if isinstance(stored, asyncio.Future):
+            stored.add_done_callback(_report_failure)
+
+
+def _report_failure(future: asyncio.Future[Any]) -> None:
+    """Retrieve the outcome of an event's write so a failure is logged, never left dangling."""
+    if not future.cancelled() and future.exception() is not None:
+        log.error("disk guard: disk event not stored: %s", future.exception())

@@ -230,8 +230,12 @@ class Maintenance:
         while not self._stopping.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), self._disk_interval)
-            if not self._stopping.is_set():
+            if self._stopping.is_set():
+                return
+            try:
                 await self.guard.check()
+            except Exception:  # the guard must keep running; the failure is logged
+                log.exception("disk guard: check failed")
 
     def warnings(self) -> list[str]:
         """Warnings for /status (disk state, failed maintenance runs)."""
