@@ -135,9 +135,11 @@ async def test_invalid_app_key_is_fatal_and_does_not_storm(
 ) -> None:
     account = make_account()
     fake.script(PRICE, error("EGW00103", "invalid appkey"))
-    with pytest.raises(KisCredentialsError):
-        await account.rest.inquire_price("005930")
+    for _ in range(3):
+        with pytest.raises(KisCredentialsError):
+            await account.rest.inquire_price("005930")
     assert fake.calls(PRICE) == 1
+    assert account.fatal is not None and account.fatal.msg_cd == "EGW00103"
 
 
 async def test_quotes_use_multi_price_in_chunks_of_30(

@@ -160,6 +160,7 @@ async def test_bad_credentials_are_fatal_without_a_storm(
         clock.advance(120)
     assert info.value.msg_cd == "EGW00103"
     assert len(fake.token_times) == 1
+    assert account.fatal is info.value
 
 
 async def test_approval_key_is_cached_for_the_day(

@@ -7,6 +7,7 @@ import aiohttp
 from observer.clock import Clock
 from observer.config.redact import Redactor
 from observer.config.settings import Settings
+from observer.kis.exceptions import KisCredentialsError
 from observer.kis.limiter import RateLimiter
 from observer.kis.rest import KisRestClient
 from observer.kis.token import TokenCache
@@ -62,6 +63,11 @@ class KisAccount:
 
     def __repr__(self) -> str:
         return f"KisAccount(key={self.key_id[:12]})"
+
+    @property
+    def fatal(self) -> KisCredentialsError | None:
+        """Set once KIS called the app key or secret invalid: the account is unusable."""
+        return self.tokens.fatal or self.rest.fatal
 
     async def approval_key(self) -> str:
         """Today's WebSocket approval key (cached with the token)."""

@@ -89,6 +89,7 @@ class KisRestClient:
         self._backoff_base = backoff_base_s
         self._backoff_cap = backoff_cap_s
         self._multi_unavailable_day: date | None = None
+        self.fatal: KisCredentialsError | None = None
         self._market_days: dict[date, bool] = {}
         self.calls = 0
 
@@ -97,7 +98,13 @@ class KisRestClient:
 
     # -- the one request path ---------------------------------------------------------------
     async def get(self, api: str, path: str, tr_id: str, params: dict[str, str]) -> Envelope:
-        """One GET with limiter, token, classification, retries and one token refresh."""
+        """One GET with limiter, token, classification, retries and one token refresh.
+
+        After KIS called the credentials invalid (EGW00103/EGW00105), every call fails at
+        once with that error and sends nothing: no retry storm against a wrong key.
+        """
+        if self.fatal is not None:
+            raise self.fatal
         refreshed = False
         attempt = 0
         while True:
@@ -186,7 +193,9 @@ class KisRestClient:
             return KisProtocolError(api, msg1 or envelope.problem)
         action = envelope.action
         if action is Action.FATAL_CONFIG:
-            return KisCredentialsError(envelope.msg_cd, msg1, tr_id=tr_id, api=api)
+            self.fatal = KisCredentialsError(envelope.msg_cd, msg1, tr_id=tr_id, api=api)
+            logger.error("KIS refused the app key or secret (%s): calls stop", envelope.msg_cd)
+            return self.fatal
         if envelope.msg_cd == RATE_LIMITED:
             return RateLimitError(envelope.msg_cd, msg1, tr_id=tr_id, api=api)
         return KisApiError(envelope.msg_cd, msg1, tr_id=tr_id, api=api)

@@ -95,6 +95,11 @@ class TokenCache:
         return f"TokenCache(key={self.key_id[:12]}, path={self.path})"
 
     @property
+    def fatal(self) -> KisCredentialsError | None:
+        """The credentials error KIS answered at issuance, if any (then nothing is retried)."""
+        return self._fatal
+
+    @property
     def expires_ns(self) -> int:
         """Expiry of the token in use (epoch ns, 0 if none yet)."""
         return self._expires_ns
