@@ -31,7 +31,7 @@ def populate(settings: Any) -> dict[str, bytes]:
         "assets/scalp_20260105_09.jsonl.zst": zst.compress(b'{"seq":1}\n' * 5000),
         "assets/swing_20260105_09.jsonl.zst": zst.compress(os.urandom(300_000)),
         "assets/manifest_20260105.sha256": b"abc  scalp_20260105_09.jsonl.zst\n",
-        "universe/universe_20260105.json": b'{"symbols":["005930"]}',
+        "universe/20260105_universe.json": b'{"symbols":["005930"]}',
         "universe/2026/extra_20260104.json": b"{}",
     }
     for name, body in expected.items():
@@ -143,16 +143,16 @@ def test_a_tampered_member_is_detected_by_verify_and_restore(
 ) -> None:
     populate(store._s)
     info = store.create()
-    rewrite(info.path, {"universe/universe_20260105.json": b'{"symbols":["000660"]}'})
+    rewrite(info.path, {"universe/20260105_universe.json": b'{"symbols":["000660"]}'})
 
     with pytest.raises(BackupVerifyError) as err:
         store.verify(info.path)
     assert err.value.problems == [
-        "universe/universe_20260105.json: content differs from the manifest"
+        "universe/20260105_universe.json: content differs from the manifest"
     ]
     with pytest.raises(BackupVerifyError):
         store.restore(info.path, tmp_path / "restore")
-    assert not (tmp_path / "restore" / "universe" / "universe_20260105.json").exists()
+    assert not (tmp_path / "restore" / "universe" / "20260105_universe.json").exists()
 
 
 def test_a_corrupted_or_truncated_backup_fails_verification(store: BackupStore) -> None:

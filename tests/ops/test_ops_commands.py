@@ -101,8 +101,8 @@ def test_render_status_shows_dashes_for_missing_sections() -> None:
 def test_maintenance_run_applies_retention_and_logs_to_the_maintenance_log(home: Path) -> None:
     snapshots = home / "universe"
     snapshots.mkdir()
-    old = snapshots / "universe_20260301.json"  # 18 days before the clock: expired (14 days)
-    kept = snapshots / "universe_20260310.json"
+    old = snapshots / "20260301_universe.json"  # 18 days before the clock: expired (14 days)
+    kept = snapshots / "20260310_universe.json"
     old.write_text("{}")
     kept.write_text("{}")
     done = observer(home, "maintenance", "run", "--task", "retention", "--task", "disk", "--json")

@@ -56,7 +56,7 @@ def day(offset: int) -> str:
 def test_period_end_comes_from_the_name_or_the_mtime(tmp_path: Path) -> None:
     assert period_end(Path("scalp_20260105_09.jsonl.zst")) == datetime(2026, 1, 5, 10, tzinfo=KST)
     assert period_end(Path("manifest_20260105.sha256")) == datetime(2026, 1, 6, tzinfo=KST)
-    assert period_end(Path("universe_20260105.json")) == datetime(2026, 1, 6, tzinfo=KST)
+    assert period_end(Path("20260105_universe.json")) == datetime(2026, 1, 6, tzinfo=KST)
     undated = touch(tmp_path / "notes.txt")
     os.utime(undated, (1_700_000_000, 1_700_000_000))
     assert period_end(undated).timestamp() == 1_700_000_000
@@ -78,8 +78,8 @@ def test_exactly_the_expired_files_of_every_class_are_removed(settings: Any) -> 
     q = s.quarantine_dir
     gone += [touch(q / f"quarantine_{day(8)}.jsonl")]
     keep += [touch(q / f"quarantine_{day(6)}.jsonl")]
-    gone += [touch(s.snapshot_dir / f"universe_{day(15)}.json")]
-    keep += [touch(s.snapshot_dir / f"universe_{day(13)}.json")]
+    gone += [touch(s.snapshot_dir / f"{day(15)}_universe.json")]
+    keep += [touch(s.snapshot_dir / f"{day(13)}_universe.json")]
     gone += [touch(s.system_log_dir / f"observer_{day(11)}.log")]
     gone += [touch(s.maintenance_log_dir / f"maintenance_{day(12)}.log")]
     keep += [touch(s.system_log_dir / f"observer_{day(9)}.log"), touch(s.log_dir / "README")]
@@ -109,7 +109,7 @@ def test_exactly_the_expired_files_of_every_class_are_removed(settings: Any) -> 
 
 
 def test_boundary_is_exact_to_the_second(settings: Any) -> None:
-    path = touch(settings.snapshot_dir / "universe_20260301.json")  # period ends 03-02 00:00
+    path = touch(settings.snapshot_dir / "20260301_universe.json")  # period ends 03-02 00:00
     clock = ManualClock(datetime(2026, 3, 15, 23, 59, 59, tzinfo=KST))  # 14 d minus 1 s
     RetentionRunner(settings, clock).run()
     assert path.exists()
@@ -175,7 +175,7 @@ async def test_the_daily_run_happens_at_the_maintenance_time_on_the_process_cloc
     make_settings: Any,
 ) -> None:
     settings = make_settings(OBSERVER_MAINTENANCE_TIME="18:30", OBSERVER_RETENTION_SNAPSHOT_DAYS=14)
-    expired = touch(settings.snapshot_dir / "universe_20260305.json")  # expires 03-20 00:00
+    expired = touch(settings.snapshot_dir / "20260305_universe.json")  # expires 03-20 00:00
     clock = ManualClock(datetime(2026, 3, 19, 23, 0, tzinfo=KST))
     maintenance = Maintenance(settings, clock, Metrics(), disk_interval=60)
     assert maintenance.status()["maintenance"]["scheduled"] is True
