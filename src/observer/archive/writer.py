@@ -115,7 +115,10 @@ class ArchiveWriter:
         self._work.set()
         self._space.set()
         if self._task is not None:
-            await self._task
+            try:
+                await self._task
+            except Exception:  # a bug in the writer task: report it, still close the files
+                log.exception("archive: the writer task ended with an error")
         for segment in self._segments.values():
             segment.close()
         self._segments.clear()
