@@ -119,3 +119,28 @@ async def test_wrong_secret_is_fatal_without_retries(
             await account.rest.inquire_price(sim.market.issues[0].code)
     assert info.value.msg_cd == "EGW00105"
     assert sim.rest.requests["tokenP"] == 1
+
+
+@pytest.mark.parametrize("extra_field", [False, True])
+async def test_simulator_frames_parse_without_rejects(
+    sim: SimServer, clock: ManualClock, extra_field: bool
+) -> None:
+    from observer.kis.frames import DataMessage, parse_message
+    from observer.sim.wire import book_record, data_frame, trade_record
+
+    codes = [issue.code for issue in sim.market.issues[:5]]
+    for code in codes:
+        sim.market.watch(code)
+    clock.advance(1800)  # half an hour of the regular session
+    trades = 0
+    for code in codes:
+        state, ticks = sim.market.take_trades(code)
+        records = [trade_record(state, tick, extra_field) for tick in ticks[:50]]
+        for start in range(0, len(records), 4):
+            message = parse_message(data_frame("H0STCNT0", records[start : start + 4]), 1)
+            assert isinstance(message, DataMessage) and not message.rejects, message
+            assert all(r.symbol == code for r in message.records)
+            trades += len(message.records)
+        book = parse_message(data_frame("H0STASP0", [book_record(state, clock.now_ns())]), 1)
+        assert isinstance(book, DataMessage) and len(book.records) == 1 and not book.rejects
+    assert trades > 0
