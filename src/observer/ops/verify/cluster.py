@@ -212,6 +212,9 @@ class ClusterVerifier:
             code = client.returncode
         finally:
             client.close()
+            # The library skips closing the socket once the server has closed the session.
+            if getattr(client, "sock", None) is not None:
+                client.sock.shutdown()
         if code != 0:
             raise VerifyError(f"ls {assets} in {pod_name} exited {code}: {err.strip()}")
         return [line for line in out.splitlines() if line.strip()]
@@ -224,7 +227,7 @@ class ClusterVerifier:
                 if pod.metadata.uid != old_uid and self._ready(pod):
                     return pod
             time.sleep(self.target.poll_seconds)
-        raise VerifyError(f"no new Ready pod within {self.target.timeout:.0f} s after the deletion")
+        raise VerifyError(f"no new Ready pod within {self.target.timeout:g} s after the deletion")
 
     def restart_test(
         self, workload: Workload, container: Doc, inv: Inventory, report: Report
