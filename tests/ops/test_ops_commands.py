@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import subprocess
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +18,9 @@ import pytest
 import zstandard
 
 from observer.api.server import ApiServer
-from observer.clock import Clock
+from observer.cli.ops_cmd import attach_maintenance_log
+from observer.clock import KST, Clock, ManualClock
+from observer.config.redact import Redactor
 from observer.metrics import Metrics
 from observer.ops.status_report import render_status
 from tests.service_process import free_port
@@ -154,3 +158,22 @@ def test_backup_commands_round_trip(home: Path, tmp_path: Path) -> None:
 
     done = observer(home, "backup", "verify", "no-such-backup.tar.zst")
     assert done.returncode == 1 and "no such backup" in done.stderr
+
+
+def test_the_service_can_send_ops_logs_to_the_maintenance_log(make_settings: Any) -> None:
+    settings = make_settings()
+    clock = ManualClock(datetime(2026, 3, 20, 18, 30, tzinfo=KST))
+    handler = attach_maintenance_log(settings, clock, Redactor(["fake-db-password"]))
+    ops_log = logging.getLogger("observer.ops.retention")
+    previous = ops_log.level
+    ops_log.setLevel(logging.INFO)
+    try:
+        ops_log.info("retention: removed %d file(s) using %s", 3, "fake-db-password")
+        logging.getLogger("observer.market").warning("not a maintenance line")
+    finally:
+        ops_log.setLevel(previous)
+        logging.getLogger("observer.ops").removeHandler(handler)
+        handler.close()
+    text = (settings.maintenance_log_dir / "maintenance_20260320.log").read_text()
+    assert "retention: removed 3 file(s)" in text
+    assert "fake-db-password" not in text and "not a maintenance line" not in text
