@@ -50,11 +50,14 @@ def migrate_command(env_file: str | None) -> None:
 @click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
 def status_command(env_file: str | None) -> None:
     """Applied migrations, load checkpoints and lag per stream, row counts."""
+    from observer.pipeline.record import STREAMS
+    from observer.store.archive_tail import newest_seq
     from observer.store.inspect import database_status
 
     settings = load_or_exit(env_file).settings
+    newest: dict[str, int | None] = {s: newest_seq(settings.assets_dir, s) for s in STREAMS}
     try:
-        status: dict[str, Any] = asyncio.run(database_status(settings))
+        status: dict[str, Any] = asyncio.run(database_status(settings, newest))
     except StoreError as err:
         _fail(err)
         return
@@ -68,7 +71,8 @@ def status_command(env_file: str | None) -> None:
     for stream, info in status["streams"].items():
         click.echo(
             f"  {stream:<7} checkpoint {info['file'] or '-'}@{info['offset']}  "
-            f"seq {info['last_seq']}  lag {info['lag_records']} records"
+            f"seq {info['last_seq']}  archive seq {info['archive_last_seq']}  "
+            f"lag {info['lag_records'] if info['lag_records'] is not None else '?'} records"
         )
     click.echo("rows:")
     for table, count in status["rows"].items():
