@@ -31,7 +31,7 @@ SETTINGS = {
     "OBSERVER_SWING_INTERVAL_SECONDS": 60,
     "OBSERVER_SIM_ISSUES": 200,
     "OBSERVER_SIM_ACTIVITY": 0.05,
-    "OBSERVER_SCALP_MAX_SLOTS": 8,
+    "OBSERVER_SCALP_MAX_SLOTS": 4,
     "OBSERVER_SCALP_MIN_DWELL_SECONDS": 120,
     "OBSERVER_SIM_DROP_WS_SECONDS": 150,
     "OBSERVER_WS_SILENCE_SECONDS": 600,
@@ -51,13 +51,14 @@ def ns(when: datetime) -> int:
 
 
 @asynccontextmanager
-async def running(rig: Any) -> AsyncIterator[MarketRuntime]:
+async def running(rig: Any, keys: int = 1) -> AsyncIterator[MarketRuntime]:
     s = rig.settings
     writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=20)
     await writer.start()
     quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
+    accounts = [rig.account(f"fake-app-key-{i}", f"fake-app-secret-{i}") for i in range(keys)]
     runtime = MarketRuntime(
-        s, rig.clock, rig.metrics, writer, quarantine, [rig.account()], MarketCalendar(s)
+        s, rig.clock, rig.metrics, writer, quarantine, accounts, MarketCalendar(s)
     )
     await runtime.start()
     try:
@@ -72,7 +73,7 @@ async def test_idle_before_collecting_during_idle_after(sim_rig: Any) -> None:
     day = datetime(2026, 1, 5, tzinfo=KST)
     rig = await sim_rig(start=at(day, 8, 57, 30), speed=60, **SETTINGS)
     clock = rig.clock
-    async with running(rig) as runtime:
+    async with running(rig, keys=2) as runtime:
         await clock.sleep_until(at(day, 8, 58, 30))
         before = runtime.status()
         assert before["market"]["session"] == "pre_open"
@@ -83,14 +84,14 @@ async def test_idle_before_collecting_during_idle_after(sim_rig: Any) -> None:
         during = runtime.status()
         assert during["market"]["session"] == "regular"
         assert during["sweep"]["coverage"] == 1.0
-        assert during["slots"][0]["symbols"]
+        assert [len(s["symbols"]) for s in during["slots"]] == [4, 4]  # two app keys
         assert runtime.ready()[0]
-        [stream] = websockets(during)  # streaming (connected or reconnecting after a drop)
-        assert stream["registrations"] == len(during["slots"][0]["symbols"]) > 0
+        streams = websockets(during)  # streaming (connected or reconnecting after a drop)
+        assert [s["registrations"] for s in streams] == [4, 4]
         await clock.sleep_until(at(day, 9, 11))
         after = runtime.status()
         assert after["market"]["session"] is None
-        assert after["slots"][0]["symbols"] == []
+        assert [s["symbols"] for s in after["slots"]] == [[], []]
         assert not any(s["connected"] for s in websockets(after))
     assets = rig.settings.assets_dir
     opened, closed = ns(at(day, 9, 0)), ns(at(day, 9, 10))
@@ -116,7 +117,8 @@ async def test_idle_before_collecting_during_idle_after(sim_rig: Any) -> None:
     assert gaps, "the simulator dropped connections: disconnect gaps expected"
     assert all(g["symbol"] and g["data"]["scope"] == "symbol" for g in gaps)
     connections = [e["data"]["state"] for e in events(assets, "connection")]
-    assert connections.count("connected") >= 2
+    assert connections.count("connected") >= 4
+    assert {e["data"]["session"] for e in slots} == {"ws1", "ws2"}
 
 
 @pytest.mark.parametrize(
