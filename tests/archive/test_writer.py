@@ -239,3 +239,42 @@ async def test_probe_reports_an_unwritable_directory(
 ) -> None:
     w = ArchiveWriter(assets / "missing", clock, metrics)
     assert "not writable" in (w.probe_writable() or "")
+
+
+async def test_start_compresses_hours_left_over_from_before_a_restart(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    left = make_record("scalp", clock.now_ns() - 3_600_000_000_000, 1)  # 08:00 KST
+    left.seq = 41
+    (assets / "scalp_20260105_08.jsonl").write_bytes(left.to_line())
+    w = ArchiveWriter(assets, clock, metrics)
+    report = await w.start()
+    assert report.last_seq == {"scalp": 41}
+    assert await (await w.submit(make_record("scalp", clock.now_ns(), 2))) == 42
+    await w.wait_compressed()
+    assert w.stats()["archive"]["compression"] == {"compressed": 1, "last_error": None}
+    assert sample_value(metrics, "observer_archive_compressed_files_total") == 1
+    await w.close()
+    assert sorted(p.name for p in assets.iterdir()) == [
+        "manifest_20260105.sha256",
+        "scalp_20260105_08.jsonl.zst",
+        "scalp_20260105_09.jsonl",
+    ]
+    assert [r["seq"] for r in ArchiveReader(assets).iter_records("scalp")] == [41, 42]
+
+
+async def test_ack_latency_and_fsync_are_observed(
+    writer: ArchiveWriter, record_at: Callable[..., Record], metrics: Metrics
+) -> None:
+    futures = [await writer.submit(record_at("scalp", i)) for i in range(5)]
+    for future in futures:
+        await future
+    assert sample_value(metrics, "observer_archive_ack_seconds_count") == 5
+    assert sample_value(metrics, "observer_archive_fsync_seconds_count") >= 1
+    assert sample_value(metrics, "observer_last_record_timestamp_seconds", {"stream": "scalp"}) == (
+        clock_seconds(record_at("scalp").recv_ns)
+    )
+
+
+def clock_seconds(ns: int) -> float:
+    return ns / 1e9
