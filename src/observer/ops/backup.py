@@ -18,9 +18,8 @@ import io
 import logging
 import os
 import tarfile
-from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, Any
 
 import orjson
@@ -30,25 +29,28 @@ from observer import __version__
 from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
 from observer.metrics import Metrics
+from observer.ops.backup_format import (
+    CHUNK,
+    FORMAT,
+    MANIFEST_MEMBER,
+    BackupEntry,
+    HashingReader,
+    destination,
+    entries_of,
+    fsync_dir,
+    hashed_members,
+    members_after,
+    open_tar,
+    read_manifest,
+    sha256_file,
+)
 from observer.ops.exceptions import BackupError, BackupVerifyError, RestoreConflictError
 
 log = logging.getLogger(__name__)
 
-MANIFEST_MEMBER = "MANIFEST.json"
-FORMAT = 1
 PREFIX = "observer-backup-"
 SUFFIX = ".tar.zst"
-CHUNK = 1 << 20
 AREAS = ("assets", "universe")
-
-
-@dataclass(frozen=True)
-class BackupEntry:
-    """One file inside a backup."""
-
-    path: str  # posix path inside the backup, e.g. assets/scalp_20260105_09.jsonl.zst
-    bytes: int
-    sha256: str
 
 
 @dataclass
@@ -78,38 +80,6 @@ class RestoreReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     overwritten: list[Path] = field(default_factory=list)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        while chunk := fh.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-class _HashingReader(io.RawIOBase):
-    """A file wrapper hashing every byte read through it."""
-
-    def __init__(self, fh: IO[bytes]) -> None:
-        self._fh = fh
-        self.digest = hashlib.sha256()
-
-    def readable(self) -> bool:
-        return True
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._fh.read(size)
-        self.digest.update(data)
-        return data
 
 
 def backup_sources(settings: Settings) -> list[tuple[str, Path]]:
@@ -148,7 +118,7 @@ class BackupStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         sources = backup_sources(self._s)
         entries = [
-            BackupEntry(name, path.stat().st_size, _sha256_file(path)) for name, path in sources
+            BackupEntry(name, path.stat().st_size, sha256_file(path)) for name, path in sources
         ]
         created_at = kst_iso(self._clock.now_ns())
         final = self._new_name()
@@ -165,7 +135,7 @@ class BackupStore:
                 raw.flush()
                 os.fsync(raw.fileno())
             tmp.replace(final)
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         except BaseException:
             tmp.unlink(missing_ok=True)
             raise
@@ -207,7 +177,7 @@ class BackupStore:
                 info.mtime = int(path.stat().st_mtime)
                 info.mode = 0o644
                 with path.open("rb") as fh:
-                    reader = _HashingReader(fh)
+                    reader = HashingReader(fh)
                     tar.addfile(info, reader)
                 if reader.digest.hexdigest() != entry.sha256:
                     raise BackupError(f"{name} changed while the backup was written", path)
@@ -227,10 +197,10 @@ class BackupStore:
 
     def read_info(self, path: Path) -> BackupInfo:
         """The manifest of one backup (reads only its first member)."""
-        with _open_tar(path) as (tar, _raw):
-            manifest = _read_manifest(tar, path)
+        with open_tar(path) as (tar, _raw):
+            manifest = read_manifest(tar, path)
         return BackupInfo(
-            path, manifest["created_at"], _entries(manifest, path), path.stat().st_size
+            path, manifest["created_at"], entries_of(manifest, path), path.stat().st_size
         )
 
     def resolve(self, name: str) -> Path:
@@ -247,11 +217,11 @@ class BackupStore:
     def verify(self, path: Path) -> BackupInfo:
         """Re-hash every member against the manifest; raises BackupVerifyError on any mismatch."""
         problems: list[str] = []
-        with _open_tar(path) as (tar, _raw):
-            manifest = _read_manifest(tar, path)
-            expected = {e.path: e for e in _entries(manifest, path)}
+        with open_tar(path) as (tar, _raw):
+            manifest = read_manifest(tar, path)
+            expected = {e.path: e for e in entries_of(manifest, path)}
             seen: set[str] = set()
-            for member, digest, size in _hashed_members(tar, path):
+            for member, digest, size in hashed_members(tar, path):
                 entry = expected.get(member.name)
                 if entry is None:
                     problems.append(f"{member.name}: not in the manifest")
@@ -276,22 +246,22 @@ class BackupStore:
         """
         roots = self._roots(target)
         report = RestoreReport()
-        with _open_tar(path) as (tar, _raw):
-            manifest = _read_manifest(tar, path)
-            entries = {e.path: e for e in _entries(manifest, path)}
+        with open_tar(path) as (tar, _raw):
+            manifest = read_manifest(tar, path)
+            entries = {e.path: e for e in entries_of(manifest, path)}
             conflicts: list[Path] = []
             for entry in entries.values():
-                dest = _destination(roots, entry.path, path)
+                dest = destination(roots, entry.path, path)
                 if not dest.exists():
                     continue
-                if dest.is_file() and _sha256_file(dest) == entry.sha256:
+                if dest.is_file() and sha256_file(dest) == entry.sha256:
                     report.skipped.append(dest)
                 else:
                     conflicts.append(dest)
             if conflicts and not force:
                 raise RestoreConflictError(path, conflicts)
             skip = set(report.skipped)
-            for member in _members(tar):
+            for member in members_after(tar):
                 self._restore_member(tar, member, entries, roots, skip, path, report)
                 if member.name in entries:
                     entries.pop(member.name)
@@ -325,7 +295,7 @@ class BackupStore:
         entry = entries.get(member.name)
         if entry is None or not member.isfile():
             raise BackupVerifyError(path, [f"{member.name}: not in the manifest"])
-        dest = _destination(roots, member.name, path)
+        dest = destination(roots, member.name, path)
         if dest in skip:
             return
         source = tar.extractfile(member)
@@ -346,90 +316,5 @@ class BackupStore:
             tmp.replace(dest)
         finally:
             tmp.unlink(missing_ok=True)
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         report.written.append(dest)
-
-
-class _TarContext:
-    """Opens a backup as a streamed tar over a zstd reader, translating read errors."""
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._raw: IO[bytes] | None = None
-        self._tar: tarfile.TarFile | None = None
-
-    def __enter__(self) -> tuple[tarfile.TarFile, IO[bytes]]:
-        try:
-            self._raw = self._path.open("rb")
-            reader = zstandard.ZstdDecompressor().stream_reader(self._raw)
-            self._tar = tarfile.open(fileobj=reader, mode="r|")
-        except (OSError, tarfile.TarError, zstandard.ZstdError) as exc:
-            self.__exit__(None, None, None)
-            raise BackupError(f"cannot open backup: {exc}", self._path) from exc
-        return self._tar, self._raw
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if self._tar is not None:
-            self._tar.close()
-        if self._raw is not None:
-            self._raw.close()
-        if isinstance(exc, tarfile.TarError | zstandard.ZstdError | EOFError):
-            raise BackupVerifyError(self._path, [f"unreadable: {exc}"]) from exc
-
-
-def _open_tar(path: Path) -> _TarContext:
-    return _TarContext(path)
-
-
-def _read_manifest(tar: tarfile.TarFile, path: Path) -> dict[str, Any]:
-    first = tar.next()
-    if first is None or first.name != MANIFEST_MEMBER or not first.isfile():
-        raise BackupError("not an Observer backup (no manifest first)", path)
-    body = tar.extractfile(first)
-    if body is None:
-        raise BackupError("unreadable manifest", path)
-    try:
-        manifest: dict[str, Any] = orjson.loads(body.read())
-    except orjson.JSONDecodeError as exc:
-        raise BackupError(f"manifest is not JSON: {exc}", path) from exc
-    if manifest.get("format") != FORMAT or not isinstance(manifest.get("files"), list):
-        raise BackupError("unsupported backup manifest", path)
-    return manifest
-
-
-def _entries(manifest: dict[str, Any], path: Path) -> list[BackupEntry]:
-    try:
-        return [
-            BackupEntry(str(f["path"]), int(f["bytes"]), str(f["sha256"]))
-            for f in manifest["files"]
-        ]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BackupError(f"malformed manifest entry: {exc}", path) from exc
-
-
-def _members(tar: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """The members after the current one (a streamed tar cannot be iterated from the start)."""
-    while (member := tar.next()) is not None:
-        yield member
-
-
-def _hashed_members(tar: tarfile.TarFile, path: Path) -> Iterator[tuple[tarfile.TarInfo, str, int]]:
-    for member in _members(tar):
-        source = tar.extractfile(member) if member.isfile() else None
-        if source is None:
-            raise BackupVerifyError(path, [f"{member.name}: not a regular file"])
-        digest = hashlib.sha256()
-        size = 0
-        while chunk := source.read(CHUNK):
-            digest.update(chunk)
-            size += len(chunk)
-        yield member, digest.hexdigest(), size
-
-
-def _destination(roots: dict[str, Path], name: str, path: Path) -> Path:
-    """Where a member goes; refuses names that would escape the target directories."""
-    pure = PurePosixPath(name)
-    parts = pure.parts
-    if pure.is_absolute() or len(parts) < 2 or parts[0] not in roots or ".." in parts:
-        raise BackupVerifyError(path, [f"{name}: not a valid member path"])
-    return roots[parts[0]].joinpath(*parts[1:])
