@@ -113,7 +113,7 @@ def test_a_bad_record_is_rejected_and_the_rest_of_the_frame_kept() -> None:
     huge = trade_fields()
     huge[12] = "9" * 25
     assert data(frame("H0STCNT0", [huge])).records[0].data["trade_volume"] == int("9" * 25)
-    for value in ("1,2", "null", "[1]", "1.5", "1e3", '"7"', "--1"):
+    for value in ("1,2", "null", "true", "false", "[1]", "{}", "1.5", "1e3", "1E3", '"7"', "--1"):
         odd = trade_fields()
         odd[12] = value
         result = data(frame("H0STCNT0", [odd]))
@@ -211,7 +211,8 @@ def test_garbage_shaped_like_frames_never_raises(
     st.lists(
         st.one_of(
             st.integers(-(10**25), 10**25).map(str),
-            st.text(alphabet="0123456789-+., e", max_size=6),
+            st.text(alphabet="0123456789-+., eE", max_size=6),
+            st.sampled_from(["true", "false", "null", '"7"', "[1]", "{}", "1,2", "0x1", "1_0"]),
         ),
         min_size=46,
         max_size=46,

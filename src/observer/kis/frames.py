@@ -119,11 +119,17 @@ def _compile(layout: TrLayout) -> Callable[[list[str]], dict[str, Any]]:
     if int_positions:
         lines += [
             "    s = ','.join(ints(c))" if len(int_positions) > 1 else "    s = ints(c)",
-            "    if not s.replace(',', '').replace('-', '').isdigit():",
+            # true / false / null and exponents are not integers to int(): never accept them
+            "    if 'e' in s or 'n' in s:",
             "        raise ValueError(s)",
             "    n = loads('[' + s + ']')",
-            # a field with a comma adds elements; above 2**64 orjson gives floats (sum -> float)
-            f"    if len(n) != {len(int_positions)} or type(sum(n)) is not int:",
+            "    try:",
+            "        total = sum(n)",  # strings, lists, objects: TypeError
+            "    except TypeError:",
+            "        raise ValueError(s) from None",
+            # a field with a comma adds elements; a fraction or a number beyond 64 bits
+            # (which orjson reads as a float) makes the sum a float
+            f"    if len(n) != {len(int_positions)} or type(total) is not int:",
             "        raise ValueError(s)",
         ]
     if layout.timestamp_fields is not None:
