@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -338,3 +340,16 @@ def test_cli_prints_lines_summary_and_exit_codes(tree: Path, tmp_path: Path) -> 
     cannot = runner.invoke(verify_group, ["manifests", str(empty)])
     assert cannot.exit_code == 2
     assert "no kustomization.yaml" in cannot.output
+
+
+def test_the_observer_command_runs_verify(tree: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "observer", "verify", "manifests", str(tree / "overlays" / "local")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1].startswith("verify manifests ")
+    assert " OK - " in done.stdout.splitlines()[-1]
