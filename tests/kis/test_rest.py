@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import logging
 import socket
@@ -248,3 +249,31 @@ async def test_a_hanging_server_times_out_into_a_transport_error(
         await account.rest.inquire_price("005930")
     assert info.value.reason == "timed out"
     assert fake.calls(PRICE) == 4  # retried: a GET is idempotent
+
+
+async def test_a_peer_vanishing_mid_answer_is_a_transport_error_and_retried(
+    make_account: Callable[..., KisAccount], fake: FakeKis
+) -> None:
+    account = make_account()
+    await account.access_token()
+    connections = 0
+
+    async def cut_off(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b'HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{"rt_cd":"0","out')
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(cut_off, "127.0.0.1", 0)
+    try:
+        port = server.sockets[0].getsockname()[1]
+        account.rest._base_url = f"http://127.0.0.1:{port}"
+        with pytest.raises(KisTransportError) as info:
+            await account.rest.inquire_price("005930")
+        assert connections == 4
+        assert "Payload" in info.value.reason or "Disconnected" in info.value.reason
+    finally:
+        server.close()
+        await server.wait_closed()
