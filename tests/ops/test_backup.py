@@ -15,6 +15,7 @@ import zstandard
 
 from observer.clock import KST, ManualClock
 from observer.metrics import Metrics
+from observer.ops import backup as backup_mod
 from observer.ops.backup import MANIFEST_MEMBER, BackupStore
 from observer.ops.exceptions import BackupError, BackupVerifyError, RestoreConflictError
 
@@ -174,3 +175,25 @@ def test_an_empty_archive_still_makes_a_valid_backup(store: BackupStore) -> None
     store.verify(info.path)
     second = store.create()  # same second: a distinct name, never an overwrite
     assert second.path != info.path and len(store.list()) == 2
+
+
+def test_a_file_changing_during_the_backup_restarts_it(
+    store: BackupStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    populate(store._s)
+    real = backup_mod.sha256_file
+    calls = {"n": 0}
+
+    def first_hash_stale(path: Path) -> str:
+        calls["n"] += 1
+        return "0" * 64 if calls["n"] == 1 else real(path)  # as if the file changed after
+
+    monkeypatch.setattr(backup_mod, "sha256_file", first_hash_stale)
+    info = store.create()
+    store.verify(info.path)
+    assert [p.name for p in store.directory.iterdir()] == [info.path.name]  # no partial left
+
+    monkeypatch.setattr(backup_mod, "sha256_file", lambda _path: "0" * 64)
+    with pytest.raises(BackupError, match="kept changing"):
+        store.create()
+    assert len(list(store.directory.iterdir())) == 1

@@ -44,13 +44,19 @@ from observer.ops.backup_format import (
     read_manifest,
     sha256_file,
 )
-from observer.ops.exceptions import BackupError, BackupVerifyError, RestoreConflictError
+from observer.ops.exceptions import (
+    BackupError,
+    BackupSourceChangedError,
+    BackupVerifyError,
+    RestoreConflictError,
+)
 
 log = logging.getLogger(__name__)
 
 PREFIX = "observer-backup-"
 SUFFIX = ".tar.zst"
 AREAS = ("assets", "universe")
+CREATE_ATTEMPTS = 3
 
 
 @dataclass
@@ -114,8 +120,24 @@ class BackupStore:
 
     # -- create --------------------------------------------------------------------------
     def create(self) -> BackupInfo:
-        """Write a new backup of every closed archive file and snapshot; returns its info."""
+        """Write a new backup of every closed archive file and snapshot; returns its info.
+
+        A file replaced or removed while the backup is written (a concurrent compression or
+        retention) makes that attempt fail; the backup is then started again, up to
+        ``CREATE_ATTEMPTS`` times.
+        """
         self.directory.mkdir(parents=True, exist_ok=True)
+        attempt = 1
+        while True:
+            try:
+                return self._create_once()
+            except (BackupSourceChangedError, FileNotFoundError) as exc:
+                if attempt >= CREATE_ATTEMPTS:
+                    raise BackupError(f"the archive kept changing: {exc}", self.directory) from exc
+                log.warning("backup attempt %d: %s; starting again", attempt, exc)
+                attempt += 1
+
+    def _create_once(self) -> BackupInfo:
         sources = backup_sources(self._s)
         entries = [
             BackupEntry(name, path.stat().st_size, sha256_file(path)) for name, path in sources
@@ -180,7 +202,7 @@ class BackupStore:
                     reader = HashingReader(fh)
                     tar.addfile(info, reader)
                 if reader.digest.hexdigest() != entry.sha256:
-                    raise BackupError(f"{name} changed while the backup was written", path)
+                    raise BackupSourceChangedError(f"{name} changed while it was read", path)
 
     # -- list ----------------------------------------------------------------------------
     def list(self) -> list[BackupInfo]:
