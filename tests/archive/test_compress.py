@@ -160,3 +160,30 @@ def test_compress_hour_refuses_names_that_are_not_plain_hours(tmp_path: Path) ->
     with pytest.raises(ArchiveCompressionError):
         compress_hour(path)
     assert os.path.exists(path)
+
+
+def test_concurrent_runs_on_the_same_hour_agree(assets: Path) -> None:
+    content = write_hour(assets, "scalp_20260105_09.jsonl", 3000)
+    results: list[str] = []
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append(compress_hour(assets / "scalp_20260105_09.jsonl"))
+        except BaseException as exc:  # collected and asserted on below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert errors == []
+    assert results == ["scalp_20260105_09.jsonl.zst"] * 4
+    assert sorted(p.name for p in assets.iterdir()) == [
+        "manifest_20260105.sha256",
+        "scalp_20260105_09.jsonl.zst",
+    ]
+    assert verify_manifest(assets, "20260105").passed
+    zst = (assets / "scalp_20260105_09.jsonl.zst").read_bytes()
+    assert zstandard.ZstdDecompressor().decompressobj().decompress(zst) == content

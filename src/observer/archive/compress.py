@@ -36,6 +36,7 @@ from observer.archive.exceptions import (
 )
 from observer.archive.paths import (
     TMP_SUFFIX,
+    ArchiveName,
     day_label,
     hour_index,
     hour_start_ns,
@@ -139,6 +140,17 @@ def compress_hour(plain: Path, *, stop: threading.Event | None = None) -> str:
     parsed = parse_name(plain.name)
     if parsed is None or parsed.compressed:
         raise ArchiveCompressionError(str(plain), "not a plain archive file name")
+    try:
+        return _compress_parsed(plain, parsed, stop)
+    except FileNotFoundError:
+        if plain.exists() or not (plain.parent / parsed.zst).exists():
+            raise
+        # another run finished this hour while we worked on it: make sure it is listed
+        _list_orphan_zst(plain.parent, parsed.day, parsed.zst)
+        return parsed.zst
+
+
+def _compress_parsed(plain: Path, parsed: ArchiveName, stop: threading.Event | None) -> str:
     directory = plain.parent
     zst = directory / parsed.zst
     if not plain.exists():
