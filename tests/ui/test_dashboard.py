@@ -280,6 +280,8 @@ async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     try:
         page = await open_dashboard(browser, f"http://127.0.0.1:{server.bound_port}", renders=2)
         snapshot = await page.evaluate(SNAPSHOT_JS)
+        ARTIFACTS.mkdir(exist_ok=True)
+        await page.screenshot(path=str(ARTIFACTS / "dashboard-every-section.png"), full_page=True)
     finally:
         await server.stop()
     paths = assert_fields_match(snapshot)
