@@ -200,3 +200,13 @@ def test_next_run_is_today_or_tomorrow() -> None:
     assert next_run_at(datetime(2026, 3, 20, 18, 30, tzinfo=KST), at) == datetime(
         2026, 3, 21, 18, 30, tzinfo=KST
     )
+
+
+def test_an_uncompressed_hour_is_never_deleted_even_in_an_overlapping_directory(
+    make_settings: Any, home: Path
+) -> None:
+    settings = make_settings(OBSERVER_SNAPSHOT_DIR=str(home / "data" / "assets"))
+    plain = touch(settings.assets_dir / f"scalp_{day(400)}_10.jsonl")
+    snapshot = touch(settings.snapshot_dir / f"{day(400)}_universe.json")
+    RetentionRunner(settings, ManualClock(NOW)).run()
+    assert plain.exists() and not snapshot.exists()

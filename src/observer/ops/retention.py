@@ -198,6 +198,9 @@ class RetentionRunner:
             self._remove("archive_manifest", path, report)
 
     def _remove(self, name: str, path: Path, report: RetentionReport) -> None:
+        if _is_plain_hour(path):  # whatever the class (directories may overlap): never deleted
+            log.warning("retention: %s looks like an uncompressed archive hour; kept", path)
+            return
         try:
             path.unlink()
         except FileNotFoundError:
