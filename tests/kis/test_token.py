@@ -205,3 +205,19 @@ async def test_token_status_command_shows_no_secret(
     assert row["approval_day"] == "2026-01-05"
     for secret in (token, APP_KEY, APP_SECRET, await account.approval_key()):
         assert secret.encode() not in out
+
+
+async def test_expiry_from_the_absolute_time_when_no_lifetime_is_given(
+    make_account: Callable[..., KisAccount], fake: FakeKis
+) -> None:
+    from datetime import datetime
+
+    from observer.clock import KST
+
+    answer = {"access_token": "fake-access-token-abs", "token_type": "Bearer",
+              "access_token_token_expired": "2026-01-05 21:00:00"}  # fmt: skip
+    fake.script("/oauth2/tokenP", (200, answer))
+    account = make_account()
+    assert await account.access_token() == "fake-access-token-abs"
+    expected = datetime(2026, 1, 5, 21, 0, tzinfo=KST).timestamp()
+    assert account.tokens.expires_ns / 1e9 == expected

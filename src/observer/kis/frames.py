@@ -211,16 +211,15 @@ def _parse_data(text: str, recv_ns: int) -> Message:
     if width < decoder.width:
         return Reject(f"record has {width} fields, expected {decoder.width}", text, tr_id)
     message = DataMessage(tr_id, count, [], [], recv_ns)
-    if count == 1:  # the common case, inlined
+    if count == 1:  # the common case, inlined; any doubt goes to the general path
         try:
-            if fields[0]:
-                message.records.append(
-                    ParsedRecord(tr_id, fields[0], decoder.convert(fields), payload)
-                )
-                return message
+            data = decoder.convert(fields) if fields[0] else None
         except ValueError:
-            pass  # the general path below finds the reason
-        _add_record(message, decoder, fields, payload)
+            data = None
+        if data is None:
+            _add_record(message, decoder, fields, payload)
+        else:
+            message.records.append(ParsedRecord(tr_id, fields[0], data, payload))
         return message
     for start in range(0, total, width):
         chunk = fields[start : start + width]

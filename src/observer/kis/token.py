@@ -188,10 +188,9 @@ class TokenCache:
 
     def _expiry_ns(self, obj: dict[str, Any], now_ns: int) -> int:
         """Expiry from ``expires_in`` (on our clock), else the absolute KST time, else 24 h."""
-        try:
-            return now_ns + int(obj["expires_in"]) * NS_PER_S
-        except (KeyError, TypeError, ValueError):
-            pass
+        expires_in = str(obj.get("expires_in", ""))
+        if expires_in.isdigit():
+            return now_ns + int(expires_in) * NS_PER_S
         try:
             text = str(obj["access_token_token_expired"])
             when = datetime.strptime(text, "%Y-%m-%d %H:%M:%S").replace(tzinfo=KST)
