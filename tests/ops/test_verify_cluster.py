@@ -257,6 +257,16 @@ async def test_restart_that_loses_files(api: Api) -> None:
     ]
 
 
+async def test_archive_that_cannot_be_listed(api: Api) -> None:
+    report = await run(api, restart_test=True)
+    (line,) = lines(report)
+    assert line.startswith(
+        f"restart cannot list the archive before the restart: ls {ASSETS} in "
+        "observer-7d9c6b5f4-x2k8p exited 2: ls: cannot access"
+    )
+    assert not any(c.startswith("delete") for c in api.state.calls)
+
+
 async def test_replacement_pod_never_ready(api: Api) -> None:
     api.state.listings = {"observer-7d9c6b5f4-x2k8p": ["scalp_20260105_09.jsonl"]}
     api.state.ready_after_polls = -1

@@ -353,3 +353,27 @@ def test_the_observer_command_runs_verify(tree: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1].startswith("verify manifests ")
     assert " OK - " in done.stdout.splitlines()[-1]
+
+
+def test_values_the_service_would_reject(tree: Path) -> None:
+    folder = overlay(
+        tree,
+        "bad-values",
+        [{"target": {"kind": "ConfigMap", "name": "observer-config"},
+          "ops": [{"op": "replace", "path": "/data/LOG_FORMAT", "value": "yaml"},
+                  {"op": "add", "path": "/data/OBSERVER_SWING_INTERVAL", "value": "300"},
+                  {"op": "add", "path": "/data/KIS_APP_SECRET", "value": "fake-app-secret"}]}],
+    )  # fmt: skip
+    found = failures(verify_manifests(folder))
+    assert found.pop() == (
+        "configmap ConfigMap/observer-config data.KIS_APP_SECRET is a secret in plain text; "
+        "expected it in a Secret"
+    )
+    assert len(found) == 4  # the service and the migration Job
+    found = [f for f in found if "Deployment/observer" in f]
+    where = "env Deployment/observer container observer"
+    assert found == [
+        f"{where}: OBSERVER_SWING_INTERVAL (ConfigMap observer-config) is not a setting; "
+        "start-up would stop",
+        f"{where}: LOG_FORMAT: Input should be 'json' or 'text' (got 'yaml'); start-up would stop",
+    ]

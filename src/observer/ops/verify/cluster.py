@@ -240,7 +240,11 @@ class ClusterVerifier:
         assets = str(PurePosixPath(data.value) / "assets")
         cname = str(container.get("name"))
         pod_name = workload.name
-        before = self.list_archive(pod_name, cname, assets)
+        try:
+            before = self.list_archive(pod_name, cname, assets)
+        except VerifyError as exc:
+            report.failed("restart", f"cannot list the archive before the restart: {exc}")
+            return
         old_uid = str((workload.doc.get("metadata") or {}).get("uid", ""))
         self._call(
             f"delete pod {pod_name}",
@@ -253,8 +257,12 @@ class ClusterVerifier:
         except VerifyError as exc:
             report.failed("restart", f"Pod/{pod_name} deleted: {exc}")
             return
-        after = self.list_archive(new_pod.metadata.name, cname, assets)
         report.passed("restart", f"Pod/{pod_name} deleted; Pod/{new_pod.metadata.name} Ready")
+        try:
+            after = self.list_archive(new_pod.metadata.name, cname, assets)
+        except VerifyError as exc:
+            report.failed("restart", f"cannot list the archive after the restart: {exc}")
+            return
         compare_listings(before, after, assets, report)
 
 

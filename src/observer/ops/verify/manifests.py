@@ -10,16 +10,19 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from observer.config.exceptions import ConfigError
 from observer.config.settings import (
     ALIASES,
     K8S_PATHS,
     NON_SETTING_VARS,
     REQUIRED_IN_K8S,
     SECRET_VARS,
+    load_settings,
 )
 from observer.ops.verify import hardening
 from observer.ops.verify.inventory import (
     Doc,
+    EnvValue,
     Inventory,
     Workload,
     claim_names,
@@ -39,6 +42,7 @@ PERSISTENT_PATHS = (
     "KIS_TOKEN_CACHE_DIR",
 )
 CONFIG_PATH = "OBSERVER_CONFIG_DIR"
+SECRET_KEYS = frozenset({*SECRET_VARS, "DB_USER"})  # never in a ConfigMap
 PREREQUISITES_FILE = "PREREQUISITES.md"
 _PREREQ_SECRET = re.compile(r"^\s*[-*]\s*Secret\s+`([^`]+)`", re.MULTILINE)
 
@@ -119,12 +123,28 @@ def check_environment(workload: Workload, container: Doc, inv: Inventory, report
             report.failed(
                 "env", f"{where}: {name} ({value.origin}) is not a setting; start-up would stop"
             )
-        if name in SECRET_VARS and value.origin.startswith("ConfigMap"):
-            report.failed("env", f"{where}: {name} comes from {value.origin}; expected a Secret")
+    for problem in settings_problems(env):
+        report.failed("env", f"{where}: {problem}; start-up would stop")
     if not missing:
         report.passed(
             "env", f"{where}: all {len(REQUIRED_IN_K8S)} required variables set ({from_text})"
         )
+
+
+def settings_problems(env: dict[str, EnvValue]) -> list[str]:
+    """What the service's own validation says about the values known statically (Secrets and
+    fieldRefs are unknown here); missing and unknown variables are reported separately."""
+    known = {name: v.value for name, v in env.items() if v.value is not None}
+    known.setdefault("KUBERNETES_SERVICE_HOST", "10.0.0.1")  # set in every pod
+    try:
+        load_settings(known)
+    except ConfigError as exc:
+        return [
+            p
+            for p in exc.problems
+            if "required in Kubernetes but not set" not in p and "unknown variable" not in p
+        ]
+    return []
 
 
 def check_persistence(workload: Workload, container: Doc, inv: Inventory, report: Report) -> None:
@@ -273,38 +293,41 @@ def check_secrets(inventory: Inventory, report: Report, prerequisites: set[str])
                 )
 
 
-def check_config_maps(inventory: Inventory, report: Report) -> None:
-    """Each referenced ConfigMap is produced by a manifest."""
-    for workload in inventory.workloads:
-        names: list[tuple[str, str, bool]] = []
-        for container in workload.containers():
-            for source in container.get("envFrom") or []:
-                ref = source.get("configMapRef")
-                if ref:
-                    names.append(
-                        (
-                            ref.get("name", ""),
-                            f"container {container.get('name')} envFrom",
-                            bool(ref.get("optional")),
-                        )
-                    )
-            for item in container.get("env") or []:
-                ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
-                if ref:
-                    names.append(
-                        (
-                            ref.get("name", ""),
-                            f"container {container.get('name')} env {item.get('name')}",
-                            bool(ref.get("optional")),
-                        )
-                    )
-        for volume in workload.pod_spec.get("volumes") or []:
-            ref = volume.get("configMap")
+def _config_map_refs(workload: Workload) -> list[tuple[str, str, bool]]:
+    """(ConfigMap name, field, optional) for every ConfigMap the pod references."""
+    refs: list[tuple[str, str, bool]] = []
+    for container in workload.containers():
+        cname = container.get("name", "?")
+        for source in container.get("envFrom") or []:
+            ref = source.get("configMapRef")
             if ref:
-                names.append(
-                    (ref.get("name", ""), f"volume {volume.get('name')}", bool(ref.get("optional")))
+                refs.append(
+                    (ref.get("name", ""), f"container {cname} envFrom", bool(ref.get("optional")))
                 )
-        for name, field, optional in names:
+        for item in container.get("env") or []:
+            ref = (item.get("valueFrom") or {}).get("configMapKeyRef")
+            if ref:
+                field = f"container {cname} env {item.get('name')}"
+                refs.append((ref.get("name", ""), field, bool(ref.get("optional"))))
+    for volume in workload.pod_spec.get("volumes") or []:
+        ref = volume.get("configMap")
+        if ref:
+            refs.append(
+                (ref.get("name", ""), f"volume {volume.get('name')}", bool(ref.get("optional")))
+            )
+    return refs
+
+
+def check_config_maps(inventory: Inventory, report: Report) -> None:
+    """Each referenced ConfigMap is produced by a manifest; no ConfigMap holds a secret."""
+    for name, data in sorted(inventory.config_maps.items()):
+        for key in sorted(set(data) & SECRET_KEYS):
+            report.failed(
+                "configmap",
+                f"ConfigMap/{name} data.{key} is a secret in plain text; expected it in a Secret",
+            )
+    for workload in inventory.workloads:
+        for name, field, optional in _config_map_refs(workload):
             if name in inventory.config_maps:
                 report.passed("configmap", f"{workload.ref} {field}: ConfigMap {name} present")
             elif not optional:
