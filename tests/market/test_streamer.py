@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -48,7 +50,6 @@ async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
     outlet = RecordOutlet(writer, quarantine, clock)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     registered = ["005930", "000660"]
-    import asyncio
 
     streamer = ScalpStreamer(
         "ws1",
@@ -107,7 +108,6 @@ async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     await writer.start()
     outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
-    import asyncio
 
     streamer = ScalpStreamer(
         "ws1",
@@ -125,3 +125,52 @@ async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     await outlet.archive(streamer.close_window(t + 2 * NS_PER_S))
     await writer.close()
     assert events(settings.assets_dir, "gap") == []
+
+
+async def wait_for(condition: Any, timeout: float = 5.0) -> None:
+    """Wait until ``condition()`` holds (checked on every loop turn), or fail."""
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.005)
+
+
+async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(T0)
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
+    streamer = ScalpStreamer(
+        "ws1", queue, clock, outlet, pipeline, source_label="sim", registered=lambda: ["005930"]
+    )
+    task = asyncio.create_task(streamer.run())
+    t = clock.now_ns()
+
+    def data(acc: int, at_ns: int) -> Data:
+        text = frame(trade_fields("005930", trade_volume=10, acc_volume=acc, buy_count=acc // 10))
+        return Data(at_ns, parse_message(text, at_ns))
+
+    await queue.put(data(10, t))
+    await wait_for(lambda: streamer.stats.records == 1)
+    writer.pause("disk full")
+    clock.advance(5)
+    for i in range(2, 12):  # more than the queue holds: the stream keeps being consumed
+        await queue.put(data(10 * i, clock.now_ns()))
+    await wait_for(lambda: streamer.stats.records == 11 and queue.empty())
+    writer.resume()
+    clock.advance(5)
+    await queue.put(data(120, clock.now_ns()))
+    await wait_for(lambda: streamer.stats.records == 12 and not streamer.archive_refusing)
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await writer.close()
+    scalp = archived(settings.assets_dir, "scalp")
+    assert [r["data"]["acc_volume"] for r in scalp] == [10, 120]
+    [gap] = [g for g in events(settings.assets_dir, "gap")]
+    assert gap["symbol"] == "005930" and gap["data"]["reason"] == "archive_refused"
+    assert gap["data"]["start"].startswith("2026-01-05T09:30:05")
+    assert gap["data"]["end"].startswith("2026-01-05T09:30:10")

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 from observer.clock import NS_PER_S, Clock
+from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
 from observer.pipeline.process import Pipeline
 from observer.pipeline.record import Record, system_record
@@ -27,6 +28,7 @@ from observer.pipeline.record import Record, system_record
 log = logging.getLogger(__name__)
 BATCH_MAX = 2048
 DISCONNECT_REASON = "disconnect"
+REFUSED_REASON = "archive_refused"
 
 
 class _Parsed(Protocol):
@@ -90,15 +92,50 @@ class ScalpStreamer:
         self.closing = False  # set before a deliberate stop: its disconnect is not a gap
         self.fatal: str | None = None
         self._ever_connected = False
+        self._refused_since: int | None = None
+
+    @property
+    def archive_refusing(self) -> bool:
+        """True while the archive refuses this stream's records (a gap is open)."""
+        return self._refused_since is not None
 
     async def run(self) -> None:
-        """Handle items as they come; a burst is drained and handled as one batch."""
+        """Handle items as they come; a burst is drained and handled as one batch.
+
+        When the archive refuses a batch (paused by the disk guard, a write error), the stream
+        keeps being consumed and the refused stretch becomes one gap per registered symbol
+        (reason ``archive_refused``) as soon as the archive takes records again.
+        """
         queue = self.queue
         while True:
             batch = [await queue.get()]
             while len(batch) < BATCH_MAX and not queue.empty():
                 batch.append(queue.get_nowait())
-            await self.handle(batch)
+            try:
+                await self.handle(batch)
+            except ObserverError as exc:
+                if self._refused_since is None:
+                    self._refused_since = self.clock.now_ns()
+                    log.error("%s: the archive refused records: %s", self.name, exc)
+                continue
+            if self._refused_since is not None:
+                await self._close_refusal()
+
+    async def _close_refusal(self) -> None:
+        start, self._refused_since = self._refused_since, None
+        if start is None:
+            return
+        end = self.clock.now_ns()
+        symbols = sorted(set(self.registered()))
+        log.warning(
+            "%s: the archive takes records again; %d symbols get a gap", self.name, len(symbols)
+        )
+        try:
+            await self.outlet.archive(
+                self.pipeline.disconnect_gaps(start, end, REFUSED_REASON, symbols)
+            )
+        except ObserverError:
+            self._refused_since = start
 
     async def drain(self) -> None:
         """Handle whatever is still queued (after the session stopped)."""
