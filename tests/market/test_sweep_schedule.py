@@ -8,10 +8,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import pytest
+
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, ManualClock
 from observer.config.settings import Settings
+from observer.exceptions import ObserverError
 from observer.market.calendar import MarketCalendar
 from observer.market.outlet import RecordOutlet
 from observer.market.sweep import SweepScheduler, SwingSweeper
@@ -87,3 +90,28 @@ async def test_overrun_sweep_is_skipped_and_recorded_as_a_gap(make_settings: Any
     assert len(swing) == 45 * len(sweeps)
     first_id = swing[0]["data"]["sweep_id"]
     assert sum(1 for r in swing if r["data"]["sweep_id"] == first_id) == 45
+
+
+async def test_a_sweep_the_archive_refused_is_recorded_with_the_next(make_settings: Any) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(OPEN)
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    source = GatedSource()
+    source.gate.set()
+    sweeper = SwingSweeper(clock, metrics, source, outlet, pipeline, source_label="sim")
+    symbols = ["000010", "000020"]
+    writer.pause("disk full")
+    with pytest.raises(ObserverError):
+        await sweeper.sweep(symbols)
+    writer.resume()
+    clock.advance(60)
+    await sweeper.sweep(symbols)
+    await writer.close()
+    [gap] = events(settings.assets_dir, "gap")
+    assert gap["data"]["reason"] == "archive_refused" and gap["data"]["scope"] == "sweep"
+    assert gap["data"]["start"].startswith("2026-01-05T09:00:00")
+    assert len(archived(settings.assets_dir, "swing")) == 2

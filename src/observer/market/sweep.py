@@ -5,7 +5,9 @@ starts one sweep: the universe in calls of 30 symbols through the account's rate
 ``swing`` record per quoted symbol with its own receive time and the sweep's ``sweep_id`` (its
 start time in ns), then a ``sweep`` system event. A sweep still running when the next one is due
 is never started twice: the due sweep is skipped and recorded as a ``gap`` (scope ``sweep``).
-A sweep that quoted less than the whole universe records a ``partial_sweep`` gap (pipeline).
+A sweep that quoted less than the whole universe records a ``partial_sweep`` gap (pipeline);
+a sweep the archive refused (disk guard pause, write error) is recorded as an
+``archive_refused`` gap with the next sweep the archive takes.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from observer.clock import NS_PER_S, Clock, kst_iso
+from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
 from observer.market.sources import QuoteSource, gather_quotes
 from observer.metrics import Metrics
@@ -28,6 +31,7 @@ from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 MULTI_QUOTE_TR_ID = SWEEP_TR_ID
+REFUSED_REASON = "archive_refused"
 
 
 @dataclass(slots=True)
@@ -102,6 +106,7 @@ class SwingSweeper:
         self.last: SweepResult | None = None
         self.sweeps = 0
         self._skipped = False
+        self._refused: list[tuple[int, int]] = []  # sweeps the archive refused (start, end ns)
 
     def note_skipped(self) -> None:
         """A due sweep was skipped and recorded; the next sweep must not record it again."""
@@ -147,7 +152,15 @@ class SwingSweeper:
         m.sweep_calls.inc(harvest.calls)
         m.sweep_errors.inc(harvest.errors)
         m.sweep_coverage.set(result.coverage)
-        await self.outlet.archive([*processed.records_to_archive, *gaps, event])
+        lost = [sweep_gap(label, end_ns, s, e, REFUSED_REASON) for s, e in self._refused]
+        try:
+            await self.outlet.archive([*lost, *processed.records_to_archive, *gaps, event])
+        except ObserverError:
+            self._refused.append((sweep_id, end_ns))  # recorded once the archive takes records
+            raise
+        self._refused.clear()
+        if lost:
+            m.gaps.labels(REFUSED_REASON).inc(len(lost))
         await self.outlet.quarantine(processed.quarantined)
         self.last = result
         self.sweeps += 1
