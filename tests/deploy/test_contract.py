@@ -7,6 +7,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
+import yaml
 
 from observer.config.settings import (
     ALIASES,
@@ -311,3 +312,14 @@ def test_argocd_project_and_applications(rendered: dict[str, Any], deploy_tree: 
     assert prod["syncPolicy"]["automated"] == {"prune": True, "selfHeal": True}
     backoff = prod["syncPolicy"]["retry"]["backoff"]
     assert prod["syncPolicy"]["retry"]["limit"] >= 1 and backoff["factor"] >= 2
+
+
+def test_operator_files_are_valid_for_the_service(rendered: dict[str, Any]) -> None:
+    from observer.market.calendar_overrides import OVERRIDE_FILE_NAME, parse_overrides
+    from observer.market.sessions import parse_schedule
+
+    files = find(rendered["production"][0], "ConfigMap", "observer-operator-files")["data"]
+    assert OVERRIDE_FILE_NAME in files
+    base = parse_schedule(load_settings({}).settings.session_schedule)
+    overrides = parse_overrides(yaml.safe_load(files[OVERRIDE_FILE_NAME]), "configmap", base)
+    assert not overrides.close and not overrides.open
