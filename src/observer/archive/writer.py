@@ -20,6 +20,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -74,6 +75,7 @@ class ArchiveWriter:
         self._pause_reason: str | None = "not started"
         self._closing = False
         self._task: asyncio.Task[None] | None = None
+        self._executor: ThreadPoolExecutor | None = None
         self._compressor = CompressionWorker(self.assets_dir, metrics)
         self._compress_before = 0
         self.report = RecoveryReport()
@@ -102,6 +104,8 @@ class ArchiveWriter:
             self._floor[stream] = max(self._floor[stream], now_h)
         self._compress_before = now_h
         self._compressor.start(now_h)
+        # a thread of its own: a busy default executor must never delay an fsync
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
         self._task = asyncio.create_task(self._run(), name="archive-writer")
         self._accepting, self._pause_reason = True, None
         self._metrics.archive_accepting.set(1)
@@ -123,6 +127,9 @@ class ArchiveWriter:
             segment.close()
         self._segments.clear()
         await self._compressor.stop()
+        if self._executor is not None:
+            self._executor.shutdown(wait=True)  # idle: the writer task has ended
+            self._executor = None
 
     def pause(self, reason: str) -> None:
         """Refuse new records (disk guard); records already queued are still written."""
@@ -261,7 +268,8 @@ class ArchiveWriter:
         floor_before = dict(self._floor)
         groups, marks = group_batch(batch, self._floor, self._next_seq)
         started = time.perf_counter()
-        done, error = await asyncio.to_thread(self._write, groups)
+        loop = asyncio.get_running_loop()
+        done, error = await loop.run_in_executor(self._executor, self._write, groups)
         finished = time.perf_counter()
         self._metrics.fsync_seconds.observe(finished - started)
         if error is not None:
