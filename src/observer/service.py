@@ -16,7 +16,9 @@ from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import orjson
+from pydantic import SecretStr
 
 from observer import __version__
 from observer.api.server import ApiServer
@@ -24,16 +26,27 @@ from observer.archive.quarantine import QuarantineWriter
 from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock, kst_iso
+from observer.config import ConfigError
 from observer.config.redact import Redactor
 from observer.config.settings import Settings, prepare_paths
+from observer.kis.account import KisAccount
+from observer.market.calendar import MarketCalendar
+from observer.market.outlet import RecordOutlet
+from observer.market.replay import ReplaySource
+from observer.market.runtime import MarketRuntime
+from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.ops.maintenance import Maintenance
+from observer.pipeline.process import Pipeline
 from observer.pipeline.record import system_record
+from observer.sim.server import SimServer
 from observer.store.loader import ArchiveLoader
 
 log = logging.getLogger(__name__)
 MARKER_NAME = ".observer-persistence-marker"
 SIM_BANNER = "SIMULATED MARKET - no KIS credentials configured"
+SIM_APP_KEY = "SIMULATED-APP-KEY"  # the simulator accepts these fake credentials
+SIM_APP_SECRET = "SIMULATED-APP-SECRET"  # noqa: S105
 
 Stopper = Callable[[], Awaitable[None]]
 
@@ -83,6 +96,7 @@ class Service:
         self._tasks: list[asyncio.Task[Any]] = []
         self._warnings: list[str] = []
         self.loader: ArchiveLoader | None = None
+        self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
 
     @property
@@ -118,6 +132,10 @@ class Service:
         await self.maintenance.start()
         self._stoppers.append(("maintenance", self.maintenance.stop))
         self.api.add_status(self._maintenance_status)
+        if self.settings.source == "replay":
+            self._start_replay()
+        else:
+            await self._start_market()
         if self.settings.loader_enabled:
             loader = ArchiveLoader(
                 self.settings, self.clock, self.metrics, ArchiveReader(self.settings.assets_dir)
@@ -128,6 +146,71 @@ class Service:
             self.api.add_status(loader.status)
         else:
             self.api.add_status(lambda: {"loader": {"enabled": False}})
+
+    def _start_replay(self) -> None:
+        s = self.settings
+        assert s.replay_path is not None  # noqa: S101 - load_settings requires it for replay
+        calendar = MarketCalendar(s)
+        pipeline = Pipeline.from_settings(s, calendar, self.metrics)
+        pipeline.source = "replay"
+        outlet = RecordOutlet(self.writer, self.quarantine, self.clock)
+        queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)  # unused: replay hands batches
+        streamer = ScalpStreamer(
+            "replay", queue, self.clock, outlet, pipeline, source_label="replay", registered=tuple
+        )
+        replay = ReplaySource(s.replay_path, self.clock, streamer)
+        self._spawn(replay.run(), "replay")
+        self.api.add_status(replay.status)
+
+    async def _start_market(self) -> None:
+        settings = self.settings
+        if settings.source == "sim":
+            settings = await self._start_simulator()
+        http = aiohttp.ClientSession()
+        self._stoppers.append(("http", http.close))
+        accounts = [
+            KisAccount(settings, key, secret, self.clock, self.metrics, self.redactor, http)
+            for key, secret in settings.app_credentials()
+        ]
+        if not accounts:
+            raise ConfigError(["KIS_APP_KEY/KIS_APP_SECRET: required when OBSERVER_SOURCE=kis"])
+        runtime = MarketRuntime(
+            settings,
+            self.clock,
+            self.metrics,
+            self.writer,
+            self.quarantine,
+            accounts,
+            MarketCalendar(settings),
+        )
+        self.runtime = runtime
+        await runtime.start()
+        self._stoppers.append(("market", runtime.stop))
+        self.api.add_status(runtime.status)
+        self.api.add_check("source", self._source_check)
+
+    async def _start_simulator(self) -> Settings:
+        """Start the built-in simulator on a free loopback port; point the KIS client at it."""
+        sim = SimServer(self.settings, self.clock)
+        await sim.start("127.0.0.1", 0)
+        self._stoppers.append(("simulator", sim.stop))
+        log.warning("%s (simulator at %s)", SIM_BANNER, sim.base_url)
+        self._warnings.append(SIM_BANNER)
+        update: dict[str, Any] = {
+            "kis_base_url": sim.base_url,
+            "kis_ws_url": sim.ws_url,
+            "kis_master_url": sim.master_url,
+        }
+        if not self.settings.has_kis_credentials:
+            update["kis_app_key"] = SecretStr(SIM_APP_KEY)
+            update["kis_app_secret"] = SecretStr(SIM_APP_SECRET)
+        return self.settings.model_copy(update=update)
+
+    def _source_check(self) -> str | None:
+        if self.runtime is None:
+            return None
+        ok, reason = self.runtime.ready()
+        return None if ok else reason
 
     def _spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         task = asyncio.create_task(coro, name=name)
