@@ -4,7 +4,8 @@ Every value element has ``data-field`` (a dotted path into /status) and ``data-f
 page keeps the /status it rendered in ``window.observerDashboard.status``. The tests read the
 DOM and that JSON in one step (so no refresh can fall between them), check each element shows
 its path's value in its format (a dash when absent), and compare the page's /status with one
-fetched by the test: stable fields equal, counters within what one refresh can add.
+fetched by the test just before and just after: stable fields equal, counters and the clock
+between the two.
 """
 
 from __future__ import annotations
@@ -149,8 +150,16 @@ async def test_dashboard_of_a_running_service_matches_status(
     browser: Browser, service: ServiceProcess
 ) -> None:
     page = await open_dashboard(browser, service.url)
+    # Bracket the page's /status between two of ours: a refresh that starts after `before`
+    # was fetched renders a status no older than `before` and no newer than `after`.
+    code, before = get(service.url + "/status")
+    assert code == 200
+    renders = await page.evaluate("window.observerDashboard.renders")
+    await page.wait_for_function(
+        f"window.observerDashboard.renders >= {renders + 2}", timeout=10_000
+    )
     snapshot = await page.evaluate(SNAPSHOT_JS)
-    code, fresh = get(service.url + "/status")
+    code, after = get(service.url + "/status")
     assert code == 200
     rendered = snapshot["status"]
 
@@ -158,15 +167,16 @@ async def test_dashboard_of_a_running_service_matches_status(
     assert_lists_rendered(rendered, paths)
     assert snapshot["connection"] == "live"
     for stable in ("service.version", "service.source", "service.started_at", "service.deployment"):
-        assert lookup(rendered, stable) == lookup(fresh, stable), stable
-    assert rendered.get("config") == fresh.get("config")
-    for stream, now in (fresh.get("streams") or {}).items():
-        before = rendered["streams"][stream]["stored"]
-        slack = 3 * (now.get("records_per_second") or 0) + 100  # one refresh, generously
-        assert before <= now["stored"] <= before + slack, stream
+        assert lookup(before, stable) == lookup(rendered, stable) == lookup(after, stable), stable
+    assert before.get("config") == rendered.get("config") == after.get("config")
+    for stream, shown_counts in rendered["streams"].items():
+        low, high = before["streams"][stream]["stored"], after["streams"][stream]["stored"]
+        assert low <= shown_counts["stored"] <= high, stream
+    low_clock, high_clock = before["service"]["clock"]["now"], after["service"]["clock"]["now"]
+    assert low_clock <= rendered["service"]["clock"]["now"] <= high_clock
     texts = {field: text for field, _kind, text in snapshot["fields"]}
     assert (
-        texts["service.source"] == "sim" and texts["service.version"] == fresh["service"]["version"]
+        texts["service.source"] == "sim" and texts["service.version"] == after["service"]["version"]
     )
     assert texts["service.clock.now"].startswith("2026-01-05 10:")  # the process clock
     assert int(texts["streams.system.stored"].replace(",", "")) >= 1  # the startup event
