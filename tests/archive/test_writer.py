@@ -278,3 +278,27 @@ async def test_ack_latency_and_fsync_are_observed(
 
 def clock_seconds(ns: int) -> float:
     return ns / 1e9
+
+
+async def test_queue_depth_metric_is_live(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    w = ArchiveWriter(assets, clock, metrics, batch_max=2, queue_max=16)
+    await w.start()
+    entered, release = threading.Event(), threading.Event()
+    real_write = w._write
+
+    def held_write(groups: list[Group]) -> tuple[int, ArchiveWriteError | None]:
+        entered.set()
+        assert release.wait(10)
+        return real_write(groups)
+
+    w._write = held_write  # type: ignore[method-assign]
+    futures = [await w.submit(make_record("scalp", clock.now_ns(), 0))]
+    assert await asyncio.to_thread(entered.wait, 10)
+    futures += [await w.submit(make_record("scalp", clock.now_ns(), i)) for i in range(1, 6)]
+    assert sample_value(metrics, "observer_archive_queue_depth") == 5  # while the fsync hangs
+    release.set()
+    assert [await f for f in futures] == list(range(1, 7))
+    assert sample_value(metrics, "observer_archive_queue_depth") == 0
+    await w.close()

@@ -107,6 +107,8 @@ class ArchiveWriter:
         # a thread of its own: a busy default executor must never delay an fsync
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="archive-writer")
         self._task = asyncio.create_task(self._run(), name="archive-writer")
+        # read at scrape time, so a writer stuck in a slow fsync still shows its queue growing
+        self._metrics.queue_depth.set_function(lambda: self._depth)
         self._accepting, self._pause_reason = True, None
         self._metrics.archive_accepting.set(1)
         return self.report
@@ -238,7 +240,6 @@ class ArchiveWriter:
             item = entry[0]
             taken += len(item) if isinstance(item, list) else 1
         self._depth -= taken
-        self._metrics.queue_depth.set(self._depth)
         self._space.set()
         return batch
 
