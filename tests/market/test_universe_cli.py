@@ -10,20 +10,23 @@ from pathlib import Path
 import orjson
 
 
-def observer(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
+def observer(
+    home: Path, *args: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    environ = {
         k: v
         for k, v in os.environ.items()
         if not k.startswith(("OBSERVER_", "KIS_", "KUBERNETES_"))
     }
-    env.update(
+    environ.update(
         OBSERVER_HOME=str(home),
         OBSERVER_SIM_ISSUES="300",
         OBSERVER_CLOCK_START="2026-01-05T08:10:00",
+        **(env or {}),
     )
     return subprocess.run(
         [sys.executable, "-m", "observer", "universe", *args],
-        env=env,
+        env=environ,
         capture_output=True,
         text=True,
         timeout=60,
@@ -55,3 +58,9 @@ def test_show_without_snapshot_fails_clearly(home: Path) -> None:
     shown = observer(home, "show")
     assert shown.returncode == 1
     assert "no universe snapshot" in shown.stderr
+
+
+def test_kis_source_without_credentials_is_a_config_error(home: Path) -> None:
+    result = observer(home, "build", env={"OBSERVER_SOURCE": "kis"})
+    assert result.returncode == 2
+    assert "KIS_APP_KEY" in result.stderr

@@ -111,6 +111,11 @@ def build_command(day: datetime | None, force: bool) -> None:
             "config error: OBSERVER_SOURCE=replay has no live source to build from", err=True
         )
         sys.exit(EXIT_CONFIG)
+    if settings.source == "kis" and not settings.app_credentials():
+        click.echo(
+            "config error: OBSERVER_SOURCE=kis needs KIS_APP_KEY and KIS_APP_SECRET", err=True
+        )
+        sys.exit(EXIT_CONFIG)
     chosen = day.date() if day is not None else clock_from(settings).now().date()
     sys.exit(asyncio.run(_build(settings, chosen, force)))
 
