@@ -42,7 +42,11 @@ class Harness:
         return self.server
 
     def session(
-        self, *, name: str = "s1", silence: float = 600.0, market_hours: bool = True
+        self,
+        *,
+        name: str = "s1",
+        silence: float = 600.0,
+        market_hours: Callable[[], bool] = lambda: True,
     ) -> tuple[KisWebSocketSession, asyncio.Queue[Item]]:
         assert self.server is not None
         settings = self.make_settings(
@@ -55,10 +59,19 @@ class Harness:
         out: asyncio.Queue[Item] = asyncio.Queue(maxsize=10_000)
         session = KisWebSocketSession(
             self.server.ws_url, account, self.clock, Metrics(), name=name,
-            silence_seconds=silence, market_hours=lambda: market_hours, out=out,
+            silence_seconds=silence, market_hours=market_hours, out=out,
         )  # fmt: skip
         self.tasks.append((session, asyncio.create_task(session.run())))
         return session, out
+
+    async def restart(self) -> SimServer:
+        """A new simulator process on the same port: it knows none of the old keys."""
+        assert self.server is not None
+        port, settings = self.server.port, self.server.settings
+        await self.server.stop()
+        self.server = SimServer(settings, self.clock)
+        await self.server.start("127.0.0.1", port)
+        return self.server
 
     async def close(self) -> None:
         for session, task in self.tasks:
@@ -134,10 +147,10 @@ async def test_every_record_of_multi_record_frames_with_exact_volumes(harness: H
 
 
 async def test_pingpong_is_echoed_unchanged(harness: Harness) -> None:
-    server = await harness.start(sim_pingpong_seconds=1)
+    server = await harness.start(sim_pingpong_seconds=2)
     harness.session()
     await until(lambda: server.ws.counters["pongs_exact"] >= 3)
-    assert server.ws.counters["pongs_missed"] == 0
+    assert server.ws.counters["pongs"] == server.ws.counters["pongs_exact"]
 
 
 async def test_frames_with_a_47th_field_are_parsed(harness: Harness) -> None:
@@ -209,3 +222,60 @@ async def test_silence_forces_a_reconnect_during_market_hours(harness: Harness) 
     gone = await event(out, "disconnected")
     assert "silence" in gone.reason
     await event(out, "connected")
+
+
+async def test_silence_is_ignored_outside_market_hours(harness: Harness) -> None:
+    await harness.start(sim_pingpong_seconds=10_000)
+    asked = 0
+
+    def closed_market() -> bool:
+        nonlocal asked
+        asked += 1
+        return False
+
+    _session, out = harness.session(silence=1.0, market_hours=closed_market)
+    await event(out, "connected")
+    await until(lambda: asked >= 3)
+    while not out.empty():
+        item = out.get_nowait()
+        assert not (isinstance(item, WsEvent) and item.kind == "disconnected")
+
+
+async def test_a_restarted_server_is_reached_again_with_a_fresh_approval_key(
+    harness: Harness,
+) -> None:
+    await harness.start()
+    session, out = harness.session()
+    await event(out, "connected")
+    code = harness.busiest()[0]
+    await session.register("H0STCNT0", code)
+    server = await harness.restart()
+    await event(out, "disconnected")
+    async with asyncio.timeout(15):
+        while True:
+            restored = await event(out, "reregistered")
+            if restored.reason.startswith("1 of 1"):
+                break
+    assert session.registered == {("H0STCNT0", code)}
+    assert server.ws.answers["OPSP0011"] >= 1  # the old approval key, then a new one
+    assert server.counters()["approvals_issued"] == {KEY: 1}
+    assert await records(out, 10)
+
+
+async def test_session_metrics(harness: Harness) -> None:
+    server = await harness.start()
+    session, out = harness.session(name="m1")
+    await event(out, "connected")
+    codes = harness.busiest(2)
+    for code in codes:
+        await session.register("H0STCNT0", code)
+    await records(out, 10)
+    registry = session.metrics.registry
+    labels = {"session": "m1"}
+    assert registry.get_sample_value("observer_ws_connected", labels) == 1
+    assert registry.get_sample_value("observer_ws_registrations", labels) == 2
+    assert registry.get_sample_value("observer_ws_frames_total", {"tr_id": "H0STCNT0"}) >= 1
+    assert registry.get_sample_value("observer_ws_last_message_timestamp_seconds", labels) > 0
+    await server.drop_connections()
+    await event(out, "reregistered")
+    assert registry.get_sample_value("observer_ws_reconnects_total", labels) == 1

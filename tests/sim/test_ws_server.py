@@ -7,6 +7,7 @@ from typing import Any
 import aiohttp
 import orjson
 
+from observer.kis.frames import ControlMessage, DataMessage, PingPong, parse_message
 from observer.sim.server import SimServer
 
 
@@ -87,34 +88,46 @@ async def test_trade_and_book_frames_for_registered_symbols(
     assert set(seen) == {"H0STCNT0", "H0STASP0"}
 
 
-async def test_faults_drop_every_connection_and_send_garbage(
-    make_settings: Any, http: aiohttp.ClientSession
-) -> None:
+async def _fault_server(make_settings: Any, **overrides: Any) -> SimServer:
     from observer.clock import Clock
     from tests.sim.conftest import MARKET_MORNING
 
-    settings = make_settings(sim_issues=30, sim_drop_ws_seconds=2, sim_garbage_rate=0.5)
+    settings = make_settings(sim_issues=30, **overrides)
     server = SimServer(settings, Clock(MARKET_MORNING, speed=20))
     await server.start()
+    return server
+
+
+async def test_garbage_frames_are_mixed_in(make_settings: Any, http: aiohttp.ClientSession) -> None:
+    server = await _fault_server(make_settings, sim_garbage_rate=0.5)
     try:
         approval = await _approval(server, http)
         code = min(server.market.issues, key=lambda issue: issue.rank).code
-        garbage = 0
+        good = garbage = 0
         async with http.ws_connect(f"{server.ws_url}/tryitout") as ws:
             await ws.send_str(_request(approval, "H0STCNT0", code))
-            while True:
-                message = await ws.receive(timeout=10)
-                if message.type != aiohttp.WSMsgType.TEXT:
-                    break
-                text = message.data
-                garbage += not (text.startswith("0|H0STCNT0|") or text.startswith('{"header'))
-                garbage += (
-                    text.startswith("0|H0STCNT0|")
-                    and len(text.split("|")) == 4
-                    and (text.split("|")[3].count("^") + 1 != int(text.split("|")[2]) * 46)
-                )
-        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
+            while good < 40:
+                message = parse_message((await ws.receive(timeout=10)).data, 0)
+                if isinstance(message, DataMessage) and not message.rejects:
+                    good += 1
+                elif not isinstance(message, ControlMessage | PingPong):
+                    garbage += 1
         assert garbage > 0
+        assert server.counters()["ws"]["counters"]["garbage"] >= garbage
+    finally:
+        await server.stop()
+
+
+async def test_every_connection_is_dropped_every_n_seconds(
+    make_settings: Any, http: aiohttp.ClientSession
+) -> None:
+    server = await _fault_server(make_settings, sim_drop_ws_seconds=2)
+    try:
+        async with http.ws_connect(f"{server.ws_url}/tryitout") as ws:
+            message = await ws.receive(timeout=10)
+            while message.type == aiohttp.WSMsgType.TEXT:  # PINGPONG until the drop
+                message = await ws.receive(timeout=10)
+        assert message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED)
         assert server.counters()["ws"]["counters"]["drops"] >= 1
     finally:
         await server.stop()

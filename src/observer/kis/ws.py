@@ -228,7 +228,8 @@ class KisWebSocketSession:
                 await self._request(pair, "1")
             except WebSocketError as exc:
                 log.warning("session %s: %s", self.name, exc)
-        if self._connections > 1 and self.fatal is None:
+        ws = self._ws
+        if self._connections > 1 and self.fatal is None and ws is not None and not ws.closed:
             restored = len(self._registered)
             await self._emit("reregistered", f"{restored} of {len(pairs)} registrations restored")
 
@@ -291,6 +292,9 @@ class KisWebSocketSession:
         ws = self._ws
         if ws is None:
             return
+        in_flight = self._answers.get(pair)
+        if in_flight is not None and not in_flight.done():
+            return  # the request already on its way settles the pair
         approval_key = await self.account.approval_key()
         request = {
             "header": {

@@ -88,6 +88,7 @@ class SimWsHub:
         self.connections: set[SimWsConnection] = set()
         self._watch: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
+        self._closing: set[asyncio.Task[bool]] = set()
         self._last_drop = clock.monotonic()
         self.counters: Counter[str] = Counter()
         self.answers: Counter[str] = Counter()  # msg_cd -> how many were sent
@@ -153,7 +154,8 @@ class SimWsHub:
             log.warning("simulator: a WebSocket client does not keep up; dropping it")
             self.connections.discard(conn)
             task = asyncio.create_task(conn.ws.close())
-            task.add_done_callback(lambda _t: None)
+            self._closing.add(task)
+            task.add_done_callback(self._closing.discard)
 
     def _answer(
         self, conn: SimWsConnection, tr_id: str, tr_key: str, msg_cd: str, ok: bool = False
