@@ -56,7 +56,9 @@ def stored_seqs(assets: Path) -> dict[str, list[int]]:
     """Every line of every file must parse; the seqs per stream in file order."""
     seqs: dict[str, list[int]] = {}
     for stream, files in archive_files(assets).items():
-        for _, path in files:
+        for name, path in files:
+            if name.compressed:  # an hour that ended during the test; checked by its reader
+                continue
             data = path.read_bytes()
             assert not data or data.endswith(b"\n"), f"{path.name} ends in a partial line"
         seqs[stream] = [
