@@ -20,6 +20,38 @@ import time
 from pathlib import Path
 
 FLOOR_ROWS_PER_SECOND = 100_000
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu_seconds(pid: int) -> float | None:
+    """utime + stime of a local process (the loader's PostgreSQL backend), None if unknown."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+
+
+async def _watch_backend(url: str, out: dict[str, float]) -> None:
+    """Track the CPU time of the loader's backend while it lives (local servers only)."""
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        pid = None
+        while pid is None:
+            pid = await conn.fetchval(
+                "SELECT pid FROM pg_stat_activity WHERE application_name = 'observer-loader'"
+            )
+            await asyncio.sleep(0.01)
+        while True:
+            cpu = _proc_cpu_seconds(pid)
+            if cpu is None:
+                return
+            out["backend_cpu"] = cpu
+            await asyncio.sleep(0.05)
+    finally:
+        await conn.close()
 
 
 def _generate(assets: Path, records: int, symbols: int) -> None:
@@ -93,9 +125,12 @@ async def _run(records: int, symbols: int) -> None:
             loader = ArchiveLoader(
                 settings, Clock(), Metrics(), ArchiveReader(settings.assets_dir), auto_migrate=False
             )
-            t0 = time.perf_counter()
+            cpu: dict[str, float] = {}
+            watcher = asyncio.create_task(_watch_backend(url, cpu))
+            t0, c0 = time.perf_counter(), time.process_time()
             counts = await loader.run_once()
-            elapsed = time.perf_counter() - t0
+            elapsed, loader_cpu = time.perf_counter() - t0, time.process_time() - c0
+            watcher.cancel()
         finally:
             await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     rate = counts.get("ticks", 0) / elapsed
@@ -103,7 +138,17 @@ async def _run(records: int, symbols: int) -> None:
         f"loaded {counts.get('ticks', 0):,} ticks, {counts.get('bars_1m', 0):,} bar upserts "
         f"in {elapsed:.2f} s (batch {settings.loader_batch_rows:,} rows)"
     )
-    print(f"catch-up rate: {rate:,.0f} rows/s (floor {FLOOR_ROWS_PER_SECOND:,})")
+    print(f"catch-up rate: {rate:,.0f} rows/s wall clock (floor {FLOOR_ROWS_PER_SECOND:,})")
+    rows = counts.get("ticks", 0)
+    backend = cpu.get("backend_cpu")
+    print(f"  loader process CPU {loader_cpu:.2f} s = {rows / loader_cpu:,.0f} rows per CPU second")
+    if backend:
+        bound = max(loader_cpu, backend)
+        print(
+            f"  PostgreSQL backend CPU {backend:.2f} s = {rows / backend:,.0f} rows per CPU second;"
+            f" on two otherwise idle cores: ~{rows / bound:,.0f} rows/s"
+        )
+    print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if counts.get("ticks") != records // symbols * symbols:
         raise SystemExit("row count mismatch")
     if rate < FLOOR_ROWS_PER_SECOND:

@@ -136,6 +136,14 @@ async def test_database_outage_loses_nothing(
                 await asyncio.sleep(0.02)
 
         await asyncio.wait_for(down(), 10)
+
+        async def lagging() -> None:
+            while loader.lag_records.get("scalp") != 300:
+                await asyncio.sleep(0.02)
+
+        await asyncio.wait_for(lagging(), 10)
+        assert loader.metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
+        assert loader.metrics.db_up._value.get() == 0
         assert loader.metrics.loader_errors._value.get() >= 1
         assert loader.status()["loader"]["last_error"]
         await proxy.restore()

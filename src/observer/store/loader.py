@@ -50,6 +50,7 @@ _SERVER_SETTINGS = {
     # only means re-reading them from the archive: exactly-once holds without a WAL flush.
     "synchronous_commit": "off",
     "application_name": "observer-loader",
+    "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
 }
 
 
@@ -220,6 +221,7 @@ class ArchiveLoader:
         if isinstance(err, DatabaseUnavailableError):
             self._set_db_up(False)
         await self._disconnect()
+        await asyncio.to_thread(self._update_lag)  # the archive keeps growing meanwhile
         delay = self._backoff.next_delay()
         log.warning("loader: %s; retrying in %.1f s", err, delay)
         await self._idle(delay)

@@ -1,9 +1,10 @@
 -- Observer schema, version 1: market tables (partitioned by day), system tables, checkpoints.
+-- Symbols use the "C" collation: six-character codes compare bytewise, keeping key inserts cheap.
 -- The database is a derived view of the archive; every table can be rebuilt by reloading it.
 
 -- Track B trades (H0STCNT0 / H0NXCNT0 / H0UNCNT0), one row per trade, every typed field.
 CREATE TABLE ticks (
-    symbol                          text        NOT NULL,
+    symbol                          text        COLLATE "C" NOT NULL,
     business_date                   date        NOT NULL,
     trade_ts                        timestamptz,
     recv_ts                         timestamptz NOT NULL,
@@ -70,7 +71,7 @@ CREATE INDEX ticks_trade_ts ON ticks USING brin (trade_ts);
 
 -- Track A sweep quotes, one row per symbol per sweep.
 CREATE TABLE quotes (
-    symbol            text        NOT NULL,
+    symbol            text        COLLATE "C" NOT NULL,
     business_date     date        NOT NULL,
     sweep_id          bigint      NOT NULL,
     recv_ts           timestamptz NOT NULL,
@@ -109,7 +110,7 @@ CREATE INDEX quotes_recv_ts ON quotes USING brin (recv_ts);
 -- One-minute OHLCV per symbol, maintained from ticks in the transaction that inserts them.
 -- first/last_acc_volume order the ticks of a bar, so merging a later batch stays correct.
 CREATE TABLE bars_1m (
-    symbol            text        NOT NULL,
+    symbol            text        COLLATE "C" NOT NULL,
     business_date     date        NOT NULL,
     bar_time          timestamptz NOT NULL,
     open              bigint,
