@@ -14,13 +14,14 @@ import os
 import resource
 import signal
 import sys
+from datetime import datetime
 from pathlib import Path
 
 import orjson
 
 from observer.archive.exceptions import ArchiveWriteError
 from observer.archive.writer import ArchiveWriter
-from observer.clock import Clock
+from observer.clock import KST, Clock, ManualClock
 from observer.metrics import Metrics
 from observer.pipeline.record import Record
 
@@ -54,7 +55,7 @@ async def stream_forever(assets: Path) -> None:
 async def fill_to_limit(assets: Path, limit: int) -> None:
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
     _, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
-    clock = Clock()
+    clock = ManualClock(datetime(2026, 1, 5, 9, 30, tzinfo=KST))  # one hour, one file
     writer = ArchiveWriter(assets, clock, Metrics())
     await writer.start()
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
