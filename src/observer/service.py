@@ -209,6 +209,9 @@ class Service:
     def _source_check(self) -> str | None:
         if self.runtime is None:
             return None
+        for account in self.runtime.accounts:
+            if account.fatal:
+                return f"KIS refused the credentials of key {account.key_id[:12]}: {account.fatal}"
         ok, reason = self.runtime.ready()
         return None if ok else reason
 
