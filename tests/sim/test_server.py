@@ -162,3 +162,23 @@ async def test_holiday_check_and_daily_prices(sim: SimServer, http: aiohttp.Clie
     assert rows[0]["stck_bsop_date"] == "20261126"
     assert len(rows) == 30
     assert all(int(r["stck_lwpr"]) <= int(r["stck_clpr"]) <= int(r["stck_hgpr"]) for r in rows[1:])
+
+
+async def test_gateway_error_bursts(make_settings: Any, http: aiohttp.ClientSession) -> None:
+    from observer.clock import ManualClock
+    from tests.sim.conftest import MARKET_MORNING
+
+    settings = make_settings(sim_issues=20, sim_gateway_error_rate=1.0, sim_rate_limit=1000)
+    server = SimServer(settings, ManualClock(MARKET_MORNING))
+    await server.start()
+    try:
+        _, token = await _token(server, http)
+        code = server.market.issues[0].code
+        status, body = await _get(
+            server, http, "inquire-price", token["access_token"], "FHKST01010100",
+            FID_COND_MRKT_DIV_CODE="J", FID_INPUT_ISCD=code,
+        )  # fmt: skip
+    finally:
+        await server.stop()
+    assert (status, body["msg_cd"]) == (500, "EGW00300")
+    assert server.counters()["gateway_errors"] == 1
