@@ -21,14 +21,13 @@ from observer.config.redact import Redactor
 from observer.config.settings import Settings
 from observer.kis.account import KisAccount
 from observer.market.exceptions import SnapshotError, UniverseError
+from observer.market.runtime import accounts_for
 from observer.market.snapshots import read_snapshot, snapshot_days, snapshot_path
 from observer.market.sources import AccountQuoteSource
 from observer.market.universe import UniverseBuilder
 from observer.metrics import Metrics
 
 EXIT_FAILED = 1
-SIM_APP_KEY = "sim-app-key"
-SIM_APP_SECRET = "sim-app-secret"  # noqa: S105 - the embedded simulator's fixed fake secret
 
 
 @contextlib.asynccontextmanager
@@ -41,10 +40,7 @@ async def source_account(
     """
     redactor = Redactor(settings.secret_values())
     async with contextlib.AsyncExitStack() as stack:
-        if settings.source == "kis":
-            key, secret = settings.app_credentials()[0]
-            label = "kis"
-        else:
+        if settings.source != "kis":
             from observer.sim.server import SimServer
 
             sim = SimServer(settings, clock)
@@ -57,10 +53,9 @@ async def source_account(
                     "kis_master_url": sim.master_url,
                 }
             )
-            key, secret, label = SIM_APP_KEY, SIM_APP_SECRET, "sim"
         http = await stack.enter_async_context(aiohttp.ClientSession())
-        account = KisAccount(settings, key, secret, clock, metrics, redactor, http)
-        yield account, label
+        account = accounts_for(settings, clock, metrics, redactor, http)[0]
+        yield account, "kis" if settings.source == "kis" else "sim"
 
 
 async def _build(settings: Settings, day: date, force: bool) -> int:

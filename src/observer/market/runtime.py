@@ -17,8 +17,13 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import aiohttp
+
 from observer.clock import KST, NS_PER_S, Clock
+from observer.config.exceptions import ConfigError
+from observer.config.redact import Redactor
 from observer.config.settings import Settings
+from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import UniverseError
 from observer.market.outlet import ArchiveSink, QuarantineSink, RecordOutlet
@@ -38,6 +43,32 @@ log = logging.getLogger(__name__)
 SWEEP_SESSION = "regular"
 UNIVERSE_RETRY_SECONDS = 300.0
 DISCONNECT_GRACE_SECONDS = 60.0
+
+
+SIM_APP_KEY = "sim-app-key"
+SIM_APP_SECRET = "sim-app-secret"  # noqa: S105 - the embedded simulator's fixed fake secret
+
+
+def accounts_for(
+    settings: Settings,
+    clock: Clock,
+    metrics: Metrics,
+    redactor: Redactor,
+    http: aiohttp.ClientSession,
+) -> list[KisAccount]:
+    """One account per app key for the configured source.
+
+    Source ``kis``: every pair of ``settings.app_credentials()``. Source ``sim``: one fake key
+    (real keys are never sent to the simulator, and its tokens never enter their cache files).
+    The settings' URLs must already point at the source (the simulator's, when embedded).
+    """
+    if settings.source == "kis":
+        pairs = settings.app_credentials()
+        if not pairs:
+            raise ConfigError(["OBSERVER_SOURCE=kis needs KIS_APP_KEY and KIS_APP_SECRET"])
+    else:
+        pairs = [(SIM_APP_KEY, SIM_APP_SECRET)]
+    return [KisAccount(settings, k, s, clock, metrics, redactor, http) for k, s in pairs]
 
 
 class MarketRuntime:
