@@ -99,6 +99,7 @@ class RowBatch:
 
     @property
     def row_count(self) -> int:
+        """Rows waiting for every table together."""
         return sum(len(rows) for rows in self.rows.values())
 
     def drop_nonconforming(self) -> int:

@@ -93,6 +93,7 @@ class Database:
 
     @property
     def closed(self) -> bool:
+        """True once the connection is closed or broken."""
         return bool(self._conn.is_closed())
 
     async def close(self) -> None:
@@ -106,18 +107,22 @@ class Database:
             self._conn.terminate()
 
     async def execute(self, sql: str, *args: Any) -> str:
+        """Run a statement; returns the command status (e.g. ``INSERT 0 5``)."""
         async with translated(self.label):
             return str(await self._conn.execute(sql, *args))
 
     async def fetch(self, sql: str, *args: Any) -> list[Any]:
+        """All rows of a query."""
         async with translated(self.label):
             return list(await self._conn.fetch(sql, *args))
 
     async def fetchrow(self, sql: str, *args: Any) -> Any:
+        """The first row of a query, or None."""
         async with translated(self.label):
             return await self._conn.fetchrow(sql, *args)
 
     async def fetchval(self, sql: str, *args: Any) -> Any:
+        """The first column of the first row, or None."""
         async with translated(self.label):
             return await self._conn.fetchval(sql, *args)
 

@@ -48,6 +48,7 @@ class ImportSummary:
 
     @property
     def loaded_lines(self) -> int:
+        """Lines that became new rows (ticks, quotes, system events)."""
         return sum(self.loaded[t] for t in PRIMARY_TABLES)
 
 

@@ -58,18 +58,22 @@ class PositionLike(Protocol):
     """A resumable place in a stream: file name (without .zst) and byte offset after a line."""
 
     @property
-    def file(self) -> str: ...
+    def file(self) -> str:
+        """The plain file name (without ``.zst``)."""
+        ...
 
     @property
-    def offset(self) -> int: ...
+    def offset(self) -> int:
+        """Byte offset just after the last line read."""
+        ...
 
 
 class LineReader(Protocol):
     """What the loader needs of the archive reader."""
 
-    def iter_lines(
-        self, stream: str, start: Any = None
-    ) -> Iterator[tuple[bytes, PositionLike]]: ...
+    def iter_lines(self, stream: str, start: Any = None) -> Iterator[tuple[bytes, PositionLike]]:
+        """Complete lines of ``stream`` from ``start`` on, each with the position after it."""
+        ...
 
 
 def _position(file: str, offset: int) -> Any:
@@ -88,12 +92,14 @@ class JitteredBackoff:
         self._random = random.SystemRandom()
 
     def next_delay(self) -> float:
+        """Seconds to wait before the next attempt."""
         base = min(self.cap, self.initial * (1 << min(self.attempt, 30)))
         self.attempt += 1
         jitter: float = self._random.uniform(0.5, 1.0)
         return base * jitter
 
     def reset(self) -> None:
+        """Start again from the initial delay (after a success)."""
         self.attempt = 0
 
 

@@ -16,11 +16,12 @@ from importlib import resources
 
 from observer.config.settings import Settings
 from observer.store.connection import Database, connect_admin
-from observer.store.exceptions import DuplicateObjectError, MigrationChecksumError
+from observer.store.exceptions import DuplicateObjectError, MigrationChecksumError, QueryError
 
 log = logging.getLogger(__name__)
 
 MIGRATION_LOCK_KEY = 0x0B5E_4E12  # pg_advisory_lock key held while migrating
+MISSING_DATABASE = "3D000"  # invalid_catalog_name: DB_NAME does not exist yet
 _CREATE_TABLE = """
 CREATE TABLE IF NOT EXISTS schema_migrations (
     version     text        PRIMARY KEY,
@@ -86,8 +87,13 @@ async def ensure_database(settings: Settings) -> bool:
 async def migrate(settings: Settings, migrations: list[Migration] | None = None) -> MigrationReport:
     """Create the database if needed and apply every pending migration."""
     report = MigrationReport(database=settings.db_name)
-    report.created_database = await ensure_database(settings)
-    db = await Database.connect(settings.db_dsn, label=settings.db_dsn_redacted)
+    try:
+        db = await Database.connect(settings.db_dsn, label=settings.db_dsn_redacted)
+    except QueryError as err:
+        if err.sqlstate != MISSING_DATABASE:
+            raise
+        report.created_database = await ensure_database(settings)
+        db = await Database.connect(settings.db_dsn, label=settings.db_dsn_redacted)
     try:
         await db.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
         try:

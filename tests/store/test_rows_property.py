@@ -1,0 +1,82 @@
+"""Property tests: turning lines into rows never raises, whatever the input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from observer.store import rows as R
+from observer.store.batch import RowBatch
+from observer.store.importer import ArchiveImporter
+from observer.store.legacy import LegacyConverter
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**63), max_value=2**63 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner),
+    max_leaves=20,
+)
+KEYS = st.sampled_from(
+    ["v", "stream", "seq", "recv_ns", "ts", "source", "tr_id", "symbol", "data", "flags",
+     "raw", "timestamp", "execution_time", "price", "volume", "bid_ask", "dataset", "session"]
+)  # fmt: skip
+STREAMS = st.sampled_from(["scalp", "swing", "system", "other"])
+
+
+@st.composite
+def record_like(draw: Any) -> dict[str, Any]:
+    """Dicts that look more or less like archive or legacy lines."""
+    obj: dict[str, Any] = draw(st.dictionaries(KEYS, JSON, max_size=10))
+    if draw(st.booleans()):
+        obj["stream"] = draw(STREAMS)
+        obj["recv_ns"] = draw(st.integers(min_value=0, max_value=2**62))
+        obj["data"] = draw(
+            st.dictionaries(st.sampled_from(["acc_volume", "event", "price", "start", "end"]), JSON)
+        )
+    return obj
+
+
+@settings(max_examples=100, deadline=None)
+@given(record_like())
+def test_row_batch_never_raises(obj: dict[str, Any]) -> None:
+    batch = RowBatch()
+    batch.add(obj)
+    assert batch.records == 1
+    kept = batch.row_count
+    batch.drop_nonconforming()
+    assert batch.row_count <= kept
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=200) | record_like().map(orjson.dumps))
+def test_import_line_never_raises(line: bytes) -> None:
+    importer = ArchiveImporter.__new__(ArchiveImporter)
+    importer._legacy = LegacyConverter()
+    batch = RowBatch()
+    importer._add(batch, line + b"\n")
+    assert batch.records <= 1
+    assert batch.records == 1 or not line.strip(b" \t\r\n")
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.integers(min_value=1, max_value=10**12),
+    st.integers(min_value=1, max_value=10**7),
+    st.sampled_from(["090001", "152959"]),
+)
+def test_valid_legacy_scalp_rows_conform(acc: int, price: int, hhmmss: str) -> None:
+    line = orjson.dumps({
+        "timestamp": "2026-01-05T09:00:01+09:00", "symbol": "005930",
+        "execution_time": hhmmss, "price": {"current": str(price), "open": price},
+        "volume": {"accumulated": acc}, "bid_ask": {}, "source": "kis",
+    })  # fmt: skip
+    record = LegacyConverter().convert(orjson.loads(line), line)
+    assert record is not None
+    row = R.tick_row(record)
+    assert R.conforms("ticks", row)
