@@ -187,3 +187,21 @@ def test_concurrent_runs_on_the_same_hour_agree(assets: Path) -> None:
     assert verify_manifest(assets, "20260105").passed
     zst = (assets / "scalp_20260105_09.jsonl.zst").read_bytes()
     assert zstandard.ZstdDecompressor().decompressobj().decompress(zst) == content
+
+
+def test_a_torn_manifest_line_is_ignored_and_replaced(assets: Path) -> None:
+    write_hour(assets, "scalp_20260105_09.jsonl")
+    content10 = write_hour(assets, "scalp_20260105_10.jsonl")
+    compress_hour(assets / "scalp_20260105_09.jsonl")
+    # power loss while appending the 10 o'clock line, after its rename
+    (assets / "scalp_20260105_10.jsonl.zst").write_bytes(
+        zstandard.ZstdCompressor(level=3).compress(content10)
+    )
+    manifest = assets / "manifest_20260105.sha256"
+    with manifest.open("ab") as fh:
+        fh.write(b"0123456789abcdef")
+    assert set(read_manifest(manifest)) == {"scalp_20260105_09.jsonl.zst"}
+    compress_closed(assets, NOW)
+    check = verify_manifest(assets, "20260105")
+    assert check.passed and len(check.ok) == 2
+    assert len(manifest.read_text().splitlines()) == 2

@@ -59,13 +59,16 @@ class CompressionStopped(ArchiveError):
 
 
 def read_manifest(path: Path) -> dict[str, str]:
-    """``{file name: sha256}`` from one manifest (the last line wins); empty when absent."""
+    """``{file name: sha256}`` from one manifest (the last line wins); empty when absent.
+
+    A last line without ``\\n`` is a torn append (it is redone by the next run) and is ignored.
+    """
     listed: dict[str, str] = {}
     try:
-        text = path.read_text("utf-8")
+        text = path.read_text("utf-8", errors="replace")
     except FileNotFoundError:
         return listed
-    for no, line in enumerate(text.splitlines(), 1):
+    for no, line in enumerate(text.split("\n")[:-1], 1):
         if not line.strip():
             continue
         digest, sep, name = line.partition("  ")
@@ -76,10 +79,23 @@ def read_manifest(path: Path) -> dict[str, str]:
 
 
 def _append_manifest(path: Path, digest: str, name: str) -> None:
-    with path.open("ab") as fh:
-        fh.write(f"{digest}  {name}\n".encode())
-        fh.flush()
-        os.fsync(fh.fileno())
+    """Append one line and fsync; a torn last line is cut first, a failed append cut back."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        size = os.fstat(fd).st_size
+        if size:
+            head = os.pread(fd, size, 0)
+            if not head.endswith(b"\n"):
+                size = head.rfind(b"\n") + 1
+                os.ftruncate(fd, size)
+        try:
+            os.write(fd, f"{digest}  {name}\n".encode())
+            os.fsync(fd)
+        except OSError:
+            os.ftruncate(fd, size)
+            raise
+    finally:
+        os.close(fd)
 
 
 def _check_stop(stop: threading.Event | None) -> None:
