@@ -44,6 +44,7 @@ class PgServer:
     user: str
     password: str
     origin: str  # "env", "local" or "throwaway"
+    admin_db: str = "postgres"  # where CREATE / DROP DATABASE run
 
     def dsn(self, database: str) -> str:
         auth = self.user + (f":{self.password}" if self.password else "")
@@ -60,7 +61,7 @@ async def _answers(dsn: str) -> bool:
 
 
 async def _admin(server: PgServer, sql: str) -> None:
-    conn = await asyncpg.connect(server.dsn("postgres"), timeout=10)
+    conn = await asyncpg.connect(server.dsn(server.admin_db), timeout=10)
     try:
         await conn.execute(sql)
     finally:
@@ -127,6 +128,7 @@ def _server_from_url(url: str) -> PgServer:
         parts.username or "postgres",
         parts.password or "",
         "env",
+        parts.path.lstrip("/") or "postgres",
     )
 
 
