@@ -65,3 +65,16 @@ async def test_write_error_is_raised_and_the_line_retried(
         for x in (qdir / "quarantine_20260105.jsonl").read_bytes().splitlines()
     ]
     assert raws == ["first", "second"]
+
+
+async def test_a_torn_line_left_by_power_loss_is_cut_before_appending(
+    tmp_path: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    qdir = tmp_path / "quarantine"
+    qdir.mkdir()
+    path = qdir / "quarantine_20260105.jsonl"
+    path.write_bytes(b'{"ts":"x","reason":"a","tr_id":null,"raw":"ok"}\n{"ts":"2026-01-05T0')
+    writer = QuarantineWriter(qdir, clock, metrics)
+    await writer.write("bad", "after")
+    await writer.close()
+    assert [orjson.loads(x)["raw"] for x in path.read_bytes().splitlines()] == ["ok", "after"]

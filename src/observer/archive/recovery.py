@@ -13,12 +13,13 @@ import logging
 import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any
 
 import orjson
 import zstandard
 
 from observer.archive.paths import ArchiveName, parse_name
+from observer.archive.segment import whole_lines_end
 from observer.metrics import Metrics
 
 log = logging.getLogger(__name__)
@@ -62,24 +63,11 @@ def archive_files(assets_dir: Path) -> dict[str, list[tuple[ArchiveName, Path]]]
     return found
 
 
-def complete_end(fh: BinaryIO, size: int) -> int:
-    """Offset just after the last ``\\n`` in the first ``size`` bytes (0 when there is none)."""
-    end = size
-    while end > 0:
-        start = max(0, end - TAIL_CHUNK)
-        fh.seek(start)
-        nl = fh.read(end - start).rfind(b"\n")
-        if nl >= 0:
-            return start + nl + 1
-        end = start
-    return 0
-
-
 def cut_torn_tail(path: Path) -> int:
     """Cut a last line that has no ``\\n``; returns how many bytes were cut (0 when intact)."""
     with path.open("r+b") as fh:
         size = fh.seek(0, os.SEEK_END)
-        keep = complete_end(fh, size)
+        keep = whole_lines_end(fh.fileno(), size)
         if keep == size:
             return 0
         fh.truncate(keep)
@@ -108,7 +96,7 @@ def _last_seq_in_lines(lines: list[bytes]) -> int | None:
 
 def _last_seq_plain(path: Path) -> int | None:
     with path.open("rb") as fh:
-        end = complete_end(fh, fh.seek(0, os.SEEK_END))
+        end = whole_lines_end(fh.fileno(), fh.seek(0, os.SEEK_END))
         carry = b""
         while end > 0:
             start = max(0, end - TAIL_CHUNK)

@@ -13,7 +13,8 @@ from pathlib import Path
 from observer.archive.exceptions import ArchiveWriteError
 
 log = logging.getLogger(__name__)
-OPEN_FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC
+OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
+TAIL_CHUNK = 64 * 1024
 FILE_MODE = 0o644
 PROBE_NAME = ".observer-write-probe"
 
@@ -43,6 +44,18 @@ def probe_directory(directory: Path) -> str | None:
     return None
 
 
+def whole_lines_end(fd: int, size: int) -> int:
+    """Offset just after the last ``\\n`` among the first ``size`` bytes of ``fd`` (0 if none)."""
+    end = size
+    while end > 0:
+        start = max(0, end - TAIL_CHUNK)
+        nl = os.pread(fd, end - start, start).rfind(b"\n")
+        if nl >= 0:
+            return start + nl + 1
+        end = start
+    return 0
+
+
 class Segment:
     """An archive file open for appending (one stream, one KST hour)."""
 
@@ -66,11 +79,14 @@ class Segment:
             except FileExistsError:
                 self.fd = os.open(self.path, OPEN_FLAGS)
             size = os.fstat(self.fd).st_size
-            if self.trusted >= 0 and size != self.trusted:
-                # an earlier failed append could not be cut back: finish that job first
-                os.ftruncate(self.fd, self.trusted)
+            # after a failed append that could not be cut back, finish that job; otherwise
+            # never append after a torn line (files without start-up recovery, e.g. quarantine)
+            keep = self.trusted if self.trusted >= 0 else whole_lines_end(self.fd, size)
+            if keep != size:
+                os.ftruncate(self.fd, keep)
                 os.fsync(self.fd)
-                size = self.trusted
+                log.warning("cut %d bytes of a partial last line from %s", size - keep, self.path)
+                size = keep
             self.size = self.trusted = size
         except OSError as exc:
             self.close()
