@@ -14,11 +14,10 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 import zstandard
 
 from observer.api.server import ApiServer
-from observer.cli.ops_cmd import attach_maintenance_log
+from observer.cli.logging_setup import attach_maintenance_log
 from observer.clock import KST, Clock, ManualClock
 from observer.config.redact import Redactor
 from observer.metrics import Metrics
@@ -65,9 +64,6 @@ async def observer_async(*args: str) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-@pytest.mark.filterwarnings(
-    "ignore:shutdown_timeout should be set on BaseRunner:DeprecationWarning"
-)
 async def test_status_prints_a_table_or_json() -> None:
     server = ApiServer(Clock(), Metrics(), "127.0.0.1", 0)
     server.add_status(lambda: json.loads(json.dumps(STATUS)))

@@ -280,11 +280,6 @@ async def serve(status: dict[str, Any]) -> ApiServer:
     return server
 
 
-# The in-process server passes shutdown_timeout to its site, which aiohttp deprecates.
-SERVER_DEPRECATION = "ignore:shutdown_timeout should be set on BaseRunner:DeprecationWarning"
-
-
-@pytest.mark.filterwarnings(SERVER_DEPRECATION)
 async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     server = await serve(FULL_STATUS)
     try:
@@ -311,7 +306,6 @@ async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     assert texts["loader.lag_records.system"] == DASH and texts["streams.system.stored"] == DASH
 
 
-@pytest.mark.filterwarnings(SERVER_DEPRECATION)
 async def test_missing_sections_render_as_dashes(browser: Browser) -> None:
     server = await serve({})
     try:

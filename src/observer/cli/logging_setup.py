@@ -119,6 +119,27 @@ class DailyFileHandler(logging.Handler):
         super().close()
 
 
+MAINTENANCE_LOGGER = "observer.ops"
+
+
+def _formatter(settings: Settings, clock: Clock) -> logging.Formatter:
+    return JsonFormatter(clock) if settings.log_format == "json" else TextFormatter(clock)
+
+
+def attach_maintenance_log(settings: Settings, clock: Clock, redactor: Redactor) -> logging.Handler:
+    """Send the ``observer.ops`` loggers of a running service to ``maintenance_YYYYMMDD.log``
+    as well (replacing an earlier such handler); returns the handler."""
+    ops = logging.getLogger(MAINTENANCE_LOGGER)
+    for old in [h for h in ops.handlers if isinstance(h, DailyFileHandler)]:
+        ops.removeHandler(old)
+        old.close()
+    handler = DailyFileHandler(settings.maintenance_log_dir, "maintenance", clock)
+    handler.addFilter(RedactingFilter(redactor))
+    handler.setFormatter(_formatter(settings, clock))
+    ops.addHandler(handler)
+    return handler
+
+
 def configure_logging(
     settings: Settings,
     clock: Clock,
@@ -134,9 +155,7 @@ def configure_logging(
         root.removeHandler(handler)
         handler.close()
     root.setLevel(settings.log_level)
-    formatter: logging.Formatter = (
-        JsonFormatter(clock) if settings.log_format == "json" else TextFormatter(clock)
-    )
+    formatter = _formatter(settings, clock)
     redacting = RedactingFilter(redactor)
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stdout)]
     if to_file:
@@ -148,6 +167,8 @@ def configure_logging(
         handler.addFilter(redacting)
         handler.setFormatter(formatter)
         root.addHandler(handler)
+    if to_file and not maintenance:
+        attach_maintenance_log(settings, clock, redactor)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     logging.captureWarnings(True)
     return redactor

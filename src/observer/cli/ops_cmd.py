@@ -4,7 +4,6 @@ and ``status``. Maintenance and backup commands log to ``maintenance_YYYYMMDD.lo
 from __future__ import annotations
 
 import asyncio
-import logging
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -14,7 +13,6 @@ import click
 import orjson
 
 from observer.cli.context import clock_from, load_or_exit
-from observer.cli.logging_setup import DailyFileHandler, RedactingFilter, TextFormatter
 from observer.clock import Clock
 from observer.config.redact import Redactor
 from observer.config.settings import Settings, prepare_paths
@@ -25,17 +23,6 @@ from observer.ops.maintenance import TASKS, run_tasks
 from observer.ops.status_report import fetch_status, human_bytes, render_status
 
 EXIT_FAILED = 1
-MAINTENANCE_LOGGER = "observer.ops"
-
-
-def attach_maintenance_log(settings: Settings, clock: Clock, redactor: Redactor) -> logging.Handler:
-    """Send the ``observer.ops`` loggers of a running service to ``maintenance_YYYYMMDD.log``
-    as well (the service's logging setup calls this once; returns the handler to close)."""
-    handler = DailyFileHandler(settings.maintenance_log_dir, "maintenance", clock)
-    handler.addFilter(RedactingFilter(redactor))
-    handler.setFormatter(TextFormatter(clock))
-    logging.getLogger(MAINTENANCE_LOGGER).addHandler(handler)
-    return handler
 
 
 def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
