@@ -19,6 +19,9 @@ from observer.kis.exceptions import TrUnavailableError
 
 log = logging.getLogger(__name__)
 QUOTES_PER_CALL = 30
+# Calls in flight per pass: enough to hide the round trip at ~20 requests/s, few enough that
+# a stalled event loop cannot release a burst of reserved limiter slots at once.
+QUOTE_CALLS_IN_FLIGHT = 2
 
 
 class MasterEntry(Protocol):
@@ -130,7 +133,7 @@ async def gather_quotes(
     symbols: Sequence[str],
     clock: Clock,
     *,
-    concurrency: int = 4,
+    concurrency: int = QUOTE_CALLS_IN_FLIGHT,
     chunk: int = QUOTES_PER_CALL,
 ) -> QuoteHarvest:
     """Quote ``symbols`` in calls of ``chunk`` with a few calls in flight.

@@ -23,7 +23,7 @@ from typing import Any
 from observer.clock import NS_PER_S, Clock, kst_iso
 from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
-from observer.market.sources import QuoteSource, gather_quotes
+from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, QuoteSource, gather_quotes
 from observer.metrics import Metrics
 from observer.pipeline.gaps import MISSED_SWEEP, SWEEP_TR_ID
 from observer.pipeline.process import Pipeline
@@ -94,7 +94,7 @@ class SwingSweeper:
         pipeline: Pipeline,
         *,
         source_label: str,
-        concurrency: int = 4,
+        concurrency: int = QUOTE_CALLS_IN_FLIGHT,
     ) -> None:
         self.clock = clock
         self.metrics = metrics

@@ -28,7 +28,7 @@ from observer.config.settings import Settings
 from observer.market import snapshots
 from observer.market.exceptions import SnapshotError, UniverseError
 from observer.market.snapshots import Universe, UniverseSymbol
-from observer.market.sources import MasterEntry, QuoteSource, gather_quotes
+from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, MasterEntry, QuoteSource, gather_quotes
 from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ class UniverseBuilder:
         source: QuoteSource,
         *,
         source_label: str,
-        concurrency: int = 4,
+        concurrency: int = QUOTE_CALLS_IN_FLIGHT,
     ) -> None:
         self.settings = settings
         self.clock = clock
