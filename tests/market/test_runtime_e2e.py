@@ -143,3 +143,25 @@ async def test_nothing_is_collected_on_a_closed_day(
     assert session["data"]["trading_day"] is False
     assert not list(rig.settings.snapshot_dir.glob(f"{day:%Y%m%d}_*"))
     assert timedelta(0) <= rig.clock.now() - at(day, 9, 20) < timedelta(minutes=30)
+
+
+async def test_the_universe_is_rebuilt_before_the_next_trading_day(sim_rig: Any) -> None:
+    friday = datetime(2026, 1, 9, tzinfo=KST)
+    monday = datetime(2026, 1, 12, tzinfo=KST)
+    rig = await sim_rig(start=at(friday, 18, 30), speed=100_000, **SETTINGS)
+    async with running(rig) as runtime:
+        await rig.clock.sleep_until(at(monday, 8, 0, 30))
+        for _ in range(200):  # the build itself takes a few REST calls
+            if runtime.status()["universe"]["date"] == "2026-01-12":
+                break
+            await rig.clock.sleep(60)
+        status = runtime.status()
+    assert status["universe"]["date"] == "2026-01-12" and not status["universe"]["fallback"]
+    days = sorted(p.name[:8] for p in rig.settings.snapshot_dir.glob("*_universe.json"))
+    assert days == ["20260109", "20260112"]  # at start-up (missing), then Monday before the open
+    built = [
+        e for e in events(rig.settings.assets_dir, "universe") if e["data"]["action"] == "built"
+    ]
+    assert [e["data"]["date"] for e in built] == ["2026-01-09", "2026-01-12"]
+    assert built[1]["ts"] >= "2026-01-12T08:00:00"
+    assert archived(rig.settings.assets_dir, "swing") == []
