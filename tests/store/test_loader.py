@@ -105,12 +105,18 @@ async def test_follow_mode_loads_new_lines(db_settings: Settings, pg_dsn: str) -
         await _wait_for(pg_dsn, "SELECT count(*) FROM ticks", 20)
         write_archive(db_settings.assets_dir, records[20:], {"scalp": 20})
         await _wait_for(pg_dsn, "SELECT count(*) FROM ticks", 60)
+        next_hour = scalp_series(2, 5, OPEN_NS + 3600 * 10**9)  # a new hourly file appears
+        for rec in next_hour:
+            rec.data["acc_volume"] += 10_000
+        write_archive(db_settings.assets_dir, next_hour, {"scalp": 60})
+        await _wait_for(pg_dsn, "SELECT count(*) FROM ticks", 70)
+        assert len(list(db_settings.assets_dir.glob("scalp_*.jsonl"))) == 2
         assert loader.db_up
         assert loader.metrics.db_up._value.get() == 1
     finally:
         loader.stop()
         await asyncio.wait_for(task, 10)
-    await _exactly_once(pg_dsn, 60)
+    await _exactly_once(pg_dsn, 70)
 
 
 async def test_database_outage_loses_nothing(

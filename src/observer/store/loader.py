@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections import Counter
@@ -44,6 +45,7 @@ BACKOFF_INITIAL_SECONDS = 0.5
 BACKOFF_MAX_SECONDS = 30.0
 IDLE_POLL_SECONDS = 0.05
 LAG_CHECK_SECONDS = 1.0
+QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
 _SERVER_SETTINGS = {
     # Rows and checkpoint commit together, so losing the newest commits in a server crash
@@ -140,6 +142,7 @@ class ArchiveLoader:
         self.last_error: str | None = None
         self.caught_up = asyncio.Event()
         self._lag_checked = 0.0
+        self._quiet_keys: dict[str, tuple[tuple[int, int], float]] = {}
         self._stopping = asyncio.Event()
 
     # -- public ---------------------------------------------------------------------------
@@ -150,6 +153,7 @@ class ArchiveLoader:
             await self._connect()
             while await self._cycle():
                 pass
+            await self._cycle(refresh=True)
         finally:
             await self._disconnect()
         return dict(self.rows - before)
@@ -209,6 +213,7 @@ class ArchiveLoader:
         self._last = checkpoints
         self._positions = {s: _position(cp["file"], cp["offset"]) for s, cp in checkpoints.items()}
         self._snapshots.forget()
+        self._quiet_keys.clear()
         self._set_db_up(True)
         log.info("loader connected to %s", self.settings.db_dsn_redacted)
 
@@ -239,15 +244,20 @@ class ArchiveLoader:
             return
 
     # -- loading --------------------------------------------------------------------------
-    async def _cycle(self) -> bool:
-        """One pass over every stream; True when a batch was cut short (more is waiting)."""
+    async def _cycle(self, *, refresh: bool = False) -> bool:
+        """One pass over every stream; True when a batch was cut short (more is waiting).
+
+        Streams whose archive did not change since they were last read to the end are not
+        listed again; snapshots and lag are looked at once a second (or when ``refresh``).
+        """
         busy = False
         for stream in self.streams:
-            busy |= await self._drain(stream)
-        await self._load_snapshots()
+            if not self._quiet(stream):
+                busy |= await self._drain(stream)
         now = time.monotonic()
-        if not busy or now - self._lag_checked >= LAG_CHECK_SECONDS:
+        if refresh or now - self._lag_checked >= LAG_CHECK_SECONDS:
             self._lag_checked = now
+            await self._load_snapshots()
             await asyncio.to_thread(self._update_lag)
         self.last_error = None
         if not busy:
@@ -261,6 +271,8 @@ class ArchiveLoader:
         written, so Python and PostgreSQL work at the same time.
         """
         assert self._writer is not None  # noqa: S101 - connected by the caller
+        before = self._archive_key(stream)
+        self._quiet_keys.pop(stream, None)
         lines = self.reader.iter_lines(stream, self._positions.get(stream))
         reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
         try:
@@ -278,6 +290,7 @@ class ArchiveLoader:
                     counts = await self._writer.write(batch, checkpoint)
                     self._committed(stream, batch, position, counts)
                 if exhausted:
+                    self._quiet_keys[stream] = (before, time.monotonic())
                     return False
             return True
         finally:
@@ -340,9 +353,38 @@ class ArchiveLoader:
                 self.rows["universe_members"] += inserted
                 self.metrics.loader_rows.labels(table="universe_members").inc(inserted)
 
+    def _archive_key(self, stream: str) -> tuple[int, int]:
+        """(assets dir mtime, size of the stream's current file): changes when anything
+        is appended to that file or any file is created, renamed or removed."""
+        assets = self.settings.assets_dir
+        try:
+            dir_mtime = os.stat(assets).st_mtime_ns
+        except OSError:
+            return (-1, -1)
+        position = self._positions.get(stream)
+        if position is None:
+            return (dir_mtime, -1)
+        try:
+            return (dir_mtime, os.stat(assets / position.file).st_size)
+        except OSError:
+            return (dir_mtime, -2)
+
+    def _quiet(self, stream: str) -> bool:
+        """True when the stream was read to its end less than a second ago and nothing
+        changed since (a full look at least once a second covers coarse mtimes)."""
+        quiet = self._quiet_keys.get(stream)
+        if quiet is None or time.monotonic() - quiet[1] >= QUIET_SECONDS:
+            return False
+        key, _ = quiet
+        return key[0] >= 0 and key == self._archive_key(stream)
+
     def _update_lag(self) -> None:
         oldest_ns: int | None = None
         for stream in self.streams:
+            if self._quiet(stream):
+                self.lag_records[stream] = 0
+                self.metrics.loader_lag_records.labels(stream=stream).set(0)
+                continue
             newest = newest_seq(Path(self.settings.assets_dir), stream)
             loaded = self._last.get(stream, {}).get("last_seq") or 0
             lag = 0 if newest is None else max(0, newest - loaded)
