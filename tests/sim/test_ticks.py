@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import itertools
 
+import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observer.sim.ticks import price_ladder, price_limits, round_to_tick, tick_size
+from observer.sim.ticks import PriceGrid, price_ladder, price_limits, round_to_tick, tick_size
 
 
 @given(st.integers(min_value=100, max_value=2_000_000), st.booleans())
@@ -20,6 +21,12 @@ def test_limits_and_ladder_are_on_the_grid(raw: int, fund: bool) -> None:
     assert ladder[0] == lower and ladder[-1] == upper and base in ladder
     for below, above in itertools.pairwise(ladder):
         assert above - below == tick_size(below, fund)
+    grid = PriceGrid(lower, upper, fund)
+    assert grid.size == len(ladder)
+    assert grid.prices(np.arange(len(ladder), dtype=np.int64)).tolist() == ladder
+    for level in (0, len(ladder) // 2, len(ladder) - 1):
+        assert grid.price(level) == ladder[level]
+        assert grid.level(ladder[level]) == level
 
 
 def test_tick_table() -> None:

@@ -9,7 +9,6 @@ kept exactly as KIS sends them (ACML_VOL rises by CNTG_VOL, the trade counts by 
 
 from __future__ import annotations
 
-import bisect
 from datetime import date
 from typing import NamedTuple
 
@@ -19,7 +18,7 @@ import numpy.typing as npt
 from observer.clock import NS_PER_S
 from observer.sim.issues import SimIssue, stable_seed
 from observer.sim.schedule import FIXED_PRICE_RATE, PERIODIC_SECONDS, Segment, intraday_profile
-from observer.sim.ticks import price_ladder, price_limits, tick_size
+from observer.sim.ticks import PriceGrid, price_limits, tick_size
 
 TOTAL_RATE = 450.0  # mean trades per second of the whole market in the regular session
 BLOCK_TARGET_TRADES = 1500
@@ -70,8 +69,7 @@ class SymbolDay:
         self.day = day
         self.base = issue.base_price(day, seed)
         self.lower, self.upper = price_limits(self.base, issue.fund)
-        self.ladder = price_ladder(self.lower, self.upper, issue.fund)
-        self._ladder = np.array(self.ladder, dtype=np.int64)
+        self.grid = PriceGrid(self.lower, self.upper, issue.fund)
         self.prev_day_volume = issue.prev_day_volume(day, seed)
         self.tick = tick_size(self.base, issue.fund)
         rate = TOTAL_RATE * activity * issue.activity if issue.tradable else 0.0
@@ -84,8 +82,8 @@ class SymbolDay:
         self._rng = np.random.default_rng(stable_seed(seed, issue.code, day.isoformat()))
         self._blocks = self._plan(segments) if rate > 0 else []
         self._next_block = 0
-        self.base_idx = max(0, bisect.bisect_left(self.ladder, self.base))
-        self._idx = min(self.base_idx, len(self.ladder) - 2)
+        self.base_idx = self.grid.level(self.base)
+        self._idx = min(self.base_idx, self.grid.size - 2)
         empty = np.zeros(0, dtype=np.int64)
         self._times: IntArray = empty
         self._prices: IntArray = empty
@@ -108,11 +106,16 @@ class SymbolDay:
     # -- public ---------------------------------------------------------------------------
     @property
     def ask1(self) -> int:
-        return self.ladder[min(self._idx + 1, len(self.ladder) - 1)]
+        return self.grid.price(self._idx + 1)
 
     @property
     def bid1(self) -> int:
-        return self.ladder[self._idx]
+        return self.grid.price(self._idx)
+
+    @property
+    def level(self) -> int:
+        """The grid level of the best bid."""
+        return self._idx
 
     def advance(self, now_ns: int) -> None:
         """Apply every trade due by ``now_ns`` (buffering them in ``pending`` when watched)."""
@@ -192,11 +195,11 @@ class SymbolDay:
             vols *= OPENING_VOLUME_FACTOR
         side = rng.random(n) < 0.5
         buys = np.where(steps > 0, True, np.where(steps < 0, False, side))
-        levels = np.clip(self._idx + np.cumsum(steps), 0, len(self.ladder) - 2)
+        levels = np.clip(self._idx + np.cumsum(steps), 0, self.grid.size - 2)
         if segment.mode == "fixed_price":
             levels[:] = self._idx
         self._times, self._vols, self._buys, self._levels = times, vols, buys, levels
-        self._prices = self._ladder[levels + buys.astype(np.int64)]
+        self._prices = self.grid.prices(levels + buys.astype(np.int64))
         if segment.mode == "fixed_price":
             self._prices[:] = self.price
         self._pos = 0
@@ -214,6 +217,14 @@ class SymbolDay:
         self._idx = int(self._levels[stop - 1])
         self._pos = stop
         self.session_code = self._code
+        if stop == len(self._times):  # the block is spent: keep no arrays for idle issues
+            self._release_block()
+
+    def _release_block(self) -> None:
+        empty = np.zeros(0, dtype=np.int64)
+        self._times = self._prices = self._vols = self._levels = empty
+        self._buys = np.zeros(0, dtype=np.bool_)
+        self._pos = 0
 
     def _apply_bulk(self, begin: int, stop: int) -> None:
         prices = self._prices[begin:stop]
@@ -240,16 +251,18 @@ class SymbolDay:
         self.price, self.last_ns = int(prices[-1]), int(times[-1])
 
     def _apply_detail(self, begin: int, stop: int) -> None:
-        ladder = self.ladder
-        top = len(ladder) - 1
         out = self.pending
         code = self._code
-        for ns, price, volume, buy, level in zip(
+        levels = self._levels[begin:stop]
+        asks = self.grid.prices(np.minimum(levels + 1, self.grid.size - 1)).tolist()
+        bids = self.grid.prices(levels).tolist()
+        for ns, price, volume, buy, ask, bid in zip(
             self._times[begin:stop].tolist(),
             self._prices[begin:stop].tolist(),
             self._vols[begin:stop].tolist(),
             self._buys[begin:stop].tolist(),
-            self._levels[begin:stop].tolist(),
+            asks,
+            bids,
             strict=True,
         ):
             if self.acml_vol == 0:
@@ -268,7 +281,7 @@ class SymbolDay:
             self.acml_value += price * volume
             out.append(
                 TradeTick(
-                    ns, price, volume, buy, ladder[min(level + 1, top)], ladder[level],
+                    ns, price, volume, buy, ask, bid,
                     self.acml_vol, self.acml_value, self.sell_count, self.buy_count,
                     self.sell_vol, self.buy_vol, self.open, self.open_ns, self.high,
                     self.high_ns, self.low, self.low_ns, code,

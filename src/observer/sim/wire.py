@@ -101,10 +101,9 @@ def trade_record(state: SymbolDay, tick: TradeTick, extra_field: bool = False) -
 
 def book_record(state: SymbolDay, now_ns: int) -> str:
     """One H0STASP0 record (59 fields) around the issue's current best bid and ask."""
-    ladder = state.ladder
-    bid_level = max(0, ladder.index(state.bid1)) if state.bid1 in ladder else 0
-    asks = [ladder[min(bid_level + 1 + i, len(ladder) - 1)] for i in range(10)]
-    bids = [ladder[max(bid_level - i, 0)] for i in range(10)]
+    grid, level = state.grid, state.level
+    asks = [grid.price(level + 1 + i) for i in range(10)]
+    bids = [grid.price(level - i) for i in range(10)]
     ask_sizes = [_book_size(state.acml_vol + i, 5) for i in range(10)]
     bid_sizes = [_book_size(state.acml_vol + i, 6) for i in range(10)]
     fields = [state.issue.code, hhmmss(now_ns), "0"]
