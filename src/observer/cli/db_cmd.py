@@ -46,6 +46,18 @@ def migrate_command(env_file: str | None) -> None:
     )
 
 
+def _stream_line(info: dict[str, Any]) -> str:
+    if info["file"] is None and info["archive_last_seq"] is None:
+        return "nothing archived or loaded yet"
+    where = f"{info['file']}@{info['offset']}" if info["file"] else "not started"
+    lag = info["lag_records"]
+    return (
+        f"checkpoint {where}  loaded seq {info['last_seq']}  "
+        f"archive seq {info['archive_last_seq']}  "
+        f"lag {'unknown' if lag is None else lag} records  rejected {info['rejected']}"
+    )
+
+
 @db_group.command("status")
 @click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
 def status_command(env_file: str | None) -> None:
@@ -64,16 +76,12 @@ def status_command(env_file: str | None) -> None:
     click.echo(f"database {settings.db_dsn_redacted}")
     click.echo("migrations:")
     for version, checksum, applied_at in status["migrations"]:
-        click.echo(f"  {version}  {checksum[:12]}  {applied_at}")
+        click.echo(f"  {version:<24} {checksum[:12]}  {applied_at}")
     if status["pending"]:
         click.echo(f"  pending: {', '.join(status['pending'])}")
     click.echo("streams:")
     for stream, info in status["streams"].items():
-        click.echo(
-            f"  {stream:<7} checkpoint {info['file'] or '-'}@{info['offset']}  "
-            f"seq {info['last_seq']}  archive seq {info['archive_last_seq']}  "
-            f"lag {info['lag_records'] if info['lag_records'] is not None else '?'} records"
-        )
+        click.echo(f"  {stream:<7} {_stream_line(info)}")
     click.echo("rows:")
     for table, count in status["rows"].items():
         click.echo(f"  {table:<17} {count}")
