@@ -8,6 +8,7 @@ and runs 60 times faster than real time; the simulator drops every WebSocket con
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -18,6 +19,7 @@ import pytest
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S
+from observer.kis.ws import KisWebSocketSession
 from observer.market.calendar import MarketCalendar
 from observer.market.runtime import MarketRuntime
 
@@ -165,3 +167,39 @@ async def test_the_universe_is_rebuilt_before_the_next_trading_day(sim_rig: Any)
     assert [e["data"]["date"] for e in built] == ["2026-01-09", "2026-01-12"]
     assert built[1]["ts"] >= "2026-01-12T08:00:00"
     assert archived(rig.settings.assets_dir, "swing") == []
+
+
+async def test_an_app_key_in_use_elsewhere_makes_the_runtime_unready(sim_rig: Any) -> None:
+    day = datetime(2026, 1, 5, tzinfo=KST)
+    no_drops = {**SETTINGS, "OBSERVER_SIM_DROP_WS_SECONDS": 0}
+    rig = await sim_rig(start=at(day, 9, 1), speed=60, **no_drops)
+    other_out: asyncio.Queue[Any] = asyncio.Queue(maxsize=10_000)
+    other = KisWebSocketSession(
+        rig.settings.kis_ws_url,
+        rig.account("fake-app-key-0", "fake-app-secret-0"),  # the runtime's key
+        rig.clock,
+        rig.metrics,
+        name="elsewhere",
+        silence_seconds=600,
+        market_hours=lambda: True,
+        out=other_out,
+    )
+    other_task = asyncio.create_task(other.run())
+    try:
+        async with asyncio.timeout(10):
+            while getattr(await other_out.get(), "kind", None) != "connected":
+                pass
+        await other.register("H0STCNT0", "005930")
+        async with running(rig) as runtime:
+            async with asyncio.timeout(20):
+                while "in use" not in runtime.ready()[1]:  # first: "no universe" until built
+                    await asyncio.sleep(0.01)
+            ready, reason = runtime.ready()
+            assert not ready and "in use" in reason
+            [stream] = websockets(runtime.status())
+            assert stream["connected"] is False
+    finally:
+        await other.stop()
+        await other_task
+    connection_states = [e["data"]["state"] for e in events(rig.settings.assets_dir, "connection")]
+    assert "fatal" in connection_states
