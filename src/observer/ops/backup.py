@@ -26,6 +26,7 @@ import orjson
 import zstandard
 
 from observer import __version__
+from observer.archive.compress import sha256_file
 from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -42,7 +43,6 @@ from observer.ops.backup_format import (
     members_after,
     open_tar,
     read_manifest,
-    sha256_file,
 )
 from observer.ops.exceptions import (
     BackupError,
