@@ -1,0 +1,53 @@
+"""Track A against the simulator over loopback: calls, records and fields of one sweep."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from observer.archive.quarantine import QuarantineWriter
+from observer.archive.writer import ArchiveWriter
+from observer.market.calendar import MarketCalendar
+from observer.market.outlet import RecordOutlet
+from observer.market.sources import AccountQuoteSource
+from observer.market.sweep import SwingSweeper
+from observer.pipeline.process import Pipeline
+
+from .archive_files import archived, events
+from .conftest import BEFORE_OPEN
+
+
+@pytest.mark.parametrize("size", [1, 30, 31, 95])
+async def test_a_sweep_makes_ceil_n_over_30_calls_and_one_record_per_symbol(
+    sim_rig: Any, size: int
+) -> None:
+    rig = await sim_rig(start=BEFORE_OPEN.replace(hour=10))
+    s = rig.settings
+    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=5)
+    await writer.start()
+    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
+    source = AccountQuoteSource(rig.account(), rig.clock)
+    codes = [m.code for m in await source.masters()][:size]
+    before = rig.sim.rest.requests["FHKST11300006"]
+    sweeper = SwingSweeper(
+        rig.clock,
+        rig.metrics,
+        source,
+        RecordOutlet(writer, quarantine, rig.clock),
+        Pipeline(MarketCalendar(s), rig.metrics, source="sim"),
+        source_label="sim",
+    )
+    result = await sweeper.sweep(codes)
+    await writer.close()
+    await quarantine.close()
+    assert rig.sim.rest.requests["FHKST11300006"] - before == math.ceil(size / 30)
+    assert result.calls == math.ceil(size / 30) and result.coverage == 1.0
+    swing = archived(s.assets_dir, "swing")
+    assert sorted(r["symbol"] for r in swing) == sorted(codes)
+    assert {r["data"]["sweep_id"] for r in swing} == {result.sweep_id}
+    assert all(r["tr_id"] == "FHKST11300006" and r["raw"] for r in swing)
+    assert all(r["recv_ns"] >= result.sweep_id and r["data"]["price"] > 0 for r in swing)
+    [event] = events(s.assets_dir, "sweep")
+    assert event["data"]["quoted"] == size and event["data"]["calls"] == math.ceil(size / 30)
