@@ -83,6 +83,24 @@ LIQUIDATION_SHARE = 0.004
 ADMINISTRATIVE_SHARE = 0.01
 LOW_PRICE_SHARE = 0.25  # base price under 4,000 KRW
 ZIPF_EXPONENT = 1.0
+MARKET_TRADES_PER_SECOND = 450.0  # mean trades/s of the whole market in the regular session
+REGULAR_SECONDS = 23_400
+TRADE_VALUE_MEDIAN = 2e6  # KRW: per-trade quantities are lognormal around this value
+TRADE_SIZE_SIGMA = 1.3
+MIN_DAILY_TURNOVER_DAYS = 40  # listed shares cover at least this many days of volume
+
+
+def expected_trade_volume(price: int) -> float:
+    """The mean quantity of one trade at ``price`` (lognormal around a fixed value)."""
+    return 1 + math.exp(
+        math.log(max(1.0, TRADE_VALUE_MEDIAN / max(1, price))) + TRADE_SIZE_SIGMA**2 / 2
+    )
+
+
+def expected_daily_volume(activity: float, price: int) -> float:
+    """The shares a day of trading moves for an issue with this share of the market."""
+    trades = MARKET_TRADES_PER_SECOND * REGULAR_SECONDS * activity
+    return trades * expected_trade_volume(price)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,8 +150,10 @@ class SimIssue:
 
     def prev_day_volume(self, day: date, seed: int) -> int:
         """Yesterday's volume, for the volume-ratio fields."""
-        noise = 0.5 + unit_hash(seed, self.code, "vol", day.isoformat())
-        return max(1, int(self.listed_shares * 0.004 * noise * (0.2 + 50 * self.activity)))
+        if self.halted:
+            return 0
+        noise = 0.6 + 0.8 * unit_hash(seed, self.code, "vol", day.isoformat())
+        return max(1, int(expected_daily_volume(self.activity, self.base_price(day, seed)) * noise))
 
 
 def unit_hash(*parts: object) -> float:
@@ -194,7 +214,9 @@ def _issue(
         price = round_to_tick(rng.uniform(300, 3_990))
     else:
         price = round_to_tick(math.exp(rng.uniform(math.log(4_000), math.log(900_000))))
+    activity = (1 / rank**ZIPF_EXPONENT) / harmonic
     shares = int(math.exp(rng.uniform(math.log(2e6), math.log(6e8))))
+    shares = max(shares, int(MIN_DAILY_TURNOVER_DAYS * expected_daily_volume(activity, price)))
     year = rng.randint(1975, 2025)
     return SimIssue(
         code=code,
@@ -211,7 +233,7 @@ def _issue(
         initial_price=price,
         listed_shares=shares,
         listing_date=f"{year}{rng.randint(1, 12):02d}{rng.randint(1, 28):02d}",
-        activity=(1 / rank**ZIPF_EXPONENT) / harmonic,
+        activity=activity,
         rank=rank,
     )
 

@@ -16,11 +16,17 @@ import numpy as np
 import numpy.typing as npt
 
 from observer.clock import NS_PER_S
-from observer.sim.issues import SimIssue, stable_seed
+from observer.sim.issues import (
+    MARKET_TRADES_PER_SECOND,
+    REGULAR_SECONDS,
+    TRADE_SIZE_SIGMA,
+    TRADE_VALUE_MEDIAN,
+    SimIssue,
+    stable_seed,
+)
 from observer.sim.schedule import FIXED_PRICE_RATE, PERIODIC_SECONDS, Segment, intraday_profile
 from observer.sim.ticks import PriceGrid, price_limits, tick_size
 
-TOTAL_RATE = 450.0  # mean trades per second of the whole market in the regular session
 BLOCK_TARGET_TRADES = 1500
 MIN_BLOCK_SECONDS = 10.0
 MAX_BLOCK_SECONDS = 3600.0
@@ -29,7 +35,6 @@ OPENING_VOLUME_FACTOR = 30
 DAILY_SIGMA = 0.02  # typical daily price move, as a share of the base price
 PENDING_MAX = 200_000
 AUCTION_OFFSET_NS = 1_000_000  # auction prints land 1 ms before their session ends
-REGULAR_SECONDS = 23_400
 
 IntArray = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -72,7 +77,7 @@ class SymbolDay:
         self.grid = PriceGrid(self.lower, self.upper, issue.fund)
         self.prev_day_volume = issue.prev_day_volume(day, seed)
         self.tick = tick_size(self.base, issue.fund)
-        rate = TOTAL_RATE * activity * issue.activity if issue.tradable else 0.0
+        rate = MARKET_TRADES_PER_SECOND * activity * issue.activity if issue.tradable else 0.0
         self.rate = rate
         width = BLOCK_TARGET_TRADES / rate if rate > 0 else MAX_BLOCK_SECONDS
         self._block_ns = int(min(MAX_BLOCK_SECONDS, max(MIN_BLOCK_SECONDS, width)) * NS_PER_S)
@@ -187,8 +192,8 @@ class SymbolDay:
             steps[:] = 0
         elif segment.mode in ("closing_print", "periodic"):
             steps = rng.integers(-3, 4, n, dtype=np.int64)
-        mu = float(np.log(max(1.0, 2e6 / max(1, self.price))))
-        vols = (1 + np.floor(rng.lognormal(mu, 1.3, n))).astype(np.int64)
+        mu = float(np.log(max(1.0, TRADE_VALUE_MEDIAN / max(1, self.price))))
+        vols = (1 + np.floor(rng.lognormal(mu, TRADE_SIZE_SIGMA, n))).astype(np.int64)
         if segment.mode in ("continuous", "closing_print") and n and times[0] == start:
             vols[0] *= OPENING_VOLUME_FACTOR
         if segment.mode == "closing_print" and n:
