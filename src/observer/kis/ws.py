@@ -124,6 +124,7 @@ class KisWebSocketSession:
 
     @property
     def connected(self) -> bool:
+        """True while a connection is open."""
         return self._connected.is_set()
 
     async def register(self, tr_id: str, tr_key: str) -> None:

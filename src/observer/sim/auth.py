@@ -13,7 +13,7 @@ import secrets
 from collections import Counter, deque
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Any
 
 from observer.clock import KST, NS_PER_S, Clock
@@ -197,9 +197,3 @@ class SimAuth:
             self._last_issue.clear()
         else:
             self._last_issue.pop(app_key, None)
-
-    def valid_until(self, token: str) -> datetime | None:
-        issued = self._tokens.get(token)
-        if issued is None:
-            return None
-        return datetime.fromtimestamp(issued.expires_ns / NS_PER_S, KST) - timedelta(0)

@@ -85,13 +85,6 @@ class SimMarket:
         current.advance(self.clock.now_ns())
         return current
 
-    def daily_state(self, code: str, day: date) -> SymbolDay:
-        """A finished past business day of the issue (every trade of that day applied)."""
-        issue = self.issue(code)
-        past = SymbolDay(issue, day, self.seed, self.calendar.segments(day), self.activity)
-        past.advance(2**62)
-        return past
-
     def watch(self, code: str) -> None:
         """Start keeping each trade of ``code`` from now on (for streaming)."""
         state = self.state(code)
