@@ -115,3 +115,19 @@ async def test_a_sweep_the_archive_refused_is_recorded_with_the_next(make_settin
     assert gap["data"]["reason"] == "archive_refused" and gap["data"]["scope"] == "sweep"
     assert gap["data"]["start"].startswith("2026-01-05T09:00:00")
     assert len(archived(settings.assets_dir, "swing")) == 2
+
+
+def test_due_times_follow_the_grid_and_a_late_start_sweeps_at_once() -> None:
+    scheduler = SweepScheduler(None, ManualClock(OPEN), 300)  # type: ignore[arg-type]
+    end = OPEN + timedelta(minutes=16)
+
+    def times(now: datetime) -> list[str]:
+        return [f"{t:%H:%M:%S}" for t in scheduler.due_times(OPEN, end, now)]
+
+    assert times(OPEN - timedelta(minutes=5)) == ["09:00:00", "09:05:00", "09:10:00", "09:15:00"]
+    assert times(OPEN + timedelta(minutes=2)) == ["09:02:00", "09:05:00", "09:10:00", "09:15:00"]
+    # one second before a grid point: sweep now, skip that point rather than overrun into it
+    late = OPEN + timedelta(minutes=4, seconds=59)
+    assert times(late) == ["09:04:59", "09:10:00", "09:15:00"]
+    assert times(OPEN + timedelta(minutes=5)) == ["09:05:00", "09:10:00", "09:15:00"]
+    assert times(end) == []

@@ -15,7 +15,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+import math
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -219,23 +220,33 @@ class SweepScheduler:
         except Exception:
             log.exception("sweep failed")
 
+    def due_times(self, start: datetime, end: datetime, now: datetime) -> Iterator[datetime]:
+        """``start``, ``start + interval``, ... before ``end``; joining late, one sweep at once
+        and then the grid again from the first point at least half an interval away."""
+        step = timedelta(seconds=self.interval)
+        due = start
+        if now > start:
+            if now < end:
+                yield now
+            steps = math.ceil((now - start) / step)
+            due = start + steps * step
+            if due - now < step / 2:
+                due += step
+        while due < end:
+            yield due
+            due += step
+
     async def run(
         self, symbols: Callable[[], Sequence[str]], start: datetime, end: datetime
     ) -> None:
-        """Sweep at ``start``, ``start + interval``, ... while before ``end``."""
-        due = start
-        now = self.clock.now()
-        if due < now:  # joining late: the next slot on the grid (a sweep right away if none)
-            steps = int((now - start).total_seconds() // self.interval)
-            due = start + timedelta(seconds=steps * self.interval)
+        """Sweep on the interval grid from ``start`` while before ``end``."""
         try:
-            while due < end:
+            for due in self.due_times(start, end, self.clock.now()):
                 await self.clock.sleep_until(due)
                 if self.busy:
                     await self._skip(due)
                 else:
                     self._running = asyncio.create_task(self._one(list(symbols())))
-                due += timedelta(seconds=self.interval)
             if self._running is not None:
                 await self._running
         finally:
