@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -141,28 +142,44 @@ class BatchWriter:
             )
             self._partitions.add((table, day))
 
-    async def write(self, batch: RowBatch, checkpoint: Checkpoint | None = None) -> dict[str, int]:
-        """Insert the batch (and move the checkpoint) atomically; rows inserted per table."""
+    async def write(
+        self,
+        batch: RowBatch,
+        checkpoint: Checkpoint | None = None,
+        *,
+        after_copy: Callable[[], None] | None = None,
+    ) -> dict[str, int]:
+        """Insert the batch (and move the checkpoint) atomically; rows inserted per table.
+
+        ``after_copy`` is called once the rows are in the staging tables, while the server
+        merges them: the moment to start Python work without slowing the COPY down.
+        """
         await self._prepare()
         await self._ensure_partitions(batch)
         try:
-            return await self._write_once(batch, checkpoint)
+            return await self._write_once(batch, checkpoint, after_copy)
         except RowEncodingError as err:
             dropped = batch.drop_nonconforming()
             log.warning("batch had %d rows with unusable values (%s); retrying", dropped, err)
             if not dropped:
                 raise
-            return await self._write_once(batch, checkpoint)
+            return await self._write_once(batch, checkpoint, after_copy)
 
-    async def _write_once(self, batch: RowBatch, checkpoint: Checkpoint | None) -> dict[str, int]:
+    async def _write_once(
+        self,
+        batch: RowBatch,
+        checkpoint: Checkpoint | None,
+        after_copy: Callable[[], None] | None,
+    ) -> dict[str, int]:
         inserted: dict[str, int] = {}
+        tables = [table for table in TABLES if batch.rows[table]]
         async with self.db.transaction():
-            for table in TABLES:
-                rows = batch.rows[table]
-                if not rows:
-                    continue
+            for table in tables:
                 columns = [name for name, _ in R.STAGING[table]]
-                await self.db.copy_records("stage_" + table, rows, columns)
+                await self.db.copy_records("stage_" + table, batch.rows[table], columns)
+            if after_copy is not None:
+                after_copy()
+            for table in tables:
                 if table == "ticks":
                     result = await self.db.fetchrow(SQL.INSERT_TICKS)
                     inserted["ticks"] = int(result["inserted"])

@@ -267,31 +267,39 @@ class ArchiveLoader:
     async def _drain(self, stream: str) -> bool:
         """Load ``stream`` up to the end of its complete lines, or BATCHES_PER_TURN batches.
 
-        The next batch is read and parsed in a worker thread while the current one is being
-        written, so Python and PostgreSQL work at the same time.
+        The next batch is read and parsed in a worker thread while the server merges the
+        current one (started once its COPY is done, so the two never fight over the GIL).
         """
-        assert self._writer is not None  # noqa: S101 - connected by the caller
+        writer = self._writer
+        assert writer is not None  # noqa: S101 - connected by the caller
         before = self._archive_key(stream)
         self._quiet_keys.pop(stream, None)
         lines = self.reader.iter_lines(stream, self._positions.get(stream))
         reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
+        more = True
+
+        def read_next() -> None:
+            nonlocal reading
+            if reading is None and more:
+                reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
+
         try:
-            reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
+            read_next()
             for turn in range(BATCHES_PER_TURN):
                 assert reading is not None  # noqa: S101 - started before each turn
                 batch, position, exhausted = await reading
                 reading = None
-                if not exhausted and turn + 1 < BATCHES_PER_TURN:
-                    reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
+                more = not exhausted and turn + 1 < BATCHES_PER_TURN
                 if position is not None:
                     checkpoint = Checkpoint(
                         stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
                     )
-                    counts = await self._writer.write(batch, checkpoint)
+                    counts = await writer.write(batch, checkpoint, after_copy=read_next)
                     self._committed(stream, batch, position, counts)
                 if exhausted:
                     self._quiet_keys[stream] = (before, time.monotonic())
                     return False
+                read_next()
             return True
         finally:
             if reading is not None:  # a failed write: let the reader thread finish, drop it
