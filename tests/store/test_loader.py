@@ -268,3 +268,18 @@ async def test_universe_from_snapshots_and_events(db_settings: Settings, pg_dsn:
         "ORDER BY business_date, symbol) FROM universe_members",
     )
     assert rows == ("2026-01-05:000660:snapshot,2026-01-05:005930:snapshot,2026-01-06:035720:event")
+
+
+async def test_resumes_inside_a_file_compressed_since(db_settings: Settings, pg_dsn: str) -> None:
+    import zstandard
+
+    records = scalp_series(2, 40)
+    write_archive(db_settings.assets_dir, records[:30])
+    assert (await _loader(db_settings).run_once())["ticks"] == 30
+    write_archive(db_settings.assets_dir, records[30:], {"scalp": 30})
+    plain = next(db_settings.assets_dir.glob("scalp_*.jsonl"))
+    zst = plain.with_name(plain.name + ".zst")
+    zst.write_bytes(zstandard.ZstdCompressor().compress(plain.read_bytes()))
+    plain.unlink()
+    assert (await _loader(db_settings).run_once())["ticks"] == 50
+    await _exactly_once(pg_dsn, 80)
