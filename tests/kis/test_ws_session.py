@@ -19,6 +19,7 @@ from observer.kis.frames import DataMessage
 from observer.kis.ws import KisWebSocketSession, WsData, WsEvent
 from observer.metrics import Metrics
 from observer.sim.server import SimServer
+from tests.store.proxy import CuttableProxy
 
 MORNING = datetime(2026, 11, 26, 9, 30, tzinfo=KST)
 KEY = "fake-app-key"
@@ -33,6 +34,7 @@ class Harness:
         self.http = http
         self.clock = Clock(MORNING, speed=20.0)
         self.server: SimServer | None = None
+        self.ws_url = ""  # where sessions connect (default: the simulator itself)
         self.tasks: list[tuple[KisWebSocketSession, asyncio.Task[None]]] = []
 
     async def start(self, **overrides: Any) -> SimServer:
@@ -58,7 +60,7 @@ class Harness:
         )
         out: asyncio.Queue[Item] = asyncio.Queue(maxsize=10_000)
         session = KisWebSocketSession(
-            self.server.ws_url, account, self.clock, Metrics(), name=name,
+            self.ws_url or self.server.ws_url, account, self.clock, Metrics(), name=name,
             silence_seconds=silence, market_hours=market_hours, out=out,
         )  # fmt: skip
         self.tasks.append((session, asyncio.create_task(session.run())))
@@ -279,3 +281,64 @@ async def test_session_metrics(harness: Harness) -> None:
     await server.drop_connections()
     await event(out, "reregistered")
     assert registry.get_sample_value("observer_ws_reconnects_total", labels) == 1
+
+
+async def _through_proxy(harness: Harness) -> tuple[CuttableProxy, SimServer]:
+    server = await harness.start()
+    proxy = CuttableProxy("127.0.0.1", server.port)
+    await proxy.start()
+    harness.ws_url = f"ws://127.0.0.1:{proxy.port}"
+    return proxy, server
+
+
+async def test_a_vanished_peer_is_reached_again_with_every_registration(
+    harness: Harness,
+) -> None:
+    proxy, _server = await _through_proxy(harness)
+    try:
+        session, out = harness.session()
+        await event(out, "connected")
+        codes = harness.busiest(2)
+        for code in codes:
+            await session.register("H0STCNT0", code)
+        assert await records(out, 20)
+        await proxy.cut()  # no close frame: the connection just dies
+        await event(out, "disconnected")
+        await event(out, "disconnected")  # refused while the proxy is down: it keeps trying
+        await proxy.restore()
+        restored = await event(out, "reregistered")
+        assert restored.reason.startswith("2 of 2")
+        assert session.registered == {("H0STCNT0", c) for c in codes}
+        assert await records(out, 20)
+    finally:
+        await proxy.stop()
+
+
+async def test_our_own_stale_session_after_a_reconnect_is_retried_not_fatal(
+    harness: Harness,
+) -> None:
+    proxy, server = await _through_proxy(harness)
+    try:
+        session, out = harness.session()
+        await event(out, "connected")
+        code = harness.busiest()[0]
+        await session.register("H0STCNT0", code)
+        await proxy.cut()
+        await event(out, "disconnected")
+        await until(lambda: not server.ws.connections)
+        approval = await session.account.approval_key()
+        request = {
+            "header": {"approval_key": approval, "custtype": "P", "tr_type": "1"},
+            "body": {"input": {"tr_id": "H0STCNT0", "tr_key": code}},
+        }
+        async with harness.http.ws_connect(f"{server.ws_url}/tryitout") as holder:
+            await holder.send_json(request)  # the key is now held elsewhere
+            await until(lambda: server.ws.answers["OPSP0000"] >= 2)
+            await proxy.restore()
+            await until(lambda: server.ws.answers["OPSP8996"] >= 1)
+        restored = await event(out, "reregistered")
+        assert restored.reason.startswith("1 of 1")
+        assert session.fatal is None
+        assert session.registered == {("H0STCNT0", code)}
+    finally:
+        await proxy.stop()

@@ -46,6 +46,10 @@ UNREGISTERED_CODES = ("OPSP0001", "OPSP0003")
 LIMIT_CODE = "OPSP0008"
 IN_USE_CODE = "OPSP8996"
 BAD_APPROVAL_CODE = "OPSP0011"
+# After a reconnect the server may still hold this session's previous connection (OPSP8996):
+# retry that many times at the longest backoff before calling the key taken.
+STALE_SESSION_RETRIES = 3
+CLOSED_TYPES = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 
 EventKind = Literal["connected", "disconnected", "reregistered", "fatal"]
 Pair = tuple[str, str]
@@ -113,6 +117,8 @@ class KisWebSocketSession:
         self._last_message = clock.monotonic()
         self._attempt = 0
         self._connections = 0
+        self._had_registrations = False
+        self._stale_retries = 0
         self._rng = random.Random()  # noqa: S311 - backoff jitter, not security
         self.fatal: WebSocketError | None = None
 
@@ -245,11 +251,7 @@ class KisWebSocketSession:
                 return KisTransportError("websocket", str(exc)).reason
             if message.type == aiohttp.WSMsgType.TEXT:
                 await self._on_text(ws, message.data)
-            elif message.type in (
-                aiohttp.WSMsgType.CLOSE,
-                aiohttp.WSMsgType.CLOSING,
-                aiohttp.WSMsgType.CLOSED,
-            ):
+            elif message.type in CLOSED_TYPES:
                 return "closed by the server" if not self._stopping.is_set() else "stopped"
             elif message.type == aiohttp.WSMsgType.ERROR:
                 return f"connection error: {ws.exception()}"
@@ -296,16 +298,9 @@ class KisWebSocketSession:
         in_flight = self._answers.get(pair)
         if in_flight is not None and not in_flight.done():
             return  # the request already on its way settles the pair
-        approval_key = await self.account.approval_key()
-        request = {
-            "header": {
-                "approval_key": approval_key,
-                "custtype": "P",
-                "tr_type": tr_type,
-                "content-type": "utf-8",
-            },
-            "body": {"input": {"tr_id": pair[0], "tr_key": pair[1]}},
-        }
+        key = await self.account.approval_key()
+        header = {"approval_key": key, "custtype": "P", "tr_type": tr_type, "content-type": "utf-8"}
+        request = {"header": header, "body": {"input": {"tr_id": pair[0], "tr_key": pair[1]}}}
         future: asyncio.Future[str | None] = asyncio.get_running_loop().create_future()
         self._answers[pair] = future
         try:
@@ -327,12 +322,16 @@ class KisWebSocketSession:
             self._registered.discard(pair)
         elif msg_cd in REGISTERED_CODES:
             self._registered.add(pair)
+            self._had_registrations = True
+            self._stale_retries = 0
         elif msg_cd == LIMIT_CODE:
             self.desired.discard(pair)
             raise RegistrationLimitError(
                 f"session {self.name}: the server refused {pair} (maximum registrations)", msg_cd
             )
         elif msg_cd == IN_USE_CODE:
+            if await self._stale_session():
+                return
             await self._fail(f"app key already in use ({msg_cd})")
             raise AppKeyInUseError(
                 f"session {self.name}: app key in use by another session", msg_cd
@@ -354,6 +353,21 @@ class KisWebSocketSession:
         ws = self._ws
         if ws is not None:
             await ws.close()
+
+    async def _stale_session(self) -> bool:
+        """OPSP8996 after this session had registrations: maybe our own old connection."""
+        if not self._had_registrations or self._stale_retries >= STALE_SESSION_RETRIES:
+            return False
+        self._stale_retries += 1
+        self._attempt = 10  # the longest backoff: no reconnect storm
+        log.warning(
+            "session %s: app key in use after a reconnect (try %d of %d); retrying slowly",
+            *(self.name, self._stale_retries, STALE_SESSION_RETRIES),
+        )
+        ws = self._ws
+        if ws is not None:
+            await ws.close()
+        return True
 
     async def _fail(self, reason: str) -> None:
         if self.fatal is not None:
