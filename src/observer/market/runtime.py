@@ -113,6 +113,12 @@ class MarketRuntime:
             min_dwell_seconds=settings.scalp_min_dwell_seconds,
         )
         self.selector = HysteresisSelector(max(0, self.slots.capacity - len(self.slots.always_on)))
+        if len(self.slots.always_on) > self.slots.capacity:
+            log.warning(
+                "OBSERVER_SCALP_ALWAYS_ON lists %d symbols but there are %d slots; the rest wait",
+                len(self.slots.always_on),
+                self.slots.capacity,
+            )
         self.scalp_sessions = set(parse_symbol_list(settings.scalp_sessions))
         self.scalp = ScalpCollector(
             clock,
