@@ -87,6 +87,10 @@ async def test_changed_applied_migration_is_named(db_settings: Settings) -> None
 async def test_unreachable_server_is_a_store_error(make_settings: Any) -> None:
     from tests.pg import _free_port
 
-    settings = make_settings(DB_HOST="127.0.0.1", DB_PORT=_free_port(), DB_NAME="nowhere")
-    with pytest.raises(DatabaseUnavailableError):
+    settings = make_settings(
+        DB_HOST="127.0.0.1", DB_PORT=_free_port(), DB_NAME="nowhere", DB_PASSWORD="fake-db-pw"
+    )
+    with pytest.raises(DatabaseUnavailableError) as info:
         await migrate(settings)
+    assert "fake-db-pw" not in str(info.value)
+    assert "***" in str(info.value)
