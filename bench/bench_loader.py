@@ -141,12 +141,14 @@ async def _run(records: int, symbols: int) -> None:
     print(f"catch-up rate: {rate:,.0f} rows/s wall clock (floor {FLOOR_ROWS_PER_SECOND:,})")
     rows = counts.get("ticks", 0)
     backend = cpu.get("backend_cpu")
-    print(f"  loader process CPU {loader_cpu:.2f} s = {rows / loader_cpu:,.0f} rows per CPU second")
+    print(
+        f"  CPU per row: loader process {loader_cpu / rows * 1e6:.1f} us"
+        f" ({rows / loader_cpu:,.0f} rows per CPU second)"
+    )
     if backend:
-        bound = max(loader_cpu, backend)
         print(
-            f"  PostgreSQL backend CPU {backend:.2f} s = {rows / backend:,.0f} rows per CPU second;"
-            f" on two otherwise idle cores: ~{rows / bound:,.0f} rows/s"
+            f"  CPU per row: PostgreSQL backend {backend / rows * 1e6:.1f} us"
+            f" ({rows / backend:,.0f} rows per CPU second)"
         )
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if counts.get("ticks") != records // symbols * symbols:
