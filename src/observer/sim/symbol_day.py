@@ -72,6 +72,7 @@ class SymbolDay:
     ) -> None:
         self.issue = issue
         self.day = day
+        self.day_text = day.strftime("%Y%m%d")
         self.base = issue.base_price(day, seed)
         self.lower, self.upper = price_limits(self.base, issue.fund)
         self.grid = PriceGrid(self.lower, self.upper, issue.fund)

@@ -6,17 +6,21 @@ signs as PRDY_VRSS_SIGN codes (1 upper limit, 2 up, 3 flat, 4 lower limit, 5 dow
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
-from observer.clock import KST, NS_PER_S
+from observer.clock import NS_PER_S
 from observer.sim.symbol_day import SymbolDay, TradeTick
 
 EXTRA_FIELD_VALUE = "J"  # the 47th H0STCNT0 field (MARKET_CLS_CODE) of newer feeds
 
 
+KST_OFFSET_S = 9 * 3600
+
+
 def hhmmss(ns: int) -> str:
-    return datetime.fromtimestamp(ns / NS_PER_S, KST).strftime("%H%M%S")
+    """KST time of day of an epoch-ns instant as HHMMSS (KST has no daylight saving)."""
+    seconds = (ns // NS_PER_S + KST_OFFSET_S) % 86_400
+    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 def change_sign(price: int, reference: int, upper: int = 0, lower: int = 0) -> str:
@@ -80,7 +84,7 @@ def trade_record(state: SymbolDay, tick: TradeTick, extra_field: bool = False) -
         hhmmss(tick.low_ns),
         change_sign(tick.price, tick.low),
         str(tick.price - tick.low),
-        state.day.strftime("%Y%m%d"),
+        state.day_text,
         tick.session_code,
         "N",
         str(_book_size(tick.acml_vol, 1)),

@@ -60,6 +60,7 @@ class SimWsConnection:
     registrations: set[tuple[str, str]] = field(default_factory=set)
     queue: asyncio.Queue[str] = field(default_factory=lambda: asyncio.Queue(SEND_QUEUE_MAX))
     last_ping: str | None = None
+    dropped: bool = False
 
 
 class SimWsHub:
@@ -147,9 +148,12 @@ class SimWsHub:
                 return
 
     def _send(self, conn: SimWsConnection, text: str) -> None:
+        if conn.dropped:
+            return
         try:
             conn.queue.put_nowait(text)
         except asyncio.QueueFull:
+            conn.dropped = True
             self.counters["slow_client_drops"] += 1
             log.warning("simulator: a WebSocket client does not keep up; dropping it")
             self.connections.discard(conn)
