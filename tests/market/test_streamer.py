@@ -174,3 +174,28 @@ async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -
     assert gap["symbol"] == "005930" and gap["data"]["reason"] == "archive_refused"
     assert gap["data"]["start"].startswith("2026-01-05T09:30:05")
     assert gap["data"]["end"].startswith("2026-01-05T09:30:10")
+
+
+async def test_finish_handles_everything_queued_then_ends(make_settings: Any) -> None:
+    settings: Settings = make_settings()
+    clock = ManualClock(T0)
+    metrics = Metrics()
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
+    streamer = ScalpStreamer(
+        "ws1", queue, clock, outlet, pipeline, source_label="sim", registered=lambda: ["005930"]
+    )
+    task = asyncio.create_task(streamer.run())
+    t = clock.now_ns()
+    for i in range(1, 10):  # more than the queue holds, the streamer keeps taking them
+        text = frame(trade_fields("005930", trade_volume=10, acc_volume=10 * i, buy_count=i))
+        await queue.put(Data(t + i, parse_message(text, t + i)))
+    await streamer.finish()
+    await asyncio.wait_for(task, 5)
+    await writer.close()
+    assert [r["data"]["acc_volume"] for r in archived(settings.assets_dir, "scalp")] == [
+        10 * i for i in range(1, 10)
+    ]

@@ -11,7 +11,6 @@ triggers re-rank the universe and the slot manager moves the sessions' registrat
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Sequence
 from datetime import date, datetime, timedelta
@@ -153,8 +152,9 @@ class MarketRuntime:
                 pending.cancel()
         for pending in (task, self._sweep_task):
             if pending is not None:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await pending
+                await asyncio.wait({pending})
+                if not pending.cancelled() and pending.exception() is not None:
+                    log.error("%s had failed: %r", pending.get_name(), pending.exception())
         self._sweep_task = None
         await self.scalp.stop("service stopping")
 

@@ -9,13 +9,13 @@ is recorded up to the close.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from observer.clock import Clock
 from observer.config.settings import Settings
+from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
 from observer.market.slots import (
     SCALP_TR_ID,
@@ -31,7 +31,7 @@ from observer.pipeline.record import system_record
 
 log = logging.getLogger(__name__)
 WS_QUEUE_MAX = 10_000
-STOP_TIMEOUT_SECONDS = 5.0
+STOP_TIMEOUT_SECONDS = 3.0
 
 
 class WsSession(RegistrationTarget, Protocol):
@@ -189,25 +189,27 @@ class ScalpCollector:
         """Close every session; archive what was received and any open disconnect window."""
         for pending in list(self._slot_tasks):
             pending.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await pending
+            await _settle(pending, "slot changes")
         streams, self._streams = self._streams, {}
         if not streams:
             return
         for stream in streams.values():
             stream.streamer.closing = True
-            with contextlib.suppress(Exception):
+            try:
                 await asyncio.wait_for(stream.session.stop(), STOP_TIMEOUT_SECONDS)
+            except (TimeoutError, ObserverError) as exc:
+                log.warning("stopping %s: %r", stream.streamer.name, exc)
         for stream in streams.values():
-            for task in stream.tasks:
-                task.cancel()
-            for task in stream.tasks:
-                with contextlib.suppress(asyncio.CancelledError, Exception):
-                    await task
+            session_task, streamer_task = stream.tasks
+            await _settle(session_task, f"session {stream.streamer.name}", STOP_TIMEOUT_SECONDS)
+            if not streamer_task.done():  # nothing more is queued: handle the rest, then end
+                try:
+                    await asyncio.wait_for(stream.streamer.finish(), STOP_TIMEOUT_SECONDS)
+                except TimeoutError:
+                    log.warning("streamer %s is stuck; cancelling it", stream.streamer.name)
+            await _settle(streamer_task, f"streamer {stream.streamer.name}", STOP_TIMEOUT_SECONDS)
         end_ns = self.clock.now_ns()
         for stream in streams.values():
-            with contextlib.suppress(Exception):
-                await stream.streamer.drain()
             await self.outlet.archive(stream.streamer.close_window(end_ns))
         held = [
             (SlotChange("evict", s, self.slots.session_of(s) or "", reason), None)
@@ -216,3 +218,14 @@ class ScalpCollector:
         self.slots.reset()
         await self._record_slot_changes(held)
         log.info("track B stopped: %s", reason)
+
+
+async def _settle(task: asyncio.Task[None], what: str, grace: float | None = None) -> None:
+    """Wait for ``task`` to end (cancelling it after ``grace`` s); log how it failed, if it did."""
+    done, _pending = await asyncio.wait({task}, timeout=grace)
+    if not done:
+        log.warning("%s did not stop within %.0f s; cancelling it", what, grace or 0)
+        task.cancel()
+        await asyncio.wait({task})
+    if not task.cancelled() and task.exception() is not None:
+        log.error("%s failed: %r", what, task.exception())

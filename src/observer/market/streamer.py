@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2048
 DISCONNECT_REASON = "disconnect"
 REFUSED_REASON = "archive_refused"
+_END = object()  # queued by finish(): the last item run() handles
 
 
 class _Parsed(Protocol):
@@ -111,15 +112,27 @@ class ScalpStreamer:
             batch = [await queue.get()]
             while len(batch) < BATCH_MAX and not queue.empty():
                 batch.append(queue.get_nowait())
+            last = batch[-1] is _END  # the end marker is always the last item ever queued
+            if last:
+                batch.pop()
             try:
                 await self.handle(batch)
             except ObserverError as exc:
                 if self._refused_since is None:
                     self._refused_since = self.clock.now_ns()
                     log.error("%s: the archive refused records: %s", self.name, exc)
-                continue
-            if self._refused_since is not None:
-                await self._close_refusal()
+            else:
+                if self._refused_since is not None:
+                    await self._close_refusal()
+            if last:
+                return
+
+    async def finish(self) -> None:
+        """Queue the end marker: run() handles everything before it, then returns.
+
+        Call after the session stopped putting items (nothing may follow the marker).
+        """
+        await self.queue.put(_END)
 
     async def _close_refusal(self) -> None:
         start, self._refused_since = self._refused_since, None
