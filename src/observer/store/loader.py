@@ -53,6 +53,8 @@ _SERVER_SETTINGS = {
     "synchronous_commit": "off",
     "application_name": "observer-loader",
     "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
+    "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
+    "jit": "off",  # short per-batch statements: compiling them costs more than it saves
 }
 
 
