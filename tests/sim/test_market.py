@@ -109,3 +109,15 @@ def test_no_trades_outside_sessions_or_on_closed_days() -> None:
     clock.set(datetime(2026, 11, 30, 9, 0, 5, tzinfo=KST))
     assert market.state(code).acml_vol > 0
     assert market.state(code).session_code == "20"
+
+
+def test_the_first_trading_day_of_the_year_opens_at_ten() -> None:
+    clock = ManualClock(datetime(2027, 1, 4, 9, 45, tzinfo=KST))  # Monday, the year's first
+    market = SimMarket(5, clock, 100)
+    code = _busiest(market)
+    assert market.calendar.session_at(clock.now()) == "pre_open"
+    assert market.state(code).acml_vol == 0
+    clock.set(datetime(2027, 1, 4, 10, 0, 5, tzinfo=KST))
+    state = market.state(code)
+    assert state.acml_vol > 0
+    assert state.open_ns == int(datetime(2027, 1, 4, 10, 0, tzinfo=KST).timestamp()) * 10**9

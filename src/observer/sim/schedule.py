@@ -33,6 +33,7 @@ SESSION_CODES: dict[str, str] = {
     "after_hours": "40",
 }
 PERIODIC_SECONDS = 600
+FIRST_DAY_OPEN = time(10, 0)  # the first trading day of the year opens an hour late
 # Share of the regular-session rate in the other trading sessions.
 FIXED_PRICE_RATE = 0.03
 
@@ -90,12 +91,42 @@ class TradingCalendar:
             day -= timedelta(days=1)
         return day
 
+    def first_market_day(self, year: int) -> date:
+        day = date(year, 1, 1)
+        while not self.is_market_day(day):
+            day += timedelta(days=1)
+        return day
+
+    def sessions_on(self, day: date) -> list[tuple[str, time, time]]:
+        """The day's (name, start, end): the schedule, its morning delayed on the year's first day.
+
+        On that day every session starting before 10:00 starts an hour later; its end moves too
+        when it ended by the old open (pre-open 08:30-09:00 -> 09:30-10:00), else it stays.
+        """
+        if day != self.first_market_day(day.year):
+            return list(self._sessions)
+        regular = [begin for name, begin, _ in self._sessions if name == "regular"]
+        old_open = _minutes(regular[0] if regular else min(b for _, b, _ in self._sessions))
+        delay = _minutes(FIRST_DAY_OPEN) - old_open
+        if delay <= 0:
+            return list(self._sessions)
+        result = []
+        for name, begin, finish in self._sessions:
+            if begin >= FIRST_DAY_OPEN:
+                result.append((name, begin, finish))
+                continue
+            start = _minutes(begin) + delay
+            end = _minutes(finish) + delay if _minutes(finish) <= old_open else _minutes(finish)
+            if start < end:
+                result.append((name, _clock(start), _clock(end)))
+        return result
+
     def segments(self, day: date) -> list[Segment]:
         """The day's sessions (empty on a closed day)."""
         if not self.is_market_day(day):
             return []
         result = []
-        for name, begin, finish in self._sessions:
+        for name, begin, finish in self.sessions_on(day):
             start = datetime.combine(day, begin, KST)
             end = datetime.combine(day, finish, KST)
             result.append(
@@ -116,6 +147,14 @@ class TradingCalendar:
             if segment.start_ns <= ns < segment.end_ns:
                 return segment.name
         return None
+
+
+def _minutes(moment: time) -> int:
+    return moment.hour * 60 + moment.minute
+
+
+def _clock(minutes: int) -> time:
+    return time(minutes // 60, minutes % 60)
 
 
 def intraday_profile(fraction: float) -> float:
