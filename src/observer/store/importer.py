@@ -22,7 +22,7 @@ import orjson
 import zstandard
 
 from observer.config.settings import Settings
-from observer.store.batch import BatchWriter, RowBatch
+from observer.store.batch import BatchWriter, RowBatch, load_session_settings
 from observer.store.connection import Database
 from observer.store.legacy import LegacyConverter, is_archive_record
 from observer.store.migrations import migrate
@@ -90,7 +90,11 @@ class ArchiveImporter:
         """Import every file under ``paths``; migrates the database first."""
         summary = ImportSummary()
         await migrate(self.settings)
-        db = await Database.connect(self.settings.db_dsn, label=self.settings.db_dsn_redacted)
+        db = await Database.connect(
+            self.settings.db_dsn,
+            label=self.settings.db_dsn_redacted,
+            server_settings=load_session_settings("observer-import"),
+        )
         try:
             writer = BatchWriter(db)
             for path in import_files(paths):

@@ -32,7 +32,7 @@ from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS
 from observer.store.archive_tail import newest_seq
-from observer.store.batch import BatchWriter, Checkpoint, RowBatch
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
 from observer.store.inspect import read_checkpoints
@@ -47,15 +47,6 @@ IDLE_POLL_SECONDS = 0.05
 LAG_CHECK_SECONDS = 1.0
 QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
-_SERVER_SETTINGS = {
-    # Rows and checkpoint commit together, so losing the newest commits in a server crash
-    # only means re-reading them from the archive: exactly-once holds without a WAL flush.
-    "synchronous_commit": "off",
-    "application_name": "observer-loader",
-    "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
-    "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
-    "jit": "off",  # short per-batch statements: compiling them costs more than it saves
-}
 
 
 class PositionLike(Protocol):
@@ -204,7 +195,7 @@ class ArchiveLoader:
         db = await Database.connect(
             self.settings.db_dsn,
             label=self.settings.db_dsn_redacted,
-            server_settings=_SERVER_SETTINGS,
+            server_settings=load_session_settings("observer-loader"),
         )
         try:
             checkpoints = await read_checkpoints(db)
