@@ -159,3 +159,14 @@ async def test_snapshots_older_than_retention_are_removed(sim_rig: Any) -> None:
     assert (directory / "notes.txt").exists()
     assert read_snapshot(directory, keep.day).codes == ["000010"]
     assert not list(directory.glob(".*tmp"))
+
+
+async def test_changed_filter_settings_rebuild_the_day(sim_rig: Any) -> None:
+    rig = await sim_rig()
+    first = await builder_for(rig).ensure(DAY)
+    stricter = rig.settings.model_copy(update={"min_price": 20_000})
+    source = AccountQuoteSource(rig.account(), rig.clock)
+    second = await UniverseBuilder(stricter, rig.clock, source, source_label="sim").ensure(DAY)
+    assert second.built and second.universe.settings["min_price"] == 20_000
+    assert len(second.universe.symbols) < len(first.universe.symbols)
+    assert read_snapshot(rig.settings.snapshot_dir, DAY).settings["min_price"] == 20_000

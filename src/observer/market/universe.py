@@ -151,14 +151,17 @@ class UniverseBuilder:
             return None
 
     async def ensure(self, day: date, *, rebuild: bool = False) -> UniverseOutcome:
-        """Today's universe: the stored one, or a fresh build, or the newest earlier snapshot.
+        """Today's universe: the stored one (built with the same filter settings), or a fresh
+        build, or the newest earlier snapshot.
 
         Raises UniverseError only when the build fails and no earlier snapshot exists.
         """
         if not rebuild:
             stored = self.existing(day)
-            if stored is not None:
+            if stored is not None and stored.settings == filter_settings(self.settings):
                 return UniverseOutcome(stored)
+            if stored is not None:
+                log.info("the universe settings changed since %s was built: rebuilding", day)
         directory = self.settings.snapshot_dir
         previous = snapshots.newest_before(directory, day)
         now_ns = self.clock.now_ns()
