@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from observer.market.slots import (
@@ -116,6 +116,7 @@ async def test_failed_registration_releases_the_slot() -> None:
     assert mgr.symbols() == ["A"]
 
 
+@settings(deadline=None)  # a loaded machine must not fail a logic test
 @given(
     st.lists(
         st.tuples(st.lists(st.sampled_from("ABCDEFGHIJKL"), max_size=8), st.integers(0, 400)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from observer.market.triggers import (
@@ -92,6 +92,7 @@ def test_exit_score_above_enter_score_is_refused() -> None:
         HysteresisSelector(3, enter_score=0.3, exit_score=0.5)
 
 
+@settings(deadline=None)  # a loaded machine must not fail a logic test
 @given(
     st.dictionaries(
         st.text("0123456789", min_size=6, max_size=6),
