@@ -7,6 +7,7 @@ import zipfile
 from typing import Any
 
 import aiohttp
+import pytest
 
 from observer.kis.master import read_master_zip
 from observer.sim.server import SimServer
@@ -182,3 +183,22 @@ async def test_gateway_error_bursts(make_settings: Any, http: aiohttp.ClientSess
         await server.stop()
     assert (status, body["msg_cd"]) == (500, "EGW00300")
     assert server.counters()["gateway_errors"] == 1
+
+
+async def test_slow_answers_make_short_timeouts_expire(
+    make_settings: Any, http: aiohttp.ClientSession
+) -> None:
+    from observer.clock import ManualClock
+    from tests.sim.conftest import MARKET_MORNING
+
+    server = SimServer(make_settings(sim_issues=20, sim_slow_ms=500), ManualClock(MARKET_MORNING))
+    await server.start()
+    try:
+        body = {"grant_type": "client_credentials", "appkey": KEY, "appsecret": SECRET}
+        quick = aiohttp.ClientTimeout(total=0.05)
+        with pytest.raises(TimeoutError):
+            async with http.post(f"{server.base_url}/oauth2/tokenP", json=body, timeout=quick):
+                pass
+    finally:
+        await server.stop()
+    assert server.counters()["requests"]["tokenP"] == 1
