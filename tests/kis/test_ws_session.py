@@ -342,3 +342,20 @@ async def test_our_own_stale_session_after_a_reconnect_is_retried_not_fatal(
         assert session.registered == {("H0STCNT0", code)}
     finally:
         await proxy.stop()
+
+
+async def test_registrations_made_before_connecting_and_unregistering(harness: Harness) -> None:
+    server = await harness.start()
+    session, out = harness.session()
+    codes = harness.busiest(2)
+    for code in codes:  # not connected yet: kept and sent on connect
+        await session.register("H0STCNT0", code)
+    await event(out, "connected")
+    wanted = {("H0STCNT0", c) for c in codes}
+    await until(lambda: session.registered == wanted)
+    await session.unregister("H0STCNT0", codes[0])
+    assert session.registered == {("H0STCNT0", codes[1])}
+    assert session.desired == {("H0STCNT0", codes[1])}
+    (conn,) = server.ws.connections
+    assert conn.registrations == {("H0STCNT0", codes[1])}
+    assert server.ws.answers["OPSP0001"] == 1
