@@ -29,6 +29,7 @@ from observer.clock import Clock, kst_iso
 from observer.config import ConfigError
 from observer.config.redact import Redactor
 from observer.config.settings import Settings, prepare_paths
+from observer.exceptions import ObserverError
 from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.outlet import RecordOutlet
@@ -196,14 +197,18 @@ class Service:
         self._stoppers.append(("simulator", sim.stop))
         log.warning("%s (simulator at %s)", SIM_BANNER, sim.base_url)
         self._warnings.append(SIM_BANNER)
+        # Never the real credentials against the simulator: its tokens would be cached under
+        # the real key. One fake key per configured key keeps the number of sessions.
+        keys = max(1, len(self.settings.app_credentials()))
+        extra = ",".join(f"{SIM_APP_KEY}-{i}:{SIM_APP_SECRET}" for i in range(2, keys + 1))
         update: dict[str, Any] = {
             "kis_base_url": sim.base_url,
             "kis_ws_url": sim.ws_url,
             "kis_master_url": sim.master_url,
+            "kis_app_key": SecretStr(SIM_APP_KEY),
+            "kis_app_secret": SecretStr(SIM_APP_SECRET),
+            "kis_extra_app_keys": SecretStr(extra) if extra else None,
         }
-        if not self.settings.has_kis_credentials:
-            update["kis_app_key"] = SecretStr(SIM_APP_KEY)
-            update["kis_app_secret"] = SecretStr(SIM_APP_SECRET)
         return self.settings.model_copy(update=update)
 
     def _source_check(self) -> str | None:
@@ -267,20 +272,27 @@ class Service:
         """Stop producers first, then flush and close the archive; never raises."""
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        with contextlib.suppress(Exception):
-            if self.writer.accepting:
-                await self.writer.submit(
-                    system_record("shutdown", self.clock.now_ns(), self.source_label)
-                )
+        # Failures of the tasks themselves were already logged by _on_task_done.
+        await asyncio.gather(*self._tasks, return_exceptions=True)
         for name, stop in reversed(self._stoppers):
+            if name == "quarantine":  # every producer has stopped: the last record is ours
+                await self._record_shutdown()
             try:
                 await stop()
             except Exception:
                 log.exception("stopping %s failed", name)
         self._stoppers.clear()
+
+    async def _record_shutdown(self) -> None:
+        if not self.writer.accepting:
+            log.warning("archive not accepting input: no shutdown record written")
+            return
+        try:
+            await self.writer.submit(
+                system_record("shutdown", self.clock.now_ns(), self.source_label)
+            )
+        except ObserverError as err:
+            log.error("could not record the shutdown: %s", err)
 
 
 def _as_dict(report: Any) -> Any:

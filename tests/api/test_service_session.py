@@ -71,6 +71,8 @@ def test_a_simulated_session_reaches_the_archive_and_postgresql(
     reader = ArchiveReader(home / "data" / "assets")
     scalp = [orjson.loads(line) for line, _ in reader.iter_lines("scalp", None)]
     swing = [orjson.loads(line) for line, _ in reader.iter_lines("swing", None)]
+    system = [orjson.loads(line) for line, _ in reader.iter_lines("system", None)]
+    assert system[-1]["data"]["event"] == "shutdown"  # written after every producer stopped
     assert scalp and swing
     assert [r["seq"] for r in scalp] == list(range(1, len(scalp) + 1))
     assert {r["source"] for r in scalp} == {"sim"}
@@ -78,7 +80,6 @@ def test_a_simulated_session_reaches_the_archive_and_postgresql(
     assert all(r["raw"] and r["data"]["price"] > 0 for r in scalp if r["tr_id"] == "H0STCNT0")
 
     # What the service had not loaded yet, a one-shot load catches up: the counts then agree.
-
 
     subprocess.run([*OBSERVER, "db", "load"], env=base_env(home, 0, **env), check=True, timeout=120)
     counts = asyncio.run(table_counts(pg_server.dsn(pg_database)))

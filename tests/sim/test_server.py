@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from observer.clock import Clock
 from observer.kis.master import read_master_zip
 from observer.sim.server import SimServer
 
@@ -202,3 +203,40 @@ async def test_slow_answers_make_short_timeouts_expire(
     finally:
         await server.stop()
     assert server.counters()["requests"]["tokenP"] == 1
+
+
+async def test_a_token_outlives_a_simulator_restart_like_a_kis_token(
+    make_settings: Any, http: aiohttp.ClientSession
+) -> None:
+    settings = make_settings(OBSERVER_SIM_ISSUES="50")
+    first = SimServer(settings, Clock())
+    await first.start()
+    try:
+        _, token = await _token(first, http)
+        code = first.market.issues[0].code
+    finally:
+        await first.stop()
+    second = SimServer(settings, Clock())
+    await second.start()
+    args = {"FID_COND_MRKT_DIV_CODE": "J", "FID_INPUT_ISCD": code}
+    try:
+        access = token["access_token"]
+        status, body = await _get(second, http, "inquire-price", access, "FHKST01010100", **args)
+        assert (status, body["rt_cd"]) == (200, "0")
+        forged = access[:-4] + ("0000" if not access.endswith("0000") else "1111")
+        status, body = await _get(second, http, "inquire-price", forged, "FHKST01010100", **args)
+        assert body["msg_cd"] == "EGW00121"
+        second.auth.revoke(access)
+        status, body = await _get(second, http, "inquire-price", access, "FHKST01010100", **args)
+        assert body["msg_cd"] == "EGW00121"
+    finally:
+        await second.stop()
+    other_seed = SimServer(make_settings(OBSERVER_SIM_ISSUES="50", OBSERVER_SIM_SEED="2"), Clock())
+    await other_seed.start()
+    try:
+        status, body = await _get(
+            other_seed, http, "inquire-price", access, "FHKST01010100", **args
+        )
+        assert body["msg_cd"] == "EGW00121"  # another simulated KIS never signed it
+    finally:
+        await other_seed.stop()

@@ -3,9 +3,9 @@
 ``Pipeline.process_ticks(records)`` (track B) and ``Pipeline.process_swing(records)``
 (track A) return a :class:`ProcessResult`: the records to archive (every usable record, flags
 set, data enriched in place), the gap records to archive on the system stream, and the unusable
-records with a reason for the quarantine. Counted here: ``observer_records_flagged_total{flag}``,
-``observer_quarantined_records_total{reason}``, ``observer_gaps_total{reason}``; the caller
-must not count them again.
+records with a reason for the quarantine. Counted here: ``observer_records_flagged_total{flag}``
+and ``observer_gaps_total{reason}``; the caller must not count them again. Quarantined records
+are counted where they are written (``QuarantineWriter``), once.
 """
 
 from __future__ import annotations
@@ -315,8 +315,6 @@ class Pipeline:
         for record in result.records_to_archive:
             for flag in record.flags:
                 self._counter("flag", flag).inc()
-        for item in result.quarantined:
-            self._counter("quarantine", item.reason).inc()
         self._count_gaps(result.gaps)
 
     def _count_gaps(self, gaps: list[Record]) -> None:
@@ -328,9 +326,7 @@ class Pipeline:
         key = (kind, label)
         child = self._counters.get(key)
         if child is None:
-            family = {"flag": self.metrics.flagged, "quarantine": self.metrics.quarantined}.get(
-                kind, self.metrics.gaps
-            )
+            family = self.metrics.flagged if kind == "flag" else self.metrics.gaps
             child = self._counters[key] = family.labels(label)
         return child
 

@@ -8,6 +8,9 @@ wrong secret, only when the server is given a fixed set of keys).
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import random
 import secrets
 from collections import Counter, deque
@@ -71,7 +74,11 @@ class SimAuth:
         self._gateway_error_rate = gateway_error_rate
         self._app_keys = dict(app_keys) if app_keys is not None else None
         self._rng = random.Random(seed)
+        # Tokens are signed, not only remembered: like KIS, a token stays valid when the server
+        # restarts, so a client's cached token survives a restart of the simulator too.
+        self._signing_key = hashlib.sha256(f"observer-sim-token-{seed}".encode()).digest()
         self._tokens: dict[str, IssuedToken] = {}
+        self._revoked: set[str] = set()
         self._last_issue: dict[str, float] = {}
         self._windows: dict[str, deque[float]] = {}
         self._burst = 0
@@ -106,8 +113,8 @@ class SimAuth:
                 403, {"error_code": "EGW00133", "error_description": MESSAGES["EGW00133"]}
             )
         self._last_issue[app_key] = now
-        token = "sim." + secrets.token_urlsafe(32)
         expires_ns = self._clock.now_ns() + TOKEN_LIFETIME_S * NS_PER_S
+        token = self._sign(app_key, expires_ns)
         self._tokens[token] = IssuedToken(app_key, expires_ns)
         self.tokens_issued[app_key] += 1
         expiry = datetime.fromtimestamp(expires_ns / NS_PER_S, KST)
@@ -118,7 +125,33 @@ class SimAuth:
             "expires_in": TOKEN_LIFETIME_S,
         }
 
+    def _sign(self, app_key: str, expires_ns: int) -> str:
+        nonce = secrets.token_urlsafe(12)
+        payload = f"{hashlib.sha256(app_key.encode()).hexdigest()[:32]}.{expires_ns}.{nonce}"
+        body = base64.urlsafe_b64encode(payload.encode()).decode().rstrip("=")
+        mac = hmac.new(self._signing_key, body.encode(), hashlib.sha256).hexdigest()
+        return f"sim.{body}.{mac}"
+
+    def _verify(self, token: str, app_key: str) -> IssuedToken | None:
+        """A token this server (or an earlier run with the same seed) signed, else None."""
+        prefix, _, rest = token.partition(".")
+        body, _, mac = rest.rpartition(".")
+        expected = hmac.new(self._signing_key, body.encode(), hashlib.sha256).hexdigest()
+        if prefix != "sim" or token in self._revoked or not hmac.compare_digest(mac, expected):
+            return None
+        try:
+            payload = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode()
+            key_hash, expires, _nonce = payload.split(".")
+            expires_ns = int(expires)
+        except ValueError:
+            return None
+        if key_hash != hashlib.sha256(app_key.encode()).hexdigest()[:32]:
+            return None
+        issued = self._tokens[token] = IssuedToken(app_key, expires_ns)
+        return issued
+
     def revoke(self, token: str) -> bool:
+        self._revoked.add(token)
         return self._tokens.pop(token, None) is not None
 
     def issue_approval(self, app_key: str, secret_key: str) -> Refusal | dict[str, Any]:
@@ -154,7 +187,7 @@ class SimAuth:
         scheme, _, token = authorization.partition(" ")
         if not token or scheme.lower() != "bearer":
             return envelope_error("EGW00122")
-        issued = self._tokens.get(token.strip())
+        issued = self._tokens.get(token.strip()) or self._verify(token.strip(), app_key)
         if issued is None or issued.app_key != app_key:
             return envelope_error("EGW00121")
         if issued.expires_ns <= self._clock.now_ns():
