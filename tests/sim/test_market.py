@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from observer.clock import KST, ManualClock
+from observer.pipeline.ticks import tick_size
 from observer.sim.market import SimMarket
 from observer.sim.symbol_day import TradeTick
-from observer.sim.ticks import tick_size
 
 DAY = datetime(2026, 11, 26, 9, 0, tzinfo=KST)
 

@@ -8,7 +8,8 @@ import numpy as np
 from hypothesis import given
 from hypothesis import strategies as st
 
-from observer.sim.ticks import PriceGrid, price_ladder, price_limits, round_to_tick, tick_size
+from observer.pipeline.ticks import tick_size
+from observer.sim.ticks import PriceGrid, price_ladder, price_limits, round_to_tick
 
 
 @given(st.integers(min_value=100, max_value=2_000_000), st.booleans())

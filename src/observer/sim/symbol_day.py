@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from observer.clock import NS_PER_S
+from observer.pipeline.ticks import tick_size
 from observer.sim.issues import (
     MARKET_TRADES_PER_SECOND,
     REGULAR_SECONDS,
@@ -25,7 +26,7 @@ from observer.sim.issues import (
     stable_seed,
 )
 from observer.sim.schedule import FIXED_PRICE_RATE, PERIODIC_SECONDS, Segment, intraday_profile
-from observer.sim.ticks import PriceGrid, price_limits, tick_size
+from observer.sim.ticks import PriceGrid, price_limits
 
 BLOCK_TARGET_TRADES = 1500
 MIN_BLOCK_SECONDS = 10.0

@@ -5,27 +5,9 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-# (upper bound exclusive, tick) since 2023-01-25, KOSPI and KOSDAQ alike.
-TICK_TABLE: tuple[tuple[int, int], ...] = (
-    (2_000, 1),
-    (5_000, 5),
-    (20_000, 10),
-    (50_000, 50),
-    (200_000, 100),
-    (500_000, 500),
-)
+from observer.pipeline.ticks import FUND_TICK, TICK_TABLE, TOP_TICK, tick_size
+
 LIMIT_RATE = 0.30
-FUND_TICK = 5  # ETFs and ETNs
-
-
-def tick_size(price: int, fund: bool = False) -> int:
-    """The tick size at ``price`` (ETFs/ETNs always 5)."""
-    if fund:
-        return FUND_TICK
-    for bound, tick in TICK_TABLE:
-        if price < bound:
-            return tick
-    return 1_000
 
 
 def round_to_tick(price: float, fund: bool = False, *, up: bool = False) -> int:
@@ -51,7 +33,7 @@ def price_ladder(lower: int, upper: int, fund: bool = False) -> list[int]:
         return list(range(lower, upper + 1, FUND_TICK))
     prices: list[int] = []
     price = lower
-    for bound, tick in (*TICK_TABLE, (upper + 1_001, 1_000)):
+    for bound, tick in (*TICK_TABLE, (upper + TOP_TICK + 1, TOP_TICK)):
         if price >= bound:
             continue
         prices.extend(range(price, min(bound, upper + 1), tick))
@@ -70,7 +52,9 @@ class PriceGrid:
 
     def __init__(self, lower: int, upper: int, fund: bool = False) -> None:
         bands = (
-            ((upper + FUND_TICK + 1, FUND_TICK),) if fund else (*TICK_TABLE, (upper + 1_001, 1_000))
+            ((upper + FUND_TICK + 1, FUND_TICK),)
+            if fund
+            else (*TICK_TABLE, (upper + TOP_TICK + 1, TOP_TICK))
         )
         starts: list[int] = []
         firsts: list[int] = []
