@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 
-from observer.clock import ManualClock
+from observer.clock import KST, ManualClock
 from observer.kis.limiter import RateLimiter
 
 
@@ -57,3 +58,23 @@ async def test_rate_is_per_real_second_on_a_fast_clock(clock: ManualClock) -> No
         await limiter.acquire()
     # two waits of 1/20 real second each = 2.5 clock seconds each at speed 50
     assert fast.monotonic() - start == 5.0
+
+
+async def test_a_stalled_loop_never_lets_more_than_the_rate_through_in_one_second() -> None:
+    clock = ManualClock(datetime(2026, 1, 5, 9, 0, tzinfo=KST))
+    limiter = RateLimiter(5.0, clock)
+    grants: list[float] = []
+
+    async def caller() -> None:
+        await limiter.acquire()
+        grants.append(clock.monotonic())
+
+    # Reserve ten slots, then "stall": jump the clock past all of them before anyone runs.
+    waiters = [asyncio.ensure_future(caller()) for _ in range(10)]
+    await asyncio.sleep(0)
+    clock.advance(10.0)
+    while not all(w.done() for w in waiters):
+        await asyncio.sleep(0)
+    for i, t in enumerate(grants):
+        in_window = [u for u in grants[i:] if u - t < 1.0]
+        assert len(in_window) <= 5, grants

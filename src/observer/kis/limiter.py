@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import math
+from collections import deque
+
 from observer.clock import Clock
 
 
@@ -13,6 +16,10 @@ class RateLimiter:
     spaced requests, which is what a per-second window on the server tolerates best).
     The rate is per *real* second (the server counts real time): on a clock running at
     speed x the interval in clock seconds is x times longer.
+
+    Reserved slots alone do not bound a window: callers whose slots passed while the event
+    loop was stalled would all send at once. So a second guard counts actual grants and lets
+    no more than ``floor(rate)`` (at least 1, at least ``burst``) through in any real second.
     """
 
     def __init__(self, rate_per_second: float, clock: Clock, burst: int = 1) -> None:
@@ -22,6 +29,9 @@ class RateLimiter:
         self._slack = max(0, burst - 1) * self._interval
         self._clock = clock
         self._next = clock.monotonic()
+        self._window = clock.speed  # one real second, in clock seconds
+        self._capacity = max(1, burst, math.floor(rate_per_second))
+        self._granted: deque[float] = deque()
         self.waits = 0
 
     @property
@@ -38,3 +48,15 @@ class RateLimiter:
         if delay > 0:
             self.waits += 1
             await self._clock.sleep(delay)
+        await self._within_window()
+
+    async def _within_window(self) -> None:
+        granted = self._granted
+        while True:
+            now = self._clock.monotonic()
+            while granted and now - granted[0] >= self._window:
+                granted.popleft()
+            if len(granted) < self._capacity:
+                granted.append(now)
+                return
+            await self._clock.sleep(granted[0] + self._window - now)
