@@ -27,8 +27,9 @@ from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock, kst_iso
 from observer.config import ConfigError
+from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
-from observer.config.settings import Settings, prepare_paths
+from observer.config.settings import Settings
 from observer.exceptions import ObserverError
 from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar

@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from observer.config.settings import K8S_PATHS
+from observer.config.paths import K8S_PATHS
 from tests.service_process import OBSERVER, base_env
 
 

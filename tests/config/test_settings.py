@@ -5,7 +5,8 @@ from pathlib import Path
 import pytest
 
 from observer.config import ConfigError, load_settings
-from observer.config.settings import K8S_PATHS, REQUIRED_IN_K8S, check_paths
+from observer.config.paths import K8S_PATHS, check_paths
+from observer.config.settings import REQUIRED_IN_K8S
 
 
 def test_local_defaults_live_under_home(tmp_path: Path) -> None:

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from observer.config.paths import K8S_PATHS
 from observer.config.settings import (
     ALIASES,
-    K8S_PATHS,
     REQUIRED_IN_K8S,
     SECRET_VARS,
     load_settings,

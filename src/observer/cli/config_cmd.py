@@ -7,7 +7,8 @@ import sys
 import click
 
 from observer.cli.context import EXIT_CONFIG, load_or_exit
-from observer.config.settings import ALIASES, SECRET_VARS, check_paths
+from observer.config.paths import check_paths
+from observer.config.settings import ALIASES, SECRET_VARS
 
 
 @click.command("config")

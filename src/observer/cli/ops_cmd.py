@@ -14,8 +14,9 @@ import orjson
 
 from observer.cli.context import clock_from, load_or_exit
 from observer.clock import Clock
+from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
-from observer.config.settings import Settings, prepare_paths
+from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.ops.backup import BackupStore
 from observer.ops.exceptions import OpsError

@@ -11,9 +11,9 @@ import re
 from pathlib import Path
 
 from observer.config.exceptions import ConfigError
+from observer.config.paths import K8S_PATHS
 from observer.config.settings import (
     ALIASES,
-    K8S_PATHS,
     NON_SETTING_VARS,
     REQUIRED_IN_K8S,
     SECRET_VARS,

@@ -18,7 +18,8 @@ from typing import Any
 import orjson
 
 from observer.config.exceptions import ConfigError
-from observer.config.settings import PATH_VARS, Settings, load_settings
+from observer.config.paths import PATH_VARS
+from observer.config.settings import Settings, load_settings
 from observer.ops.verify.mountinfo import MountEntry, mount_of, read_mountinfo
 from observer.ops.verify.report import Report
 
