@@ -19,9 +19,10 @@ from typing import Any, Final
 from observer.store import rows as R
 from observer.store import statements as SQL
 from observer.store.connection import Database
-from observer.store.exceptions import RowEncodingError
+from observer.store.exceptions import DuplicateObjectError, RowEncodingError
 
 log = logging.getLogger(__name__)
+UNIQUE_VIOLATION: Final = "23505"
 
 TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
 PARTITIONED: Final = ("ticks", "quotes", "bars_1m")
@@ -178,6 +179,17 @@ class BatchWriter:
                 raise
             return await self._write_once(batch, checkpoint, after_copy)
 
+    async def _insert_ticks(self) -> Any:
+        """Staged ticks into ``ticks`` (and their bars): a plain INSERT in a savepoint first,
+        the ON CONFLICT DO NOTHING form only when that meets a key already loaded."""
+        try:
+            async with self.db.transaction():  # nested: a savepoint of the batch's transaction
+                return await self.db.fetchrow(SQL.INSERT_TICKS_NO_DUPLICATES)
+        except DuplicateObjectError as err:
+            if err.sqlstate != UNIQUE_VIOLATION:
+                raise
+        return await self.db.fetchrow(SQL.INSERT_TICKS)
+
     async def _write_once(
         self,
         batch: RowBatch,
@@ -194,7 +206,7 @@ class BatchWriter:
                 after_copy()
             for table in tables:
                 if table == "ticks":
-                    result = await self.db.fetchrow(SQL.INSERT_TICKS)
+                    result = await self._insert_ticks()
                     inserted["ticks"] = int(result["inserted"])
                     inserted["bars_1m"] = int(result["bars"])
                 else:

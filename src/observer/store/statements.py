@@ -202,6 +202,11 @@ WITH ins AS (
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM bars) AS bars
 """
+# The same statement without ON CONFLICT: no speculative insertion, about a third cheaper per
+# row. Used first, inside a savepoint; a duplicate key rolls it back and INSERT_TICKS runs.
+INSERT_TICKS_NO_DUPLICATES: Final = INSERT_TICKS.replace(
+    "    ON CONFLICT DO NOTHING\n    RETURNING", "    RETURNING"
+)
 INSERT: Final = {
     "quotes": """
 INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
