@@ -71,6 +71,28 @@ async def test_write_twice_inserts_once(db_settings: Settings) -> None:
         await db.close()
 
 
+async def test_a_batch_overlapping_loaded_rows_or_itself_inserts_only_the_new(
+    db_settings: Settings,
+) -> None:
+    db = await _db(db_settings)
+    try:
+        records = scalp_series(2, 10)
+        writer = BatchWriter(db)
+        assert (await writer.write(_batch(records[:10])))["ticks"] == 10
+        # half already loaded, one trade twice in the same batch, the rest new
+        again = [*records[5:], records[-1]]
+        result = await writer.write(_batch(again))
+        assert result["ticks"] == 10
+        assert await db.fetchval("SELECT count(*) FROM ticks") == 20
+        keys = await db.fetchval(
+            "SELECT count(DISTINCT (symbol, business_date, acc_volume)) FROM ticks"
+        )
+        assert keys == 20
+        assert await db.fetchval("SELECT sum(volume) FROM bars_1m") == 20 * 10
+    finally:
+        await db.close()
+
+
 async def test_bars_merge_across_batches_in_any_order(db_settings: Settings) -> None:
     db = await _db(db_settings)
     try:
