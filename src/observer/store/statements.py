@@ -1,141 +1,21 @@
-"""The SQL the loader runs, as constant text (generated once from the column declarations
-in ``rows.py``; ``tests/store/test_statements.py`` checks the two agree)."""
+"""The SQL the loader runs, as constant text. The staging tables are derived from the column
+declarations in ``rows.py``; ``tests/store/test_batch.py`` checks that the INSERT statements
+name the same columns."""
 
 from __future__ import annotations
 
 from typing import Final
 
-STAGING_DDL: Final = {
-    "ticks": """
-CREATE TEMP TABLE IF NOT EXISTS stage_ticks (
-    symbol text,
-    business_date text,
-    trade_ts text,
-    recv_ns bigint,
-    seq bigint,
-    tr_id text,
-    source text,
-    schema_version smallint,
-    session_id text,
-    mitigation_level smallint,
-    flags text[],
-    raw text,
-    trade_time text,
-    price bigint,
-    change_sign text,
-    change bigint,
-    change_rate double precision,
-    vwap double precision,
-    open bigint,
-    high bigint,
-    low bigint,
-    ask1 bigint,
-    bid1 bigint,
-    trade_volume bigint,
-    acc_volume bigint,
-    acc_value bigint,
-    sell_count bigint,
-    buy_count bigint,
-    net_buy_count bigint,
-    strength double precision,
-    sell_volume bigint,
-    buy_volume bigint,
-    trade_side text,
-    buy_ratio double precision,
-    volume_ratio_prev_day double precision,
-    open_time text,
-    open_vs_price_sign text,
-    open_vs_price bigint,
-    high_time text,
-    high_vs_price_sign text,
-    high_vs_price bigint,
-    low_time text,
-    low_vs_price_sign text,
-    low_vs_price bigint,
-    session_code text,
-    halted boolean,
-    ask1_size bigint,
-    bid1_size bigint,
-    total_ask_size bigint,
-    total_bid_size bigint,
-    turnover double precision,
-    prev_day_same_time_volume bigint,
-    prev_day_same_time_volume_rate double precision,
-    hour_class text,
-    market_treatment_class text,
-    vi_base_price bigint,
-    market text,
-    session text,
-    tick_size bigint
-) ON COMMIT DELETE ROWS""",
-    "quotes": """
-CREATE TEMP TABLE IF NOT EXISTS stage_quotes (
-    symbol text,
-    business_date text,
-    sweep_id bigint,
-    recv_ns bigint,
-    seq bigint,
-    tr_id text,
-    source text,
-    schema_version smallint,
-    session_id text,
-    mitigation_level smallint,
-    flags text[],
-    raw text,
-    session text,
-    name text,
-    market text,
-    price bigint,
-    change bigint,
-    change_sign text,
-    change_rate double precision,
-    acc_volume bigint,
-    acc_value bigint,
-    open bigint,
-    high bigint,
-    low bigint,
-    upper_limit bigint,
-    lower_limit bigint,
-    ask1 bigint,
-    bid1 bigint,
-    prev_close bigint,
-    base_price bigint,
-    tick_size bigint
-) ON COMMIT DELETE ROWS""",
-    "system_events": """
-CREATE TEMP TABLE IF NOT EXISTS stage_system_events (
-    recv_ns bigint,
-    seq bigint,
-    business_date text,
-    source text,
-    event text,
-    symbol text,
-    data text
-) ON COMMIT DELETE ROWS""",
-    "gaps": """
-CREATE TEMP TABLE IF NOT EXISTS stage_gaps (
-    recv_ns bigint,
-    seq bigint,
-    source text,
-    scope text,
-    symbol text,
-    gap_start text,
-    gap_end text,
-    reason text,
-    missed_volume bigint,
-    tr_id text,
-    session text
-) ON COMMIT DELETE ROWS""",
-    "universe_members": """
-CREATE TEMP TABLE IF NOT EXISTS stage_universe_members (
-    business_date text,
-    symbol text,
-    name text,
-    market text,
-    prev_close bigint,
-    origin text
-) ON COMMIT DELETE ROWS""",
-}
+from observer.store import rows as R
+
+
+def _staging_ddl(table: str, columns: R.ColumnSpec) -> str:
+    body = ",\n".join(f"    {name} {kind}" for name, kind in columns)
+    return f"CREATE TEMP TABLE IF NOT EXISTS stage_{table} (\n{body}\n) ON COMMIT DELETE ROWS"
+
+
+# One staging table per target table, with exactly the columns rows.py builds (one source).
+STAGING_DDL: Final = {table: _staging_ddl(table, columns) for table, columns in R.STAGING.items()}
 INSERT_TICKS: Final = """
 WITH ins AS (
     INSERT INTO ticks (symbol, business_date, trade_ts, recv_ts, recv_ns, seq, tr_id, source,
