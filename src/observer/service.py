@@ -97,13 +97,8 @@ class Service:
         self._stoppers: list[tuple[str, Stopper]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._warnings: list[str] = []
-        self.loader: ArchiveLoader | None = None
         self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
-
-    @property
-    def source_label(self) -> str:
-        return "sim" if self.settings.source == "sim" else self.settings.source
 
     async def start(self) -> None:
         prepare_paths(self.settings)
@@ -119,10 +114,10 @@ class Service:
             system_record(
                 "startup",
                 self.clock.now_ns(),
-                self.source_label,
+                self.settings.source,
                 version=__version__,
                 starts=marker["starts"],
-                recovery=_as_dict(report),
+                recovery=report.as_dict(),
             )
         )
         await self._start_components()
@@ -142,9 +137,7 @@ class Service:
             loader = ArchiveLoader(
                 self.settings, self.clock, self.metrics, ArchiveReader(self.settings.assets_dir)
             )
-            self.loader = loader
-            self._spawn(loader.run_forever(), "loader")
-            self._stoppers.append(("loader", self._stop_loader))
+            self._spawn(loader.run_forever(), "loader")  # cancelled first by stop()
             self.api.add_status(loader.status)
         else:
             self.api.add_status(lambda: {"loader": {"enabled": False}})
@@ -231,10 +224,6 @@ class Service:
             log.error("background task %s failed: %r", task.get_name(), task.exception())
             self._warnings.append(f"{task.get_name()} stopped: {task.exception()!r}")
 
-    async def _stop_loader(self) -> None:
-        if self.loader is not None:
-            self.loader.stop()
-
     def _maintenance_status(self) -> dict[str, Any]:
         status = self.maintenance.status()
         status["warnings"] = self.maintenance.warnings()
@@ -290,17 +279,7 @@ class Service:
             return
         try:
             await self.writer.submit(
-                system_record("shutdown", self.clock.now_ns(), self.source_label)
+                system_record("shutdown", self.clock.now_ns(), self.settings.source)
             )
         except ObserverError as err:
             log.error("could not record the shutdown: %s", err)
-
-
-def _as_dict(report: Any) -> Any:
-    if hasattr(report, "as_dict"):
-        return report.as_dict()
-    if hasattr(report, "__dataclass_fields__"):
-        from dataclasses import asdict
-
-        return asdict(report)
-    return report
