@@ -74,14 +74,18 @@ async def test_sigkill_loses_nothing_acknowledged_and_seq_continues(tmp_path: Pa
         for stream, seqs in run_and_kill(assets).items():
             assert seqs == sorted(seqs)  # acknowledged in seq order
             all_acked[stream].update(seqs)
-    # a kill cannot interrupt one write() to a local file, but power loss can: tear the tail
+    # Power loss can tear the tail of a file; so can SIGKILL, which may cut a large write()
+    # short. Tear the newest scalp file on purpose; a kill may have torn another newest file.
+    newest = {stream: files[-1][1].name for stream, files in archive_files(assets).items()}
     newest_scalp = archive_files(assets)["scalp"][-1][1]
     with newest_scalp.open("ab") as fh:
         fh.write(b'{"v":1,"stream":"scalp","seq":999999,"recv_ns":17')
     metrics = Metrics()
     writer = ArchiveWriter(assets, Clock(), metrics)
     report = await writer.start()
-    assert [t.file for t in report.truncations] == [newest_scalp.name]
+    truncated = [t.file for t in report.truncations]
+    assert newest_scalp.name in truncated
+    assert set(truncated) <= set(newest.values())  # only tails the writer was appending to
     seqs = stored_seqs(assets)
     for stream in ("scalp", "system"):
         assert all_acked[stream] <= set(seqs[stream]), "an acknowledged record is missing"
