@@ -30,6 +30,15 @@ class Position(NamedTuple):
     offset: int
 
 
+class Chunk(NamedTuple):
+    """Consecutive complete lines of one file (without ``\\n``; empty lines included) and the
+    offset of the first; line ``i`` ends ``sum(len(l) + 1 for l in lines[: i + 1])`` later."""
+
+    file: str
+    offset: int
+    lines: list[bytes]
+
+
 class ArchiveReader:
     """Reads one archive directory; plain and compressed hours alike."""
 
@@ -58,6 +67,18 @@ class ArchiveReader:
 
         ``until_file`` (a plain name) is the last file read; later hours are not touched.
         """
+        for chunk in self.iter_chunks(stream, start, until_file=until_file):
+            pos = chunk.offset
+            for line in chunk.lines:
+                pos += len(line) + 1
+                if line:
+                    yield line, Position(chunk.file, pos)
+
+    def iter_chunks(
+        self, stream: str, start: Position | None = None, *, until_file: str | None = None
+    ) -> Iterator[Chunk]:
+        """The same lines as :meth:`iter_lines` a read buffer at a time, for callers that
+        need the position only now and then (the loader): no per-line object."""
         for path in self.files(stream):
             plain = path.name.removesuffix(".zst")
             if start is not None and plain < start.file:
@@ -65,7 +86,7 @@ class ArchiveReader:
             if until_file is not None and plain > until_file:
                 return
             offset = start.offset if start is not None and plain == start.file else 0
-            yield from self._file_lines(path, plain, offset)
+            yield from self._file_chunks(path, plain, offset)
 
     def iter_records(
         self, stream: str, start: Position | None = None, *, until_file: str | None = None
@@ -83,7 +104,7 @@ class ArchiveReader:
                 self.unreadable += 1
                 log.warning("archive: unreadable line before %s:%d", *position)
 
-    def _file_lines(self, path: Path, plain: str, offset: int) -> Iterator[tuple[bytes, Position]]:
+    def _file_chunks(self, path: Path, plain: str, offset: int) -> Iterator[Chunk]:
         try:
             fh = path.open("rb")
         except FileNotFoundError:
@@ -100,10 +121,9 @@ class ArchiveReader:
                 yield from _split(fh, plain, offset, skip=False)
 
 
-def _split(
-    source: BinaryIO | Any, plain: str, offset: int, *, skip: bool
-) -> Iterator[tuple[bytes, Position]]:
-    """Split a byte stream into complete lines; ``skip`` discards ``offset`` bytes first."""
+def _split(source: BinaryIO | Any, plain: str, offset: int, *, skip: bool) -> Iterator[Chunk]:
+    """Split a byte stream into chunks of complete lines; ``skip`` discards ``offset`` bytes
+    first."""
     if skip:
         remaining = offset
         while remaining > 0:
@@ -114,9 +134,9 @@ def _split(
     pos = offset
     carry = b""
     while chunk := source.read(CHUNK):
-        lines = (carry + chunk if carry else chunk).split(b"\n")
+        data = carry + chunk if carry else chunk
+        lines = data.split(b"\n")
         carry = lines.pop()
-        for line in lines:
-            pos += len(line) + 1
-            if line:
-                yield line, Position(plain, pos)
+        if lines:
+            yield Chunk(plain, pos, lines)
+            pos += len(data) - len(carry)
