@@ -96,6 +96,7 @@ async def _run(records: int, symbols: int) -> None:
     from observer.clock import Clock
     from observer.config.settings import settings_for_tests
     from observer.metrics import Metrics
+    from observer.store import tickcopy
     from observer.store.loader import ArchiveLoader
     from observer.store.migrations import migrate
 
@@ -139,6 +140,8 @@ async def _run(records: int, symbols: int) -> None:
         f"in {elapsed:.2f} s (batch {settings.loader_batch_rows:,} rows)"
     )
     print(f"catch-up rate: {rate:,.0f} rows/s wall clock (floor {FLOOR_ROWS_PER_SECOND:,})")
+    path = "binary COPY fast path (C extension)" if tickcopy.available() else "general path only"
+    print(f"  trades went the {path}")
     rows = counts.get("ticks", 0)
     backend = cpu.get("backend_cpu")
     print(

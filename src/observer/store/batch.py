@@ -1,11 +1,18 @@
 """One batch of archive records -> rows in PostgreSQL, exactly once.
 
-:class:`RowBatch` turns parsed records into staging rows (counting rejects by reason);
+:class:`RowBatch` turns archive lines into staging rows (counting rejects by reason);
 :class:`BatchWriter` writes a batch in ONE transaction: binary COPY into temporary staging
 tables, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real tables, the one-minute
 bars merged from exactly the ticks that were new, and (for the loader) the stream checkpoint.
 Either all of it commits or none of it does, so a crash at any point followed by a re-run
 loads every record once.
+
+Trades, almost every row of a catch-up, take a faster way when the C extension is built
+(:mod:`observer.store.tickcopy`): their binary COPY data goes straight into the day partition
+inside a savepoint, and their bars are aggregated before they are sent. If any of those rows is
+already loaded (a batch read again after a crash), the savepoint is rolled back and the same data
+goes through a typed staging table and ``ON CONFLICT DO NOTHING`` like everything else, so the
+guarantee is the same.
 """
 
 from __future__ import annotations
@@ -16,10 +23,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import orjson
+
 from observer.store import rows as R
 from observer.store import statements as SQL
 from observer.store.connection import Database
 from observer.store.exceptions import DuplicateObjectError, RowEncodingError
+from observer.store.tickcopy import BAR_NAMES, BAR_TICK_NAMES, TICK_COPY_NAMES, TickCopy
 
 log = logging.getLogger(__name__)
 UNIQUE_VIOLATION: Final = "23505"
@@ -38,6 +48,9 @@ def load_session_settings(application_name: str) -> dict[str, str]:
         "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
         "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
         "jit": "off",  # short per-batch statements: compiling them costs more than it saves
+        # Bars are cut at UTC minutes, here and in the extension alike (whole-minute offsets,
+        # such as KST's, give the same minutes in every zone).
+        "TimeZone": "UTC",
     }
 
 
@@ -62,6 +75,10 @@ class RowBatch:
     records: int = 0
     last_seq: int | None = None
     last_recv_ns: int | None = None
+    # Trades of one business day as binary COPY data (store/tickcopy.py), when the extension is
+    # built; ``use_fast=False`` sends every record the general way.
+    use_fast: bool = True
+    fast: TickCopy | None = None
 
     def add(self, rec: dict[str, Any]) -> None:
         """Add one parsed archive record (rejects are counted, never raised)."""
@@ -81,6 +98,33 @@ class RowBatch:
         if isinstance(seq, int):
             self.last_seq = seq
         self.last_recv_ns = rec["recv_ns"]
+
+    def add_line(self, line: bytes) -> None:
+        """Add one archive line: a trade of the batch's day straight to binary COPY data when
+        the extension takes it, anything else parsed and added like :meth:`add`."""
+        fast = self.fast
+        if fast is not None:
+            got = fast.add_line(line)
+            if got is not None:
+                self.records += 1
+                if got[0] is not None:
+                    self.last_seq = got[0]
+                self.last_recv_ns = got[1]
+                return
+        try:
+            rec = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            self.reject("bad_json")
+            return
+        if type(rec) is not dict:
+            self.reject("not_an_object")
+            return
+        if fast is None and self.use_fast:
+            self.fast = TickCopy.for_record(rec)  # the first trade fixes the batch's day
+            if self.fast is not None:
+                self.add_line(line)
+                return
+        self.add(rec)
 
     def reject(self, reason: str) -> None:
         """Count a line that did not even parse as a record."""
@@ -112,10 +156,16 @@ class RowBatch:
                 self.rows["universe_members"].append(member)
         self.rows["system_events"].append(row)
 
+    def table_rows(self, table: str) -> int:
+        """Rows waiting for ``table`` (copied trades included)."""
+        copied = self.fast.count if table == "ticks" and self.fast is not None else 0
+        return copied + len(self.rows[table])
+
     @property
     def row_count(self) -> int:
         """Rows waiting for every table together."""
-        return sum(len(rows) for rows in self.rows.values())
+        copied = self.fast.count if self.fast is not None else 0
+        return copied + sum(len(rows) for rows in self.rows.values())
 
     def drop_nonconforming(self) -> int:
         """Remove rows whose values cannot be encoded for their columns; how many went."""
@@ -139,7 +189,7 @@ class BatchWriter:
 
     async def _prepare(self) -> None:
         if not self._prepared:
-            for ddl in SQL.STAGING_DDL.values():
+            for ddl in (*SQL.STAGING_DDL.values(), *SQL.FAST_STAGING_DDL):
                 await self.db.execute(ddl)
             self._prepared = True
 
@@ -149,6 +199,8 @@ class BatchWriter:
             wanted.add(("ticks", row[1]))
         for row in batch.rows["quotes"]:
             wanted.add(("quotes", row[1]))
+        if batch.fast is not None and batch.fast.count:
+            wanted.add(("ticks", batch.fast.day))
         wanted |= {("bars_1m", day) for table, day in wanted if table == "ticks"}
         for table, day in sorted(wanted - self._partitions):
             await self.db.execute(
@@ -190,6 +242,27 @@ class BatchWriter:
                 raise
         return await self.db.fetchrow(SQL.INSERT_TICKS)
 
+    async def _copy_ticks(self, fast: TickCopy) -> Any:
+        """The fast path: binary COPY straight into the day partition inside a savepoint, then
+        the bars of exactly those rows. When a row is already loaded the savepoint is rolled
+        back and the same data goes through a typed staging table and ON CONFLICT DO NOTHING."""
+        rows, bars = fast.payloads()
+        try:
+            async with self.db.transaction():  # nested: a savepoint of the batch's transaction
+                await self.db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
+        except DuplicateObjectError as err:
+            if err.sqlstate != UNIQUE_VIOLATION:
+                raise
+            await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
+            return await self.db.fetchrow(SQL.INSERT_TYPED_TICKS)
+        aggregated = fast.aggregated_bars()
+        if aggregated is None:
+            await self.db.copy_binary("stage_bar_ticks", bars, BAR_TICK_NAMES)
+            return await self.db.fetchrow(SQL.MERGE_COPIED_BARS)
+        await self.db.copy_binary("stage_bars", aggregated, BAR_NAMES)
+        merged = await self.db.fetchrow(SQL.UPSERT_STAGED_BARS)
+        return {"inserted": fast.count, "bars": merged["bars"]}
+
     async def _write_once(
         self,
         batch: RowBatch,
@@ -198,7 +271,12 @@ class BatchWriter:
     ) -> dict[str, int]:
         inserted: dict[str, int] = {}
         tables = [table for table in TABLES if batch.rows[table]]
+        fast = batch.fast if batch.fast is not None and batch.fast.count else None
         async with self.db.transaction():
+            if fast is not None:
+                result = await self._copy_ticks(fast)
+                inserted["ticks"] = int(result["inserted"])
+                inserted["bars_1m"] = int(result["bars"])
             for table in tables:
                 columns = [name for name, _ in R.STAGING[table]]
                 await self.db.copy_records("stage_" + table, batch.rows[table], columns)
@@ -207,8 +285,8 @@ class BatchWriter:
             for table in tables:
                 if table == "ticks":
                     result = await self._insert_ticks()
-                    inserted["ticks"] = int(result["inserted"])
-                    inserted["bars_1m"] = int(result["bars"])
+                    inserted["ticks"] = inserted.get("ticks", 0) + int(result["inserted"])
+                    inserted["bars_1m"] = inserted.get("bars_1m", 0) + int(result["bars"])
                 else:
                     status = await self.db.execute(SQL.INSERT[table])
                     inserted[table] = int(status.rsplit(" ", 1)[-1])

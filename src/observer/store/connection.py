@@ -136,6 +136,13 @@ class Database:
             except (TypeError, ValueError, OverflowError) as exc:
                 raise RowEncodingError(f"COPY {table}: {exc}", context=table) from exc
 
+    async def copy_binary(self, table: str, data: Any, columns: Sequence[str]) -> None:
+        """COPY ``data`` (a complete binary COPY stream, any buffer) into ``table``."""
+        async with translated(f"{self.label} COPY {table}"):
+            # A memoryview: asyncpg would take plain bytes for a file name.
+            source = memoryview(data)
+            await self._conn.copy_to_table(table, source=source, columns=columns, format="binary")
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[None]:
         """A transaction: committed when the block ends, rolled back when it raises."""

@@ -172,7 +172,7 @@ class ArchiveImporter:
         for table, count in counts.items():
             summary.loaded[table] += count
         # Rows dropped for unusable values were counted as rejected by the writer.
-        kept = {t: len(batch.rows[t]) for t in PRIMARY_TABLES}
+        kept = {t: batch.table_rows(t) for t in PRIMARY_TABLES}
         summary.duplicates += sum(kept[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
 
 

@@ -25,8 +25,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
-import orjson
-
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -49,8 +47,8 @@ QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
 
 
-class PositionLike(Protocol):
-    """A resumable place in a stream: file name (without .zst) and byte offset after a line."""
+class ChunkLike(Protocol):
+    """Consecutive complete lines of one file and the offset of the first."""
 
     @property
     def file(self) -> str:
@@ -59,16 +57,38 @@ class PositionLike(Protocol):
 
     @property
     def offset(self) -> int:
-        """Byte offset just after the last line read."""
+        """Byte offset of the first line."""
+        ...
+
+    @property
+    def lines(self) -> list[bytes]:
+        """The lines, without ``\\n``; empty lines included (they still take a byte)."""
         ...
 
 
 class LineReader(Protocol):
     """What the loader needs of the archive reader."""
 
-    def iter_lines(self, stream: str, start: Any = None) -> Iterator[tuple[bytes, PositionLike]]:
-        """Complete lines of ``stream`` from ``start`` on, each with the position after it."""
+    def iter_chunks(self, stream: str, start: Any = None) -> Iterator[ChunkLike]:
+        """Complete lines of ``stream`` from ``start`` on, a read buffer at a time."""
         ...
+
+
+class _Feed:
+    """A stream's lines handed out a batch at a time: where the last batch stopped in the
+    current chunk. Only one reader thread uses it at a time."""
+
+    def __init__(self, chunks: Iterator[ChunkLike]) -> None:
+        self.chunks = chunks
+        self.file = ""
+        self.offset = 0  # just after lines[index - 1]
+        self.lines: list[bytes] = []
+        self.index = 0
+
+    def close(self) -> None:
+        close = getattr(self.chunks, "close", None)
+        if close is not None:
+            close()
 
 
 def _position(file: str, offset: int) -> Any:
@@ -267,14 +287,14 @@ class ArchiveLoader:
         assert writer is not None  # noqa: S101 - connected by the caller
         before = self._archive_key(stream)
         self._quiet_keys.pop(stream, None)
-        lines = self.reader.iter_lines(stream, self._positions.get(stream))
+        feed = _Feed(self.reader.iter_chunks(stream, self._positions.get(stream)))
         reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
         more = True
 
         def read_next() -> None:
             nonlocal reading
             if reading is None and more:
-                reading = asyncio.ensure_future(asyncio.to_thread(self._collect, lines))
+                reading = asyncio.ensure_future(asyncio.to_thread(self._collect, feed))
 
         try:
             read_next()
@@ -283,6 +303,10 @@ class ArchiveLoader:
                 batch, position, exhausted = await reading
                 reading = None
                 more = not exhausted and turn + 1 < BATCHES_PER_TURN
+                if batch.fast is not None:
+                    # Copied trades cost the event loop almost nothing to send: parse the next
+                    # batch while the server writes this one.
+                    read_next()
                 if position is not None:
                     checkpoint = Checkpoint(
                         stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
@@ -299,32 +323,39 @@ class ArchiveLoader:
                 await asyncio.wait([reading])
                 if not reading.cancelled():
                     reading.exception()
-            close = getattr(lines, "close", None)
-            if close is not None:
-                close()
+            feed.close()
 
-    def _collect(self, lines: Iterator[tuple[bytes, Any]]) -> tuple[RowBatch, Any, bool]:
-        """Read up to one batch of lines (runs in a worker thread)."""
+    def _collect(self, feed: _Feed) -> tuple[RowBatch, Any, bool]:
+        """Read up to one batch of lines (runs in a worker thread): the batch, the position
+        after its last line (None when there was no line), and whether the lines ran out."""
         batch = RowBatch()
-        position = None
         limit = self.settings.loader_batch_rows
         deadline = time.monotonic() + self.settings.loader_batch_ms / 1000
-        loads = orjson.loads
-        for line, position in lines:
-            try:
-                rec = loads(line)
-            except orjson.JSONDecodeError:
-                batch.reject("bad_json")
+        add = batch.add_line
+        lines, index, offset, file = feed.lines, feed.index, feed.offset, feed.file
+        moved = False
+        exhausted = False
+        while True:
+            if index >= len(lines):
+                chunk = next(feed.chunks, None)
+                if chunk is None:
+                    exhausted = True
+                    break
+                lines, index, offset, file = chunk.lines, 0, chunk.offset, chunk.file
                 continue
-            if type(rec) is not dict:
-                batch.reject("not_an_object")
+            line = lines[index]
+            index += 1
+            offset += len(line) + 1
+            moved = True
+            if not line:
                 continue
-            batch.add(rec)
+            add(line)
             if batch.records >= limit or (
                 not batch.records & 1023 and time.monotonic() >= deadline
             ):
-                return batch, position, False
-        return batch, position, True
+                break
+        feed.lines, feed.index, feed.offset, feed.file = lines, index, offset, file
+        return batch, _position(file, offset) if moved else None, exhausted
 
     def _committed(
         self, stream: str, batch: RowBatch, position: Any, counts: dict[str, int]

@@ -147,6 +147,52 @@ UNIVERSE_COLUMNS: Final[ColumnSpec] = (
     ("prev_close", "bigint"),
     ("origin", "text"),
 )
+# The ``ticks`` columns in the order the binary COPY fast path (``store/tickcopy.py``) sends
+# them: typed like the table itself, so they can go straight into a day partition.
+TICK_COPY_COLUMNS: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("trade_ts", "timestamptz"),
+    ("recv_ts", "timestamptz"),
+    ("recv_ns", "bigint"),
+    ("seq", "bigint"),
+    ("tr_id", "text"),
+    ("source", "text"),
+    ("schema_version", "smallint"),
+    ("session_id", "text"),
+    ("mitigation_level", "smallint"),
+    ("flags", "text[]"),
+    ("raw", "text"),
+    *TICK_FIELDS,
+)
+# What the one-minute bars need of each copied trade (the bar columns of INSERT_TICKS' RETURNING).
+BAR_TICK_COLUMNS: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("trade_ts", "timestamptz"),
+    ("recv_ts", "timestamptz"),
+    ("price", "bigint"),
+    ("trade_volume", "bigint"),
+    ("acc_volume", "bigint"),
+    ("flagged", "boolean"),
+    ("session_id", "text"),
+)
+# bars_1m as the extension aggregates them (its column order).
+BAR_COLUMNS: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("bar_time", "timestamptz"),
+    ("open", "bigint"),
+    ("high", "bigint"),
+    ("low", "bigint"),
+    ("close", "bigint"),
+    ("volume", "bigint"),
+    ("trade_count", "integer"),
+    ("flagged_count", "integer"),
+    ("first_acc_volume", "bigint"),
+    ("last_acc_volume", "bigint"),
+    ("session_id", "text"),
+)
 STAGING: Final[dict[str, ColumnSpec]] = {
     "ticks": TICK_HEADER + TICK_FIELDS,
     "quotes": QUOTE_HEADER + QUOTE_FIELDS,

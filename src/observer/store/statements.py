@@ -16,8 +16,14 @@ def _staging_ddl(table: str, columns: R.ColumnSpec) -> str:
 
 # One staging table per target table, with exactly the columns rows.py builds (one source).
 STAGING_DDL: Final = {table: _staging_ddl(table, columns) for table, columns in R.STAGING.items()}
-INSERT_TICKS: Final = """
-WITH ins AS (
+# The binary COPY fast path (store/tickcopy.py): typed ticks rows, for a batch that meets rows
+# already loaded, and the bar inputs of rows copied straight into their day partition.
+FAST_STAGING_DDL: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_ticks_typed (LIKE ticks) ON COMMIT DELETE ROWS",
+    _staging_ddl("bar_ticks", R.BAR_TICK_COLUMNS),
+    "CREATE TEMP TABLE IF NOT EXISTS stage_bars (LIKE bars_1m) ON COMMIT DELETE ROWS",
+)
+_INSERT_STAGED_TICKS: Final = """
     INSERT INTO ticks (symbol, business_date, trade_ts, recv_ts, recv_ns, seq, tr_id, source,
                        schema_version, session_id, mitigation_level, flags, raw,
         trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
@@ -40,10 +46,16 @@ WITH ins AS (
         prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
         market, session, tick_size
     FROM stage_ticks
-    ON CONFLICT DO NOTHING
-    RETURNING symbol, business_date, date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,
-              price, trade_volume, acc_volume, cardinality(flags) > 0 AS flagged, session_id
-), agg AS (
+"""
+# What the bars need of each inserted trade (the columns of stage_bar_ticks, minute truncated).
+_BAR_INPUTS: Final = """symbol, business_date,
+       date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,
+       price, trade_volume, acc_volume"""
+_RETURNING_BAR_INPUTS: Final = f"""
+    RETURNING {_BAR_INPUTS}, cardinality(flags) > 0 AS flagged, session_id"""
+# Given the CTE ``ins`` (the trades just inserted), merge their one-minute bars into bars_1m and
+# count both. Every way ticks are written ends with this, so bars follow the same rules.
+_AGGREGATE_BARS: Final = """, agg AS (
     SELECT symbol, business_date, minute,
            (min(ARRAY[acc_volume, price]))[2]                   AS open,
            max(price)                                           AS high,
@@ -57,7 +69,9 @@ WITH ins AS (
            max(session_id)                                      AS session_id
     FROM ins
     GROUP BY symbol, business_date, minute
-), bars AS (
+)"""
+# Given the CTEs ``ins`` and ``agg`` (one row per bar), upsert the bars and count both.
+_UPSERT_BARS: Final = """, bars AS (
     INSERT INTO bars_1m AS b (symbol, business_date, bar_time, open, high, low, close, volume,
                               trade_count, flagged_count, first_acc_volume, last_acc_volume,
                               session_id)
@@ -82,10 +96,28 @@ WITH ins AS (
 )
 SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM bars) AS bars
 """
+_MERGE_BARS: Final = _AGGREGATE_BARS + _UPSERT_BARS
+INSERT_TICKS: Final = (
+    "WITH ins AS (" + _INSERT_STAGED_TICKS + "    ON CONFLICT DO NOTHING" + _RETURNING_BAR_INPUTS
+    + "\n)" + _MERGE_BARS
+)  # fmt: skip
 # The same statement without ON CONFLICT: no speculative insertion, about a third cheaper per
 # row. Used first, inside a savepoint; a duplicate key rolls it back and INSERT_TICKS runs.
-INSERT_TICKS_NO_DUPLICATES: Final = INSERT_TICKS.replace(
-    "    ON CONFLICT DO NOTHING\n    RETURNING", "    RETURNING"
+INSERT_TICKS_NO_DUPLICATES: Final = (
+    "WITH ins AS (" + _INSERT_STAGED_TICKS + _RETURNING_BAR_INPUTS + "\n)" + _MERGE_BARS
+)
+_TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COPY_COLUMNS)
+# Fast path, batch meeting loaded rows: the typed staging rows, ON CONFLICT DO NOTHING.
+# (Every statement here is built from constant text only.)
+INSERT_TYPED_TICKS: Final = (
+    f"WITH ins AS (\n    INSERT INTO ticks ({_TICK_COLUMNS})\n"  # noqa: S608
+    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks_typed\n    ON CONFLICT DO NOTHING"
+    + _RETURNING_BAR_INPUTS + "\n)" + _MERGE_BARS
+)  # fmt: skip
+# Fast path, new batch: the rows are already in their partition; their bars from the inputs.
+MERGE_COPIED_BARS: Final = (
+    f"WITH ins AS (\n    SELECT {_BAR_INPUTS}, flagged, session_id FROM stage_bar_ticks\n)"  # noqa: S608
+    + _MERGE_BARS
 )
 INSERT: Final = {
     "quotes": """
@@ -134,3 +166,12 @@ ON CONFLICT (stream) DO UPDATE SET
     lines = c.lines + excluded.lines,
     rejected = c.rejected + excluded.rejected,
     updated_at = now()"""
+# Fast path, bars aggregated by the extension (store/tickcopy.py) into stage_bars: upsert them.
+# ``inserted`` is 0 here; the caller knows how many trades it copied.
+UPSERT_STAGED_BARS: Final = (
+    "WITH ins AS (SELECT 1 WHERE false), agg AS (\n"  # noqa: S608
+    "    SELECT symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
+    "           trade_count, flagged_count, first_acc_volume AS first_acc,\n"
+    "           last_acc_volume AS last_acc, session_id\n"
+    "    FROM stage_bars\n)" + _UPSERT_BARS
+)

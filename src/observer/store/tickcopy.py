@@ -1,0 +1,131 @@
+"""The loader's fast path for trades: archive lines -> PostgreSQL binary COPY data, in C.
+
+A batch of a catch-up is almost all trades of one business day. :class:`TickCopy` gathers
+them as two binary COPY streams, built by the ``_tickcopy`` extension straight from the JSON
+text of each archive line: the typed ``ticks`` rows (``rows.TICK_COPY_COLUMNS``), which go
+directly into the day's partition, and the few columns the one-minute bars are built from
+(``rows.BAR_TICK_COLUMNS``). This skips parsing the line into Python objects, building a row,
+asyncpg's per-value encoding, and the server's text casts and second pass through a staging
+table.
+
+A line the extension does not take (another stream or day, an unusual type, timestamp or
+string, anything that is not plain JSON) is parsed with orjson and goes the general way
+(``rows.tick_row`` into the text staging table); both produce the same rows
+(``tests/store/test_tickcopy.py``). Without the compiled extension (``available()`` is False)
+every line goes the general way.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from types import ModuleType
+from typing import Any, Final
+
+from observer.store import rows as R
+
+_tickcopy: ModuleType | None
+try:
+    from observer.store import _tickcopy
+except ImportError:  # built without a C compiler: the general path does everything
+    _tickcopy = None
+
+HEADER: Final = b"PGCOPY\n\xff\r\n\x00" + bytes(8)  # signature, flags, header extension
+TRAILER: Final = b"\xff\xff"
+_KINDS: Final = {"text": "t", "bigint": "q", "double precision": "d", "boolean": "?"}
+_FIELDS: Final = tuple((name, _KINDS[kind]) for name, kind in R.TICK_FIELDS)
+_PG_EPOCH: Final = dt.date(2000, 1, 1)
+TICK_COPY_NAMES: Final = [name for name, _ in R.TICK_COPY_COLUMNS]
+BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
+BAR_NAMES: Final = [name for name, _ in R.BAR_COLUMNS]
+
+
+def available() -> bool:
+    """True when the compiled extension is importable."""
+    return _tickcopy is not None
+
+
+_configured: list[bool] = []
+
+
+def _configure() -> None:
+    """Tell the extension the field layout (once per process)."""
+    if not _configured and _tickcopy is not None:
+        _tickcopy.configure(_FIELDS, tuple(sorted(R.TICK_TR_IDS)))
+        _configured.append(True)
+
+
+def day_value(day: Any) -> int | None:
+    """Days from 2000-01-01 of a ``YYYYMMDD`` business date; None when it is not one."""
+    if not isinstance(day, str) or len(day) != 8 or not day.isascii() or not day.isdigit():
+        return None
+    try:
+        return (dt.date(int(day[:4]), int(day[4:6]), int(day[6:])) - _PG_EPOCH).days
+    except ValueError:
+        return None
+
+
+class TickCopy:
+    """Binary COPY data of one business day's trades (``ticks`` rows and bar inputs)."""
+
+    __slots__ = ("_closed", "_day_value", "_encode", "_inputs", "bars", "count", "day", "rows")
+
+    def __init__(self, day: str, value: int) -> None:
+        if _tickcopy is None:
+            raise RuntimeError("the _tickcopy extension is not built")
+        _configure()
+        self.day = day
+        self._day_value = value
+        self._encode = _tickcopy.encode_line
+        self.rows = bytearray(HEADER)
+        self.bars = bytearray(HEADER)
+        self._inputs = bytearray()  # fixed-size bar inputs for _tickcopy.aggregate
+        self.count = 0
+        self._closed = False
+
+    @classmethod
+    def for_record(cls, rec: dict[str, Any]) -> TickCopy | None:
+        """A TickCopy for the business day of trade record ``rec``; None for another record,
+        a record without a usable day, or without the extension."""
+        if (
+            _tickcopy is None
+            or rec.get("stream") != "scalp"
+            or rec.get("tr_id") not in R.TICK_TR_IDS
+        ):
+            return None
+        data = rec.get("data")
+        day = data.get("business_date") if type(data) is dict else None
+        value = day_value(day)
+        return None if value is None else cls(day, value)  # type: ignore[arg-type]
+
+    def add_line(self, line: bytes) -> tuple[int | None, int] | None:
+        """Append the rows of one archive line and return its (seq, recv_ns); None, with
+        nothing appended, when the line must go the general way."""
+        if self._closed:
+            return None
+        got: tuple[int | None, int] | None = self._encode(
+            line, self.day, self._day_value, self.rows, self.bars, self._inputs
+        )
+        if got is not None:
+            self.count += 1
+        return got
+
+    def payloads(self) -> tuple[bytearray, bytearray]:
+        """The complete COPY streams (header, rows, trailer) for ``ticks`` and the bar inputs;
+        nothing can be added afterwards."""
+        if not self._closed:
+            self.rows += TRAILER
+            self.bars += TRAILER
+            self._closed = True
+        return self.rows, self.bars
+
+    def aggregated_bars(self) -> bytes | None:
+        """The trades' one-minute bars (``rows.BAR_COLUMNS``) as a COPY stream, aggregated
+        here the way the bar SQL would; None when the server must aggregate ``bars``."""
+        assert _tickcopy is not None  # noqa: S101 - a TickCopy exists only with the extension
+        result: bytes | None = _tickcopy.aggregate(self._inputs, self._day_value)
+        return result
+
+    @property
+    def partition(self) -> str:
+        """The day partition the rows go into (see ``observer_ensure_partition``)."""
+        return f"ticks_{self.day}"
