@@ -102,15 +102,8 @@ class RowBatch:
     def add_line(self, line: bytes) -> None:
         """Add one archive line: a trade of the batch's day straight to binary COPY data when
         the extension takes it, anything else parsed and added like :meth:`add`."""
-        fast = self.fast
-        if fast is not None:
-            got = fast.add_line(line)
-            if got is not None:
-                self.records += 1
-                if got[0] is not None:
-                    self.last_seq = got[0]
-                self.last_recv_ns = got[1]
-                return
+        if self.take_fast(line):
+            return
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
@@ -119,10 +112,28 @@ class RowBatch:
         if type(rec) is not dict:
             self.reject("not_an_object")
             return
-        if fast is None and self.use_fast:
-            self.fast = TickCopy.for_record(rec)  # the first trade fixes the batch's day
-            if self.fast is not None:
-                self.add_line(line)
+        self.add_parsed(rec, line)
+
+    def take_fast(self, line: bytes) -> bool:
+        """Add the line through the fast path if it is a trade the extension takes."""
+        fast = self.fast
+        if fast is None:
+            return False
+        got = fast.add_line(line)
+        if got is None:
+            return False
+        self.records += 1
+        if got[0] is not None:
+            self.last_seq = got[0]
+        self.last_recv_ns = got[1]
+        return True
+
+    def add_parsed(self, rec: dict[str, Any], line: bytes) -> None:
+        """Add an archive record parsed from ``line``; the batch's first trade fixes the
+        business day of its fast path."""
+        if self.fast is None and self.use_fast:
+            self.fast = TickCopy.for_record(rec)
+            if self.take_fast(line):
                 return
         self.add(rec)
 

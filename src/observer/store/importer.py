@@ -141,7 +141,7 @@ class ArchiveImporter:
 
     def _add(self, batch: RowBatch, line: bytes) -> None:
         text = line.rstrip(b"\r\n")
-        if not text.strip():
+        if not text.strip() or batch.take_fast(text):
             return
         try:
             obj = orjson.loads(text)
@@ -152,7 +152,7 @@ class ArchiveImporter:
             batch.reject("not_an_object")
             return
         if is_archive_record(obj):
-            batch.add(obj)
+            batch.add_parsed(obj, text)
             return
         try:
             record = self._legacy.convert(obj, text)

@@ -86,11 +86,10 @@ class TickCopy:
     def for_record(cls, rec: dict[str, Any]) -> TickCopy | None:
         """A TickCopy for the business day of trade record ``rec``; None for another record,
         a record without a usable day, or without the extension."""
-        if (
-            _tickcopy is None
-            or rec.get("stream") != "scalp"
-            or rec.get("tr_id") not in R.TICK_TR_IDS
-        ):
+        tr_id = rec.get("tr_id")
+        if _tickcopy is None or rec.get("stream") != "scalp" or not isinstance(tr_id, str):
+            return None
+        if tr_id not in R.TICK_TR_IDS:
             return None
         data = rec.get("data")
         day = data.get("business_date") if type(data) is dict else None
