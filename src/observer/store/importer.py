@@ -141,7 +141,7 @@ class ArchiveImporter:
 
     def _add(self, batch: RowBatch, line: bytes) -> None:
         text = line.rstrip(b"\r\n")
-        if not text.strip() or batch.take_fast(text):
+        if not text.strip(b" \t\r\n") or batch.take_fast(text):  # JSON whitespace only
             return
         try:
             obj = orjson.loads(text)
