@@ -748,8 +748,9 @@ PyDoc_STRVAR(aggregate_doc,
              "aggregate(inputs, day_value) -> bytes | None\n\n"
              "The one-minute bars of a batch's copied trades as a binary COPY stream in the\n"
              "column order of rows.BAR_COLUMNS (one row per symbol and minute), built the way\n"
-             "the bar SQL builds them; None when the server must do it (a trade without price\n"
-             "or volume, differing session ids within a bar, a sum out of range).");
+             "the bar SQL builds them (open/close and the session of the lowest/highest\n"
+             "accumulated volume); None when the server must do it (a trade without price or\n"
+             "volume, a long symbol or session id, a sum out of range).");
 
 static PyObject *aggregate(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
@@ -784,9 +785,7 @@ static PyObject *aggregate(PyObject *module, PyObject *const *args, Py_ssize_t n
                 memcmp(t->symbol, first->symbol, first->symbol_len) != 0 ||
                 t->minute != first->minute)
                 break;
-            if (t->session_id_len != first->session_id_len ||
-                memcmp(t->session_id, first->session_id, first->session_id_len) != 0 ||
-                __builtin_add_overflow(volume, t->volume, &volume) || count == INT32_MAX) {
+            if (__builtin_add_overflow(volume, t->volume, &volume) || count == INT32_MAX) {
                 declined = 1;
                 break;
             }
@@ -810,7 +809,7 @@ static PyObject *aggregate(PyObject *module, PyObject *const *args, Py_ssize_t n
             add_int4_value(&out, (int32_t)count) < 0 ||
             add_int4_value(&out, (int32_t)flagged) < 0 || add_int8(&out, first->acc) < 0 ||
             add_int8(&out, last->acc) < 0 ||
-            add_bytes(&out, first->session_id, first->session_id_len) < 0)
+            add_bytes(&out, last->session_id, last->session_id_len) < 0)
             goto fail;
         i = j;
     }

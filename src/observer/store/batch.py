@@ -190,6 +190,11 @@ class RowBatch:
         return dropped
 
 
+def _count(status: str) -> int:
+    """The row count of a command status such as ``INSERT 0 5``."""
+    return int(status.rsplit(" ", 1)[-1])
+
+
 class BatchWriter:
     """Writes :class:`RowBatch` es over one connection (staging tables live per connection)."""
 
@@ -242,37 +247,53 @@ class BatchWriter:
                 raise
             return await self._write_once(batch, checkpoint, after_copy)
 
-    async def _insert_ticks(self) -> Any:
-        """Staged ticks into ``ticks`` (and their bars): a plain INSERT in a savepoint first,
-        the ON CONFLICT DO NOTHING form only when that meets a key already loaded."""
+    async def _insert_ticks(self) -> int:
+        """Staged ticks into ``ticks``, their bar inputs into ``stage_bar_ticks``: a plain INSERT
+        in a savepoint first, the ON CONFLICT DO NOTHING form only when that meets a key
+        already loaded. Returns how many were inserted."""
         try:
             async with self.db.transaction():  # nested: a savepoint of the batch's transaction
-                return await self.db.fetchrow(SQL.INSERT_TICKS_NO_DUPLICATES)
+                return _count(await self.db.execute(SQL.INSERT_TICKS_NO_DUPLICATES))
         except DuplicateObjectError as err:
             if err.sqlstate != UNIQUE_VIOLATION:
                 raise
-        return await self.db.fetchrow(SQL.INSERT_TICKS)
+        return _count(await self.db.execute(SQL.INSERT_TICKS))
 
-    async def _copy_ticks(self, fast: TickCopy) -> Any:
-        """The fast path: binary COPY straight into the day partition inside a savepoint, then
-        the bars of exactly those rows. When a row is already loaded the savepoint is rolled
-        back and the same data goes through a typed staging table and ON CONFLICT DO NOTHING."""
-        rows, bars = fast.payloads()
+    async def _copy_new(self, fast: TickCopy) -> bool:
+        """Binary COPY of the copied trades straight into their day partition, in a savepoint:
+        True when all were new, False (rolled back) when one was already loaded."""
+        rows, _ = fast.payloads()
         try:
             async with self.db.transaction():  # nested: a savepoint of the batch's transaction
                 await self.db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
         except DuplicateObjectError as err:
             if err.sqlstate != UNIQUE_VIOLATION:
                 raise
-            await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
-            return await self.db.fetchrow(SQL.INSERT_TYPED_TICKS)
-        aggregated = fast.aggregated_bars()
-        if aggregated is None:
-            await self.db.copy_binary("stage_bar_ticks", bars, BAR_TICK_NAMES)
-            return await self.db.fetchrow(SQL.MERGE_COPIED_BARS)
-        await self.db.copy_binary("stage_bars", aggregated, BAR_NAMES)
-        merged = await self.db.fetchrow(SQL.UPSERT_STAGED_BARS)
-        return {"inserted": fast.count, "bars": merged["bars"]}
+            return False
+        return True
+
+    async def _write_ticks(self, batch: RowBatch) -> tuple[int, int]:
+        """Every trade of the batch (its general rows already in ``stage_ticks``), then their
+        one-minute bars merged once; (ticks inserted, bars upserted)."""
+        fast = batch.fast if batch.fast is not None and batch.fast.count else None
+        inserted = 0
+        if fast is not None:
+            rows, bars = fast.payloads()
+            if await self._copy_new(fast):
+                inserted += fast.count
+                aggregated = None if batch.rows["ticks"] else fast.aggregated_bars()
+                if aggregated is not None:  # the batch's only trades, bars aggregated here
+                    await self.db.copy_binary("stage_bars", aggregated, BAR_NAMES)
+                    merged = await self.db.fetchrow(SQL.UPSERT_STAGED_BARS)
+                    return inserted, int(merged["bars"])
+                await self.db.copy_binary("stage_bar_ticks", bars, BAR_TICK_NAMES)
+            else:
+                await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
+                inserted += _count(await self.db.execute(SQL.INSERT_TYPED_TICKS))
+        if batch.rows["ticks"]:
+            inserted += await self._insert_ticks()
+        merged = await self.db.fetchrow(SQL.MERGE_BARS)
+        return inserted, int(merged["bars"])
 
     async def _write_once(
         self,
@@ -282,25 +303,19 @@ class BatchWriter:
     ) -> dict[str, int]:
         inserted: dict[str, int] = {}
         tables = [table for table in TABLES if batch.rows[table]]
-        fast = batch.fast if batch.fast is not None and batch.fast.count else None
+        ticks = batch.table_rows("ticks") > 0
         async with self.db.transaction():
-            if fast is not None:
-                result = await self._copy_ticks(fast)
-                inserted["ticks"] = int(result["inserted"])
-                inserted["bars_1m"] = int(result["bars"])
             for table in tables:
                 columns = [name for name, _ in R.STAGING[table]]
                 await self.db.copy_records("stage_" + table, batch.rows[table], columns)
             if after_copy is not None:
                 after_copy()
+            if ticks:
+                inserted["ticks"], inserted["bars_1m"] = await self._write_ticks(batch)
             for table in tables:
-                if table == "ticks":
-                    result = await self._insert_ticks()
-                    inserted["ticks"] = inserted.get("ticks", 0) + int(result["inserted"])
-                    inserted["bars_1m"] = inserted.get("bars_1m", 0) + int(result["bars"])
-                else:
+                if table != "ticks":
                     status = await self.db.execute(SQL.INSERT[table])
-                    inserted[table] = int(status.rsplit(" ", 1)[-1])
+                    inserted[table] = _count(status)
             if checkpoint is not None:
                 await self.db.execute(
                     SQL.CHECKPOINT,

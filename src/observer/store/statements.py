@@ -47,14 +47,12 @@ _INSERT_STAGED_TICKS: Final = """
         market, session, tick_size
     FROM stage_ticks
 """
-# What the bars need of each inserted trade (the columns of stage_bar_ticks, minute truncated).
-_BAR_INPUTS: Final = """symbol, business_date,
-       date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,
-       price, trade_volume, acc_volume"""
-_RETURNING_BAR_INPUTS: Final = f"""
-    RETURNING {_BAR_INPUTS}, cardinality(flags) > 0 AS flagged, session_id"""
-# Given the CTE ``ins`` (the trades just inserted), merge their one-minute bars into bars_1m and
-# count both. Every way ticks are written ends with this, so bars follow the same rules.
+# What the bars need of each inserted trade: the columns of stage_bar_ticks, in their order.
+_RETURNING_BAR_INPUTS: Final = """
+    RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
+              cardinality(flags) > 0 AS flagged, session_id"""
+# Given the CTE ``ins`` (bar inputs of the trades just inserted), their one-minute bars. The
+# session is the last trade's, the same rule the upsert below applies across batches.
 _AGGREGATE_BARS: Final = """, agg AS (
     SELECT symbol, business_date, minute,
            (min(ARRAY[acc_volume, price]))[2]                   AS open,
@@ -66,11 +64,11 @@ _AGGREGATE_BARS: Final = """, agg AS (
            count(*) FILTER (WHERE flagged)                      AS flagged_count,
            min(acc_volume)                                      AS first_acc,
            max(acc_volume)                                      AS last_acc,
-           max(session_id)                                      AS session_id
+           (array_agg(session_id ORDER BY acc_volume DESC))[1]  AS session_id
     FROM ins
     GROUP BY symbol, business_date, minute
 )"""
-# Given the CTEs ``ins`` and ``agg`` (one row per bar), upsert the bars and count both.
+# Given the CTE ``agg`` (one row per bar), upsert the bars and count them.
 _UPSERT_BARS: Final = """, bars AS (
     INSERT INTO bars_1m AS b (symbol, business_date, bar_time, open, high, low, close, volume,
                               trade_count, flagged_count, first_acc_volume, last_acc_volume,
@@ -94,17 +92,19 @@ _UPSERT_BARS: Final = """, bars AS (
         last_acc_volume = greatest(b.last_acc_volume, excluded.last_acc_volume)
     RETURNING 1
 )
-SELECT (SELECT count(*) FROM ins) AS inserted, (SELECT count(*) FROM bars) AS bars
+SELECT (SELECT count(*) FROM bars) AS bars
 """
-_MERGE_BARS: Final = _AGGREGATE_BARS + _UPSERT_BARS
+# Every way of inserting ticks writes the bar inputs of the rows it inserted into
+# stage_bar_ticks, and the batch's bars are merged from there once (MERGE_BARS).
+_SAVE_BAR_INPUTS: Final = "\n)\nINSERT INTO stage_bar_ticks SELECT * FROM ins"
 INSERT_TICKS: Final = (
     "WITH ins AS (" + _INSERT_STAGED_TICKS + "    ON CONFLICT DO NOTHING" + _RETURNING_BAR_INPUTS
-    + "\n)" + _MERGE_BARS
+    + _SAVE_BAR_INPUTS
 )  # fmt: skip
 # The same statement without ON CONFLICT: no speculative insertion, about a third cheaper per
 # row. Used first, inside a savepoint; a duplicate key rolls it back and INSERT_TICKS runs.
 INSERT_TICKS_NO_DUPLICATES: Final = (
-    "WITH ins AS (" + _INSERT_STAGED_TICKS + _RETURNING_BAR_INPUTS + "\n)" + _MERGE_BARS
+    "WITH ins AS (" + _INSERT_STAGED_TICKS + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )
 _TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COPY_COLUMNS)
 # Fast path, batch meeting loaded rows: the typed staging rows, ON CONFLICT DO NOTHING.
@@ -112,12 +112,14 @@ _TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COPY_COLUMNS)
 INSERT_TYPED_TICKS: Final = (
     f"WITH ins AS (\n    INSERT INTO ticks ({_TICK_COLUMNS})\n"  # noqa: S608
     f"    SELECT {_TICK_COLUMNS} FROM stage_ticks_typed\n    ON CONFLICT DO NOTHING"
-    + _RETURNING_BAR_INPUTS + "\n)" + _MERGE_BARS
+    + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
-# Fast path, new batch: the rows are already in their partition; their bars from the inputs.
-MERGE_COPIED_BARS: Final = (
-    f"WITH ins AS (\n    SELECT {_BAR_INPUTS}, flagged, session_id FROM stage_bar_ticks\n)"  # noqa: S608
-    + _MERGE_BARS
+# The bars of every trade the batch inserted.
+MERGE_BARS: Final = (
+    "WITH ins AS (\n    SELECT symbol, business_date,\n"  # noqa: S608
+    "           date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,\n"
+    "           price, trade_volume, acc_volume, flagged, session_id\n"
+    "    FROM stage_bar_ticks\n)" + _AGGREGATE_BARS + _UPSERT_BARS
 )
 INSERT: Final = {
     "quotes": """
@@ -166,10 +168,10 @@ ON CONFLICT (stream) DO UPDATE SET
     lines = c.lines + excluded.lines,
     rejected = c.rejected + excluded.rejected,
     updated_at = now()"""
-# Fast path, bars aggregated by the extension (store/tickcopy.py) into stage_bars: upsert them.
-# ``inserted`` is 0 here; the caller knows how many trades it copied.
+# Fast path, the batch's only trades, bars aggregated by the extension (store/tickcopy.py)
+# into stage_bars: upsert them.
 UPSERT_STAGED_BARS: Final = (
-    "WITH ins AS (SELECT 1 WHERE false), agg AS (\n"  # noqa: S608
+    "WITH agg AS (\n"  # noqa: S608
     "    SELECT symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
     "           trade_count, flagged_count, first_acc_volume AS first_acc,\n"
     "           last_acc_volume AS last_acc, session_id\n"
