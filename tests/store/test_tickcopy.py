@@ -232,6 +232,21 @@ async def _general_load(db: Database, lines: list[bytes]) -> tuple[dict[str, int
     return counts, await _tables(db)
 
 
+async def _both_ways(
+    settings: Settings, fast: RowBatch, lines: list[bytes]
+) -> tuple[dict[str, int], Tables, dict[str, int], Tables]:
+    """Counts and tables after writing the fast batch ``fast``, then after loading ``lines``
+    in one general-path batch instead."""
+    db = await _db(settings)
+    try:
+        fast_counts = await BatchWriter(db).write(fast)
+        fast_tables = await _tables(db)
+        general_counts, general_tables = await _general_load(db, lines)
+    finally:
+        await db.close()
+    return fast_counts, fast_tables, general_counts, general_tables
+
+
 def _same(a: Any, b: Any) -> bool:
     """Equal values of the same type (so 0.0 and -0.0, 1 and 1.0 differ)."""
     return type(a) is type(b) and a == b and repr(a) == repr(b)
@@ -267,13 +282,9 @@ async def test_fast_and_general_paths_load_the_same_rows(db_settings: Settings) 
     assert fast.rows["ticks"] == [R.tick_row(orjson.loads(line)) for line in refused]
     assert fast.rejected == {} and fast.records == len(lines)
     assert fast.fast.aggregated_bars() is not None  # the extension builds the bars
-    db = await _db(db_settings)
-    try:
-        fast_counts = await BatchWriter(db).write(fast)
-        fast_tables = await _tables(db)
-        general_counts, general_tables = await _general_load(db, lines)
-    finally:
-        await db.close()
+    fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
+        db_settings, fast, lines
+    )
     assert _differences(fast_tables, general_tables) == []
     assert fast_counts["ticks"] == general_counts["ticks"] == len(lines)
     # and both are right, not merely alike
@@ -344,13 +355,9 @@ async def test_bars_the_extension_leaves_to_the_server_are_the_same(
     fast = _batch(lines)
     assert fast.fast is not None and fast.fast.count == len(lines)
     assert fast.fast.aggregated_bars() is None  # the server aggregates these
-    db = await _db(db_settings)
-    try:
-        fast_counts = await BatchWriter(db).write(fast)
-        fast_tables = await _tables(db)
-        general_counts, general_tables = await _general_load(db, lines)
-    finally:
-        await db.close()
+    fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
+        db_settings, fast, lines
+    )
     assert _differences(fast_tables, general_tables) == []
     assert fast_counts == general_counts
 

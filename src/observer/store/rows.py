@@ -148,21 +148,13 @@ UNIVERSE_COLUMNS: Final[ColumnSpec] = (
     ("origin", "text"),
 )
 # The ``ticks`` columns in the order the binary COPY fast path (``store/tickcopy.py``) sends
-# them: typed like the table itself, so they can go straight into a day partition.
+# them: the staging header typed like the table itself, so the rows can go straight into a day
+# partition, with the receive time (which the staging path leaves to the server) after trade_ts.
+_TABLE_TYPES: Final = {"business_date": "date", "trade_ts": "timestamptz"}
 TICK_COPY_COLUMNS: Final[ColumnSpec] = (
-    ("symbol", "text"),
-    ("business_date", "date"),
-    ("trade_ts", "timestamptz"),
+    *((name, _TABLE_TYPES.get(name, kind)) for name, kind in TICK_HEADER[:3]),
     ("recv_ts", "timestamptz"),
-    ("recv_ns", "bigint"),
-    ("seq", "bigint"),
-    ("tr_id", "text"),
-    ("source", "text"),
-    ("schema_version", "smallint"),
-    ("session_id", "text"),
-    ("mitigation_level", "smallint"),
-    ("flags", "text[]"),
-    ("raw", "text"),
+    *TICK_HEADER[3:],
     *TICK_FIELDS,
 )
 # What the one-minute bars need of each copied trade (the bar columns of INSERT_TICKS' RETURNING).
