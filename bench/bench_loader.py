@@ -33,22 +33,23 @@ def _proc_cpu_seconds(pid: int) -> float | None:
 
 
 async def _watch_backend(url: str, out: dict[str, float]) -> None:
-    """Track the CPU time of the loader's backend while it lives (local servers only)."""
+    """Track the CPU time of the loader's backends while they live (local servers only)."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
     try:
-        pid = None
-        while pid is None:
-            pid = await conn.fetchval(
-                "SELECT pid FROM pg_stat_activity WHERE application_name = 'observer-loader'"
+        pids: list[int] = []
+        while len(pids) < 2:
+            rows = await conn.fetch(
+                "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'observer-loader%'"
             )
+            pids = [row["pid"] for row in rows]
             await asyncio.sleep(0.01)
         while True:
-            cpu = _proc_cpu_seconds(pid)
-            if cpu is None:
+            cpu = [_proc_cpu_seconds(pid) for pid in pids]
+            if any(c is None for c in cpu):
                 return
-            out["backend_cpu"] = cpu
+            out["backend_cpu"] = sum(c for c in cpu if c is not None)
             await asyncio.sleep(0.05)
     finally:
         await conn.close()
@@ -150,7 +151,7 @@ async def _run(records: int, symbols: int) -> None:
     )
     if backend:
         print(
-            f"  CPU per row: PostgreSQL backend {backend / rows * 1e6:.1f} us"
+            f"  CPU per row: PostgreSQL backends (two connections) {backend / rows * 1e6:.1f} us"
             f" ({rows / backend:,.0f} rows per CPU second)"
         )
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")

@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 from observer.config.settings import Settings
 from observer.store import rows as R
 from observer.store import tickcopy
-from observer.store.batch import BatchWriter, RowBatch, load_session_settings
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
 from observer.store.connection import Database
+from observer.store.exceptions import QueryError
 from observer.store.migrations import migrate
 from observer.store.tickcopy import TickCopy
 from tests.store.samples import OPEN_NS, tick
@@ -281,7 +282,7 @@ async def test_fast_and_general_paths_load_the_same_rows(db_settings: Settings) 
     # a mixed batch: what the extension refused went the general way, as rows
     assert fast.rows["ticks"] == [R.tick_row(orjson.loads(line)) for line in refused]
     assert fast.rejected == {} and fast.records == len(lines)
-    assert fast.fast.aggregated_bars() is not None  # the extension builds the bars
+    assert _aggregated(fast.fast)  # the extension builds the bars
     fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
         db_settings, fast, lines
     )
@@ -354,7 +355,7 @@ async def test_bars_the_extension_leaves_to_the_server_are_the_same(
     ]
     fast = _batch(lines)
     assert fast.fast is not None and fast.fast.count == len(lines)
-    assert fast.fast.aggregated_bars() is None  # the server aggregates these
+    assert not _aggregated(fast.fast)  # the server aggregates these
     fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
         db_settings, fast, lines
     )
@@ -429,7 +430,7 @@ async def test_batches_of_a_split_day_merge_into_the_bars_of_one_batch(
         for part in parts:
             batch = _batch(part)
             assert batch.fast is not None and batch.fast.count == len(part)
-            assert batch.fast.aggregated_bars() is not None
+            assert _aggregated(batch.fast)
             assert (await writer.write(batch))["ticks"] == len(part)
         split = await _tables(db)
         _, whole = await _general_load(db, lines)
@@ -446,6 +447,73 @@ async def test_batches_of_a_split_day_merge_into_the_bars_of_one_batch(
     assert first["low"] == min(d["price"] for d in minute)
     assert first["volume"] == sum(d["trade_volume"] for d in minute)
     assert first["trade_count"] == 9
+
+
+# -- 4b. two connections -------------------------------------------------------------------------
+
+SYMBOLS: Final = tuple(f"{100000 + i:06d}" for i in range(12))
+
+
+async def _helper(settings: Settings) -> Database:
+    return await Database.connect(
+        settings.db_dsn, label="helper", server_settings=load_session_settings("test-helper")
+    )
+
+
+@needs_extension
+@pytest.mark.db
+async def test_two_connections_write_what_one_general_batch_writes(db_settings: Settings) -> None:
+    lines = _series(20, SYMBOLS)
+    batches = [lines[:90], lines[90:170], lines[170:]]
+    db = await _db(db_settings)
+    helper = await _helper(db_settings)
+    try:
+        writer = BatchWriter(db, helper)
+        counts = []
+        for part in batches:
+            batch = _batch(part)
+            assert batch.fast is not None and len(batch.fast.parts()) == 2  # both connections
+            counts.append(await writer.write(batch))
+        split = await _tables(db)
+        general_counts, whole = await _general_load(db, lines)
+    finally:
+        await helper.close()
+        await db.close()
+    assert sum(c["ticks"] for c in counts) == general_counts["ticks"] == len(lines)
+    assert _differences(split, whole) == []
+
+
+@needs_extension
+@pytest.mark.db
+async def test_a_batch_failing_after_the_helper_committed_loads_once_when_read_again(
+    db_settings: Settings,
+) -> None:
+    """The helper's part commits before the batch's transaction; if that transaction then fails
+    (here: a checkpoint the table refuses), the helper's rows are in without the checkpoint, and
+    the batch read again must insert exactly the rest."""
+    lines = _series(20, SYMBOLS)
+    db = await _db(db_settings)
+    helper = await _helper(db_settings)
+    try:
+        writer = BatchWriter(db, helper)
+        first = _batch(lines)
+        assert first.fast is not None
+        on_helper = first.fast.parts()[-1]
+        helper_rows = first.fast.counts[on_helper]
+        refused = Checkpoint(None, "f", 0, None, None)  # type: ignore[arg-type]
+        with pytest.raises(QueryError):
+            await writer.write(first, refused)
+        loaded = await db.fetchval("SELECT count(*) FROM ticks")
+        assert loaded == helper_rows > 0  # only the helper's part, committed on its own
+        again = await writer.write(_batch(lines), Checkpoint("scalp", "f", 99, None, None))
+        assert again["ticks"] == len(lines) - helper_rows
+        assert await db.fetchval('SELECT "offset" FROM load_checkpoints') == 99
+        retried = await _tables(db)
+        _, whole = await _general_load(db, lines)
+    finally:
+        await helper.close()
+        await db.close()
+    assert _differences(retried, whole) == []
 
 
 # -- 5. lines the fast path refuses -------------------------------------------------------------
@@ -531,9 +599,9 @@ def test_a_refused_line_appends_nothing_and_goes_the_general_way(bad: bytes) -> 
     good = _line(_rec(A, 10, 70000, _at(0, 1)))
     copy = TickCopy.for_record(orjson.loads(good))
     assert copy is not None and copy.add_line(good) is not None
-    before = (len(copy.rows), len(copy.bars), copy.count, copy.aggregated_bars())
+    before = (copy.size, copy.counts, [copy.aggregated_bars(part) for part in copy.parts()])
     assert copy.add_line(bad) is None
-    assert (len(copy.rows), len(copy.bars), copy.count, copy.aggregated_bars()) == before
+    assert (copy.size, copy.counts, [copy.aggregated_bars(part) for part in copy.parts()]) == before
     fast, general = _batch([good, bad]), _batch([good, bad], use_fast=False)
     assert fast.fast is not None and fast.fast.count == 1
     assert (fast.records, fast.rejected, fast.skipped) == (
@@ -559,6 +627,22 @@ def _fields(stream: bytes) -> list[bytes | None]:
         pos += max(size, 0)
     assert pos == len(stream)
     return out
+
+
+def _last_row_start(stream: bytearray) -> int:
+    """Where the last row of a binary COPY stream (header, rows, no trailer) starts."""
+    pos, start = len(tickcopy.HEADER), len(tickcopy.HEADER)
+    while pos < len(stream):
+        start, count, pos = pos, int.from_bytes(stream[pos : pos + 2], "big"), pos + 2
+        for _ in range(count):
+            pos += 4 + max(int.from_bytes(stream[pos : pos + 4], "big", signed=True), 0)
+    assert pos == len(stream)
+    return start
+
+
+def _aggregated(copy: TickCopy) -> bool:
+    """True when the extension aggregated the bars of every part that holds trades."""
+    return all(copy.aggregated_bars(part) is not None for part in copy.parts())
 
 
 def _text_array(value: bytes) -> tuple[str, ...]:
@@ -740,12 +824,15 @@ def _mutated_line(draw: st.DrawFn) -> bytes:
 def test_what_the_fast_path_takes_the_general_path_reads_alike(line: bytes) -> None:
     copy = TickCopy(DAY, tickcopy.day_value(DAY) or 0)
     assert copy.add_line(_line(_rec(B, 1, 70000, _at(0, 0)))) is not None
-    rows_at, bars_at = len(copy.rows), len(copy.bars)
+    size, counts = copy.size, list(copy.counts)
     got = copy.add_line(line)
     event("taken" if got is not None else "refused")
     if got is None:
-        assert (len(copy.rows), len(copy.bars), copy.count) == (rows_at, bars_at, 1)
+        assert (copy.size, copy.counts) == (size, counts)
         return
+    part = next(p for p, count in enumerate(copy.counts) if count != counts[p])
+    rows, bars = copy.gathered(part)
+    rows_at, bars_at = _last_row_start(rows), _last_row_start(bars)
     rec = orjson.loads(line)
     assert isinstance(rec, dict)
     seq = rec.get("seq")
@@ -753,8 +840,8 @@ def test_what_the_fast_path_takes_the_general_path_reads_alike(line: bytes) -> N
     assert R.conforms("ticks", R.tick_row(rec))
     expected = _general_values(rec)
     for stream, columns in (
-        (copy.rows[rows_at:], R.TICK_COPY_COLUMNS),
-        (copy.bars[bars_at:], R.BAR_TICK_COLUMNS),
+        (rows[rows_at:], R.TICK_COPY_COLUMNS),
+        (bars[bars_at:], R.BAR_TICK_COLUMNS),
     ):
         decoded = _decoded(bytes(stream), columns)
         assert {name: decoded[name] for name, _ in columns} == {

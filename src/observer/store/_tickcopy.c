@@ -560,7 +560,7 @@ static int add_int8_or_null(Buf *b, const Value *v) { /* caller checked: int or 
 /* Encode into the scratch buffers: 1 done, 0 not ours, -1 error set. */
 static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t day_len,
                   int32_t day_value, int64_t *seq_out, int *has_seq, int64_t *recv_ns_out,
-                  BarInput *bar_in) {
+                  BarInput *bar_in, uint32_t *symbol_hash) {
     Value rec[R_COUNT] = {{0}};
     Value data[MAX_FIELDS + 2] = {{0}};
     Scan sc = {line, line + n};
@@ -726,6 +726,9 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
 
     fill_bar_input(bar_in, symbol, has_ts ? ts : recv_ts, &data[f_price], &data[f_trade_volume],
                    data[f_acc_volume].i, nflags > 0, row->data + session_id_at + 4, sid_len - 4);
+    uint32_t hash = 2166136261u; /* FNV-1a: spreads symbols over the parts */
+    for (Py_ssize_t i = 0; i < symbol->len; i++) hash = (hash ^ (uint8_t)symbol->s[i]) * 16777619u;
+    *symbol_hash = hash;
     *has_seq = seq->kind == V_INT;
     *seq_out = seq->i;
     *recv_ns_out = recv->i;
@@ -908,21 +911,30 @@ static PyObject *configure(PyObject *module, PyObject *args) {
 }
 
 PyDoc_STRVAR(encode_line_doc,
-             "encode_line(line, day, day_value, rows, bars, inputs) -> (seq, recv_ns) | None\n\n"
+             "encode_line(line, day, day_value, buffers) -> (seq, recv_ns, part) | None\n\n"
              "Append the binary COPY rows of one archived trade line to the bytearrays ``rows``\n"
-             "and ``bars``, and its bar input (for aggregate()) to ``inputs``; return its seq\n"
-             "(None when absent) and recv_ns. None, with nothing appended, when the line needs\n"
-             "the general path. ``day`` is the batch's business date (YYYYMMDD) and\n"
-             "``day_value`` its days since 2000-01-01.");
+             "and ``bars`` of one part, and its bar input (for aggregate()) to that part's\n"
+             "``inputs``; ``buffers`` is (rows, bars, inputs) for each part, and a symbol always\n"
+             "goes to the same part. Returns the line's seq (None when absent), recv_ns and\n"
+             "part; None, with nothing appended, when the line needs the general path. ``day``\n"
+             "is the batch's business date (YYYYMMDD) and ``day_value`` its days since\n"
+             "2000-01-01.");
 
 static PyObject *encode_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 6 || !PyBytes_Check(args[0]) || !PyUnicode_Check(args[1]) ||
-        !PyLong_Check(args[2]) || !PyByteArray_CheckExact(args[3]) ||
-        !PyByteArray_CheckExact(args[4]) || !PyByteArray_CheckExact(args[5])) {
+    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyUnicode_Check(args[1]) ||
+        !PyLong_Check(args[2]) || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) == 0 ||
+        PyTuple_GET_SIZE(args[3]) % 3 != 0) {
         PyErr_SetString(PyExc_TypeError,
-                        "encode_line(bytes, str, int, bytearray, bytearray, bytearray) expected");
+                        "encode_line(bytes, str, int, (bytearray rows, bars, inputs) * parts)");
         return NULL;
+    }
+    PyObject *buffers = args[3];
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(buffers); i++) {
+        if (!PyByteArray_CheckExact(PyTuple_GET_ITEM(buffers, i))) {
+            PyErr_SetString(PyExc_TypeError, "the buffers must be bytearrays");
+            return NULL;
+        }
     }
     if (nfields == 0) {
         PyErr_SetString(PyExc_RuntimeError, "configure() was not called");
@@ -940,24 +952,28 @@ static PyObject *encode_line(PyObject *module, PyObject *const *args, Py_ssize_t
     int64_t seq = 0, recv_ns = 0;
     int has_seq = 0;
     BarInput bar_in;
+    uint32_t hash = 0;
     int done;
     /* The line is immutable and everything else is C memory: let the event loop run. */
     Py_BEGIN_ALLOW_THREADS
     done = encode(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), day, day_len,
-                  (int32_t)day_value, &seq, &has_seq, &recv_ns, &bar_in);
+                  (int32_t)day_value, &seq, &has_seq, &recv_ns, &bar_in, &hash);
     Py_END_ALLOW_THREADS
     if (done < 0) return PyErr_NoMemory();
     if (done == 0) Py_RETURN_NONE;
-    PyObject *aggs = args[5];
-    Py_ssize_t a0 = PyByteArray_GET_SIZE(aggs);
-    if (PyByteArray_Resize(aggs, a0 + (Py_ssize_t)sizeof bar_in) < 0) return NULL;
-    memcpy(PyByteArray_AS_STRING(aggs) + a0, &bar_in, sizeof bar_in);
-    if (append_rows(args[3], args[4]) < 0) {
-        PyByteArray_Resize(aggs, a0);
+    Py_ssize_t part = (Py_ssize_t)(hash % (uint32_t)(PyTuple_GET_SIZE(buffers) / 3));
+    PyObject *rows = PyTuple_GET_ITEM(buffers, 3 * part);
+    PyObject *bars = PyTuple_GET_ITEM(buffers, 3 * part + 1);
+    PyObject *inputs = PyTuple_GET_ITEM(buffers, 3 * part + 2);
+    Py_ssize_t a0 = PyByteArray_GET_SIZE(inputs);
+    if (PyByteArray_Resize(inputs, a0 + (Py_ssize_t)sizeof bar_in) < 0) return NULL;
+    memcpy(PyByteArray_AS_STRING(inputs) + a0, &bar_in, sizeof bar_in);
+    if (append_rows(rows, bars) < 0) {
+        PyByteArray_Resize(inputs, a0);
         return NULL;
     }
-    if (has_seq) return Py_BuildValue("(LL)", (long long)seq, (long long)recv_ns);
-    return Py_BuildValue("(OL)", Py_None, (long long)recv_ns);
+    if (has_seq) return Py_BuildValue("(LLn)", (long long)seq, (long long)recv_ns, part);
+    return Py_BuildValue("(OLn)", Py_None, (long long)recv_ns, part);
 }
 
 static PyMethodDef methods[] = {

@@ -17,6 +17,7 @@ guarantee is the same.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -196,17 +197,27 @@ def _count(status: str) -> int:
 
 
 class BatchWriter:
-    """Writes :class:`RowBatch` es over one connection (staging tables live per connection)."""
+    """Writes :class:`RowBatch` es over one connection (staging tables live per connection).
 
-    def __init__(self, db: Database) -> None:
+    With a ``helper`` connection, a batch of copied trades is written in two parts at once (the
+    parts hold different symbols, so they never wait for each other): the helper's part in its
+    own transaction, committed just before the batch's transaction with its checkpoint. A crash
+    between the two commits leaves the helper's rows loaded without the checkpoint; the batch
+    is read again and those rows meet their keys and are skipped, as any re-read row is.
+    """
+
+    def __init__(self, db: Database, helper: Database | None = None) -> None:
         self.db = db
+        self.helper = helper
         self._partitions: set[tuple[str, str]] = set()
         self._prepared = False
 
     async def _prepare(self) -> None:
         if not self._prepared:
-            for ddl in (*SQL.STAGING_DDL.values(), *SQL.FAST_STAGING_DDL):
-                await self.db.execute(ddl)
+            for db in (self.db, self.helper):
+                if db is not None:
+                    for ddl in (*SQL.STAGING_DDL.values(), *SQL.FAST_STAGING_DDL):
+                        await db.execute(ddl)
             self._prepared = True
 
     async def _ensure_partitions(self, batch: RowBatch) -> None:
@@ -259,41 +270,94 @@ class BatchWriter:
                 raise
         return _count(await self.db.execute(SQL.INSERT_TICKS))
 
-    async def _copy_new(self, fast: TickCopy) -> bool:
-        """Binary COPY of the copied trades straight into their day partition, in a savepoint:
-        True when all were new, False (rolled back) when one was already loaded."""
-        rows, _ = fast.payloads()
+    async def _copy_new(self, db: Database, fast: TickCopy, part: int, *, bars: bool) -> Any:
+        """One part's copied trades straight into their day partition in a (sub)transaction of
+        ``db``, and with ``bars`` their bars upserted in it, else their bar inputs staged. The
+        row of ``bars``, or True, when all were new; None (nothing written) when one was
+        already loaded."""
+        rows, inputs = fast.payloads(part)
         try:
-            async with self.db.transaction():  # nested: a savepoint of the batch's transaction
-                await self.db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
+            async with db.transaction():  # a savepoint in the batch's transaction
+                await db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
+                if not bars:
+                    await db.copy_binary("stage_bar_ticks", inputs, BAR_TICK_NAMES)
+                    return True
+                aggregated = fast.aggregated_bars(part)
+                if aggregated is None:
+                    await db.copy_binary("stage_bar_ticks", inputs, BAR_TICK_NAMES)
+                    return await db.fetchrow(SQL.MERGE_BARS)
+                await db.copy_binary("stage_bars", aggregated, BAR_NAMES)
+                return await db.fetchrow(SQL.UPSERT_STAGED_BARS)
         except DuplicateObjectError as err:
             if err.sqlstate != UNIQUE_VIOLATION:
                 raise
-            return False
-        return True
+            return None
+
+    async def _insert_typed(self, fast: TickCopy, part: int) -> int:
+        """One part's copied trades that meet loaded keys: typed staging, ON CONFLICT DO NOTHING,
+        bar inputs staged. Returns how many were inserted."""
+        rows, _ = fast.payloads(part)
+        await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
+        return _count(await self.db.execute(SQL.INSERT_TYPED_TICKS))
+
+    async def _copy_parts(self, fast: TickCopy) -> tuple[int, int, list[int]]:
+        """Every part of a batch whose only trades are copied ones, each with its own bars
+        (their symbols differ), the last part on the helper connection when there is one.
+        Returns (ticks inserted, bars upserted, the parts that met loaded keys)."""
+        parts = fast.parts()
+        on_helper = parts.pop() if self.helper is not None and len(parts) > 1 else None
+        results: list[tuple[int, Any]] = []
+
+        async def main_parts() -> None:
+            for part in parts:
+                results.append((part, await self._copy_new(self.db, fast, part, bars=True)))
+
+        async def helper_part(helper: Database, part: int) -> None:
+            results.append((part, await self._copy_new(helper, fast, part, bars=True)))
+
+        if on_helper is None or self.helper is None:
+            await main_parts()
+        else:  # committed when helper_part returns: before the batch, as it must be
+            outcomes = await asyncio.gather(
+                main_parts(), helper_part(self.helper, on_helper), return_exceptions=True
+            )
+            for outcome in outcomes:  # both finished: no statement left running on either
+                if isinstance(outcome, BaseException):
+                    raise outcome
+        inserted = bars = 0
+        met: list[int] = []
+        for part, row in sorted(results):
+            if row is None:
+                met.append(part)
+            else:
+                inserted += fast.counts[part]
+                bars += int(row["bars"])
+        return inserted, bars, met
 
     async def _write_ticks(self, batch: RowBatch) -> tuple[int, int]:
-        """Every trade of the batch (its general rows already in ``stage_ticks``), then their
-        one-minute bars merged once; (ticks inserted, bars upserted)."""
+        """Every trade of the batch (its general rows already in ``stage_ticks``) and their
+        one-minute bars; (ticks inserted, bars upserted)."""
         fast = batch.fast if batch.fast is not None and batch.fast.count else None
-        inserted = 0
-        if fast is not None:
-            rows, bars = fast.payloads()
-            if await self._copy_new(fast):
-                inserted += fast.count
-                aggregated = None if batch.rows["ticks"] else fast.aggregated_bars()
-                if aggregated is not None:  # the batch's only trades, bars aggregated here
-                    await self.db.copy_binary("stage_bars", aggregated, BAR_NAMES)
-                    merged = await self.db.fetchrow(SQL.UPSERT_STAGED_BARS)
-                    return inserted, int(merged["bars"])
-                await self.db.copy_binary("stage_bar_ticks", bars, BAR_TICK_NAMES)
-            else:
-                await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
-                inserted += _count(await self.db.execute(SQL.INSERT_TYPED_TICKS))
-        if batch.rows["ticks"]:
+        general = bool(batch.rows["ticks"])
+        inserted = bars = 0
+        staged: list[int] = []  # parts whose bars are merged below with everything else
+        if fast is not None and not general:
+            inserted, bars, staged = await self._copy_parts(fast)
+            for part in staged:
+                inserted += await self._insert_typed(fast, part)
+        elif fast is not None:
+            for part in fast.parts():  # bars merged once below, with the general rows' bars
+                if await self._copy_new(self.db, fast, part, bars=False):
+                    inserted += fast.counts[part]
+                else:
+                    inserted += await self._insert_typed(fast, part)
+                staged.append(part)
+        if general:
             inserted += await self._insert_ticks()
-        merged = await self.db.fetchrow(SQL.MERGE_BARS)
-        return inserted, int(merged["bars"])
+        if general or staged:
+            merged = await self.db.fetchrow(SQL.MERGE_BARS)
+            bars += int(merged["bars"])
+        return inserted, bars
 
     async def _write_once(
         self,

@@ -143,6 +143,7 @@ class ArchiveLoader:
         self.auto_migrate = auto_migrate
         self._backoff = JitteredBackoff(backoff_initial, backoff_max)
         self._db: Database | None = None
+        self._helper: Database | None = None
         self._writer: BatchWriter | None = None
         self._positions: dict[str, Any] = {}
         self._last: dict[str, dict[str, Any]] = {}
@@ -212,17 +213,20 @@ class ArchiveLoader:
     async def _connect(self) -> None:
         if self.auto_migrate:
             await migrate(self.settings)
-        db = await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            server_settings=load_session_settings("observer-loader"),
-        )
+        db = await self._open("observer-loader")
+        try:
+            # A second connection writes half of each batch of trades at the same time.
+            helper = await self._open("observer-loader-helper")
+        except StoreError:
+            await db.close()
+            raise
         try:
             checkpoints = await read_checkpoints(db)
         except StoreError:
             await db.close()
+            await helper.close()
             raise
-        self._db, self._writer = db, BatchWriter(db)
+        self._db, self._helper, self._writer = db, helper, BatchWriter(db, helper)
         self._last = checkpoints
         self._positions = {s: _position(cp["file"], cp["offset"]) for s, cp in checkpoints.items()}
         self._snapshots.forget()
@@ -230,10 +234,18 @@ class ArchiveLoader:
         self._set_db_up(True)
         log.info("loader connected to %s", self.settings.db_dsn_redacted)
 
+    async def _open(self, application_name: str) -> Database:
+        return await Database.connect(
+            self.settings.db_dsn,
+            label=self.settings.db_dsn_redacted,
+            server_settings=load_session_settings(application_name),
+        )
+
     async def _disconnect(self) -> None:
-        db, self._db, self._writer = self._db, None, None
-        if db is not None:
-            await db.close()
+        db, helper, self._db, self._helper, self._writer = self._db, self._helper, None, None, None
+        for conn in (db, helper):
+            if conn is not None:
+                await conn.close()
 
     def _set_db_up(self, up: bool) -> None:
         self.db_up = up

@@ -114,12 +114,15 @@ INSERT_TYPED_TICKS: Final = (
     f"    SELECT {_TICK_COLUMNS} FROM stage_ticks_typed\n    ON CONFLICT DO NOTHING"
     + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
-# The bars of every trade the batch inserted.
+# The bars of every trade staged so far (the staged inputs are used up: a later merge in the
+# same transaction does not count them again).
 MERGE_BARS: Final = (
-    "WITH ins AS (\n    SELECT symbol, business_date,\n"  # noqa: S608
-    "           date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,\n"
-    "           price, trade_volume, acc_volume, flagged, session_id\n"
-    "    FROM stage_bar_ticks\n)" + _AGGREGATE_BARS + _UPSERT_BARS
+    "WITH ins AS (\n    DELETE FROM stage_bar_ticks\n"  # noqa: S608
+    "    RETURNING symbol, business_date,\n"
+    "              date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,\n"
+    "              price, trade_volume, acc_volume, flagged, session_id\n)"
+    + _AGGREGATE_BARS
+    + _UPSERT_BARS
 )
 INSERT: Final = {
     "quotes": """
@@ -168,12 +171,11 @@ ON CONFLICT (stream) DO UPDATE SET
     lines = c.lines + excluded.lines,
     rejected = c.rejected + excluded.rejected,
     updated_at = now()"""
-# Fast path, the batch's only trades, bars aggregated by the extension (store/tickcopy.py)
-# into stage_bars: upsert them.
+# Fast path, bars of one part of the batch's trades aggregated by the extension
+# (store/tickcopy.py) into stage_bars: upsert them (and use them up, like MERGE_BARS).
 UPSERT_STAGED_BARS: Final = (
-    "WITH agg AS (\n"  # noqa: S608
-    "    SELECT symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
-    "           trade_count, flagged_count, first_acc_volume AS first_acc,\n"
-    "           last_acc_volume AS last_acc, session_id\n"
-    "    FROM stage_bars\n)" + _UPSERT_BARS
+    "WITH agg AS (\n    DELETE FROM stage_bars\n"  # noqa: S608
+    "    RETURNING symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
+    "              trade_count, flagged_count, first_acc_volume AS first_acc,\n"
+    "              last_acc_volume AS last_acc, session_id\n)" + _UPSERT_BARS
 )

@@ -37,6 +37,7 @@ _PG_EPOCH: Final = dt.date(2000, 1, 1)
 TICK_COPY_NAMES: Final = [name for name, _ in R.TICK_COPY_COLUMNS]
 BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
 BAR_NAMES: Final = [name for name, _ in R.BAR_COLUMNS]
+PARTS: Final = 2  # the loader writes two parts at once, over two connections
 
 
 def available() -> bool:
@@ -65,9 +66,11 @@ def day_value(day: Any) -> int | None:
 
 
 class TickCopy:
-    """Binary COPY data of one business day's trades (``ticks`` rows and bar inputs)."""
+    """Binary COPY data of one business day's trades (``ticks`` rows and bar inputs), in
+    ``PARTS`` parts by symbol, so the parts can be written over separate connections at once
+    (a symbol's trades and bars are all in one part)."""
 
-    __slots__ = ("_closed", "_day_value", "_encode", "_inputs", "bars", "count", "day", "rows")
+    __slots__ = ("_buffers", "_closed", "_day_value", "_encode", "counts", "day")
 
     def __init__(self, day: str, value: int) -> None:
         if _tickcopy is None:
@@ -76,10 +79,13 @@ class TickCopy:
         self.day = day
         self._day_value = value
         self._encode = _tickcopy.encode_line
-        self.rows = bytearray(HEADER)
-        self.bars = bytearray(HEADER)
-        self._inputs = bytearray()  # fixed-size bar inputs for _tickcopy.aggregate
-        self.count = 0
+        # Per part: ticks rows, bar-input rows (COPY streams) and fixed-size bar inputs.
+        self._buffers = tuple(
+            buffer
+            for _ in range(PARTS)
+            for buffer in (bytearray(HEADER), bytearray(HEADER), bytearray())
+        )
+        self.counts = [0] * PARTS
         self._closed = False
 
     @classmethod
@@ -96,32 +102,52 @@ class TickCopy:
         value = day_value(day)
         return None if value is None else cls(day, value)  # type: ignore[arg-type]
 
+    @property
+    def count(self) -> int:
+        """Trades taken, all parts together."""
+        return sum(self.counts)
+
+    @property
+    def size(self) -> int:
+        """Bytes gathered, all parts and buffers together."""
+        return sum(len(buffer) for buffer in self._buffers)
+
     def add_line(self, line: bytes) -> tuple[int | None, int] | None:
         """Append the rows of one archive line and return its (seq, recv_ns); None, with
         nothing appended, when the line must go the general way."""
         if self._closed:
             return None
-        got: tuple[int | None, int] | None = self._encode(
-            line, self.day, self._day_value, self.rows, self.bars, self._inputs
+        got: tuple[int | None, int, int] | None = self._encode(
+            line, self.day, self._day_value, self._buffers
         )
-        if got is not None:
-            self.count += 1
-        return got
+        if got is None:
+            return None
+        self.counts[got[2]] += 1
+        return got[0], got[1]
 
-    def payloads(self) -> tuple[bytearray, bytearray]:
-        """The complete COPY streams (header, rows, trailer) for ``ticks`` and the bar inputs;
-        nothing can be added afterwards."""
+    def gathered(self, part: int) -> tuple[bytearray, bytearray]:
+        """One part's ``ticks`` rows and bar-input rows so far (a COPY header, then rows)."""
+        return self._buffers[3 * part], self._buffers[3 * part + 1]
+
+    def parts(self) -> list[int]:
+        """The parts that hold trades."""
+        return [part for part, count in enumerate(self.counts) if count]
+
+    def payloads(self, part: int) -> tuple[bytearray, bytearray]:
+        """The complete COPY streams (header, rows, trailer) of one part's ``ticks`` rows and
+        bar inputs; nothing can be added afterwards."""
         if not self._closed:
-            self.rows += TRAILER
-            self.bars += TRAILER
+            for index in range(PARTS):
+                self._buffers[3 * index].extend(TRAILER)
+                self._buffers[3 * index + 1].extend(TRAILER)
             self._closed = True
-        return self.rows, self.bars
+        return self._buffers[3 * part], self._buffers[3 * part + 1]
 
-    def aggregated_bars(self) -> bytes | None:
-        """The trades' one-minute bars (``rows.BAR_COLUMNS``) as a COPY stream, aggregated
-        here the way the bar SQL would; None when the server must aggregate ``bars``."""
+    def aggregated_bars(self, part: int) -> bytes | None:
+        """One part's one-minute bars (``rows.BAR_COLUMNS``) as a COPY stream, aggregated
+        here the way the bar SQL would; None when the server must aggregate its bar inputs."""
         assert _tickcopy is not None  # noqa: S101 - a TickCopy exists only with the extension
-        result: bytes | None = _tickcopy.aggregate(self._inputs, self._day_value)
+        result: bytes | None = _tickcopy.aggregate(self._buffers[3 * part + 2], self._day_value)
         return result
 
     @property
