@@ -468,7 +468,7 @@ async def test_two_connections_write_what_one_general_batch_writes(db_settings: 
     db = await _db(db_settings)
     helper = await _helper(db_settings)
     try:
-        writer = BatchWriter(db, helper)
+        writer = BatchWriter(db, helper, parallel_min_trades=1)
         counts = []
         for part in batches:
             batch = _batch(part)
@@ -495,7 +495,7 @@ async def test_a_batch_failing_after_the_helper_committed_loads_once_when_read_a
     db = await _db(db_settings)
     helper = await _helper(db_settings)
     try:
-        writer = BatchWriter(db, helper)
+        writer = BatchWriter(db, helper, parallel_min_trades=len(lines))
         first = _batch(lines)
         assert first.fast is not None
         on_helper = first.fast.parts()[-1]
@@ -514,6 +514,27 @@ async def test_a_batch_failing_after_the_helper_committed_loads_once_when_read_a
         await helper.close()
         await db.close()
     assert _differences(retried, whole) == []
+
+
+@needs_extension
+@pytest.mark.db
+async def test_a_batch_below_the_parallel_size_commits_all_at_once(db_settings: Settings) -> None:
+    """Following live, batches are small and go over one connection: all of a batch becomes
+    visible at once or none of it (a reader tailing by receive time never skips a row)."""
+    lines = _series(20, SYMBOLS)
+    db = await _db(db_settings)
+    helper = await _helper(db_settings)
+    try:
+        writer = BatchWriter(db, helper, parallel_min_trades=len(lines) + 1)
+        refused = Checkpoint(None, "f", 0, None, None)  # type: ignore[arg-type]
+        with pytest.raises(QueryError):
+            await writer.write(_batch(lines), refused)
+        assert await db.fetchval("SELECT count(*) FROM ticks") == 0
+        done = await writer.write(_batch(lines), Checkpoint("scalp", "f", 1, None, None))
+        assert done["ticks"] == len(lines)
+    finally:
+        await helper.close()
+        await db.close()
 
 
 # -- 5. lines the fast path refuses -------------------------------------------------------------

@@ -36,6 +36,10 @@ log = logging.getLogger(__name__)
 UNIQUE_VIOLATION: Final = "23505"
 
 TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
+# Batches of at least this many copied trades (a catch-up: the loader is behind) are written
+# over two connections. Smaller ones (following live) use one, so their rows become visible
+# at once, in archive order, as a reader tailing ``ticks`` by receive time expects.
+PARALLEL_MIN_TRADES: Final = 5_000
 PARTITIONED: Final = ("ticks", "quotes", "bars_1m")
 
 
@@ -199,16 +203,24 @@ def _count(status: str) -> int:
 class BatchWriter:
     """Writes :class:`RowBatch` es over one connection (staging tables live per connection).
 
-    With a ``helper`` connection, a batch of copied trades is written in two parts at once (the
-    parts hold different symbols, so they never wait for each other): the helper's part in its
-    own transaction, committed just before the batch's transaction with its checkpoint. A crash
-    between the two commits leaves the helper's rows loaded without the checkpoint; the batch
-    is read again and those rows meet their keys and are skipped, as any re-read row is.
+    With a ``helper`` connection, a large batch of copied trades (``PARALLEL_MIN_TRADES``) is
+    written in two parts at once (the parts hold different symbols, so they never wait for each
+    other): the helper's part in its own transaction, committed just before the batch's
+    transaction with its checkpoint. A crash between the two commits leaves the helper's rows
+    loaded without the checkpoint; the batch is read again and those rows meet their keys and
+    are skipped, as any re-read row is.
     """
 
-    def __init__(self, db: Database, helper: Database | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        helper: Database | None = None,
+        *,
+        parallel_min_trades: int = PARALLEL_MIN_TRADES,
+    ) -> None:
         self.db = db
         self.helper = helper
+        self.parallel_min_trades = parallel_min_trades
         self._partitions: set[tuple[str, str]] = set()
         self._prepared = False
 
@@ -305,7 +317,8 @@ class BatchWriter:
         (their symbols differ), the last part on the helper connection when there is one.
         Returns (ticks inserted, bars upserted, the parts that met loaded keys)."""
         parts = fast.parts()
-        on_helper = parts.pop() if self.helper is not None and len(parts) > 1 else None
+        parallel = self.helper is not None and fast.count >= self.parallel_min_trades
+        on_helper = parts.pop() if parallel and len(parts) > 1 else None
         results: list[tuple[int, Any]] = []
 
         async def main_parts() -> None:
