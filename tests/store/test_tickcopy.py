@@ -537,6 +537,37 @@ async def test_a_batch_below_the_parallel_size_commits_all_at_once(db_settings: 
         await db.close()
 
 
+@needs_extension
+def test_a_chunk_of_lines_is_taken_as_line_by_line() -> None:
+    """RowBatch.take_lines (the loader's loop, one call per chunk) gathers the same rows as
+    add_line one line at a time, stops at the first line it refuses and at ``most``, and steps
+    over empty lines."""
+    lines = _series(30, SYMBOLS)
+    refused = _line(_data(_rec(A, 9999, 70000, _at(3, 0)), market="코스피"))
+    data = b"\n".join([*lines[:100], b"", *lines[100:200], refused, *lines[200:]]) + b"\nPARTIAL"
+    one_by_one = _batch([line for line in data.split(b"\n")[:-1] if line])
+    batch = RowBatch()
+    batch.add_line(lines[0])  # the first trade fixes the day
+    pos = len(lines[0]) + 1
+    pos = batch.take_lines(data, pos, 50)
+    assert batch.records == 51 and data[:pos].count(b"\n") == 51  # stopped at ``most``
+    pos = batch.take_lines(data, pos, 10**6)
+    assert data[pos:].startswith(refused + b"\n")  # stopped before the refused line
+    assert batch.records == 200 and data[:pos].count(b"\n") == 201  # the empty line too
+    batch.add_line(refused)
+    pos = batch.take_lines(data, pos + len(refused) + 1, 10**6)
+    assert data[pos:] == b"PARTIAL"  # never an incomplete line
+    assert batch.fast is not None and one_by_one.fast is not None
+    assert (batch.records, batch.last_seq, batch.last_recv_ns, batch.rows) == (
+        one_by_one.records,
+        one_by_one.last_seq,
+        one_by_one.last_recv_ns,
+        one_by_one.rows,
+    )
+    for part in range(tickcopy.PARTS):
+        assert batch.fast.gathered(part) == one_by_one.fast.gathered(part)
+
+
 # -- 5. lines the fast path refuses -------------------------------------------------------------
 
 

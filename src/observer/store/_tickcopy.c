@@ -976,9 +976,135 @@ static PyObject *encode_line(PyObject *module, PyObject *const *args, Py_ssize_t
     return Py_BuildValue("(OLn)", Py_None, (long long)recv_ns, part);
 }
 
+#define MAX_PARTS 8
+
+static int buf_append(Buf *b, const char *data, Py_ssize_t n) {
+    if (buf_reserve(b, n) < 0) return -1;
+    memcpy(b->data + b->len, data, (size_t)n);
+    b->len += n;
+    return 0;
+}
+
+/* Append C buffers to bytearrays (with the GIL). */
+static int flush_to(PyObject *target, Buf *from) {
+    Py_ssize_t n0 = PyByteArray_GET_SIZE(target);
+    if (from->len == 0) return 0;
+    if (PyByteArray_Resize(target, n0 + from->len) < 0) return -1;
+    memcpy(PyByteArray_AS_STRING(target) + n0, from->data, (size_t)from->len);
+    return 0;
+}
+
+PyDoc_STRVAR(encode_lines_doc,
+             "encode_lines(data, start, most, day, day_value, buffers)\n"
+             "    -> (next, taken, last_seq, last_recv_ns)\n\n"
+             "encode_line() over the newline-ended lines of ``data`` from byte ``start`` on,\n"
+             "without the GIL: takes lines (empty ones are stepped over) until ``most`` are\n"
+             "taken, the complete lines end, or a line needs the general path; ``next`` is the\n"
+             "offset of the first line not consumed. ``last_seq`` (None when no taken line had\n"
+             "one) and ``last_recv_ns`` (None when none was taken) are of the last taken.");
+
+static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    (void)module;
+    if (nargs != 6 || !PyBytes_CheckExact(args[0]) || !PyLong_Check(args[1]) ||
+        !PyLong_Check(args[2]) || !PyUnicode_Check(args[3]) || !PyLong_Check(args[4]) ||
+        !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) == 0 ||
+        PyTuple_GET_SIZE(args[5]) % 3 != 0 || PyTuple_GET_SIZE(args[5]) / 3 > MAX_PARTS) {
+        PyErr_SetString(PyExc_TypeError,
+                        "encode_lines(bytes, int, int, str, int, (bytearray rows, bars, inputs) * parts)");
+        return NULL;
+    }
+    PyObject *buffers = args[5];
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(buffers); i++) {
+        if (!PyByteArray_CheckExact(PyTuple_GET_ITEM(buffers, i))) {
+            PyErr_SetString(PyExc_TypeError, "the buffers must be bytearrays");
+            return NULL;
+        }
+    }
+    if (nfields == 0) {
+        PyErr_SetString(PyExc_RuntimeError, "configure() was not called");
+        return NULL;
+    }
+    Py_ssize_t start = PyLong_AsSsize_t(args[1]), most = PyLong_AsSsize_t(args[2]);
+    if (PyErr_Occurred()) return NULL;
+    Py_ssize_t day_len;
+    const char *day = PyUnicode_AsUTF8AndSize(args[3], &day_len);
+    if (day == NULL) return NULL;
+    long day_value = PyLong_AsLong(args[4]);
+    if (day_value == -1 && PyErr_Occurred()) return NULL;
+    if (day_value < INT32_MIN || day_value > INT32_MAX) {
+        PyErr_SetString(PyExc_OverflowError, "day_value out of range");
+        return NULL;
+    }
+    /* bytes never change and the caller holds a reference: readable without the GIL. */
+    const char *data = PyBytes_AS_STRING(args[0]);
+    Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
+    Py_ssize_t pos = start < 0 ? 0 : (start > size ? size : start);
+    Py_ssize_t parts = PyTuple_GET_SIZE(buffers) / 3;
+    Buf out[MAX_PARTS * 3];
+    memset(out, 0, sizeof out);
+    Py_ssize_t taken = 0;
+    int64_t last_seq = 0, last_recv = 0, seq = 0, recv_ns = 0;
+    int has_last_seq = 0, failed = 0;
+    Py_BEGIN_ALLOW_THREADS
+    while (pos < size && taken < most) {
+        const char *line = data + pos;
+        const char *newline = memchr(line, '\n', (size_t)(size - pos));
+        if (newline == NULL) break; /* not a complete line */
+        Py_ssize_t len = newline - line;
+        if (len == 0) {
+            pos += 1;
+            continue;
+        }
+        BarInput bar_in;
+        uint32_t hash = 0;
+        int has_seq = 0;
+        int done = encode(line, len, day, day_len, (int32_t)day_value, &seq, &has_seq, &recv_ns,
+                          &bar_in, &hash);
+        if (done < 0) {
+            failed = 1;
+            break;
+        }
+        if (done == 0) break;
+        Py_ssize_t part = (Py_ssize_t)(hash % (uint32_t)parts);
+        if (buf_append(&out[3 * part], scratch_row.data, scratch_row.len) < 0 ||
+            buf_append(&out[3 * part + 1], scratch_bar.data, scratch_bar.len) < 0 ||
+            buf_append(&out[3 * part + 2], (const char *)&bar_in, (Py_ssize_t)sizeof bar_in) < 0) {
+            failed = 1;
+            break;
+        }
+        taken++;
+        pos += len + 1;
+        last_recv = recv_ns;
+        if (has_seq) {
+            last_seq = seq;
+            has_last_seq = 1;
+        }
+    }
+    Py_END_ALLOW_THREADS
+    PyObject *result = NULL;
+    if (failed) {
+        PyErr_NoMemory();
+    } else {
+        int ok = 1;
+        for (Py_ssize_t b = 0; b < 3 * parts && ok; b++)
+            ok = flush_to(PyTuple_GET_ITEM(buffers, b), &out[b]) == 0;
+        if (ok) {
+            PyObject *seq_obj = has_last_seq ? PyLong_FromLongLong(last_seq) : Py_NewRef(Py_None);
+            PyObject *recv_obj = taken ? PyLong_FromLongLong(last_recv) : Py_NewRef(Py_None);
+            if (seq_obj != NULL && recv_obj != NULL)
+                result = Py_BuildValue("(nnOO)", pos, taken, seq_obj, recv_obj);
+            Py_XDECREF(seq_obj);
+            Py_XDECREF(recv_obj);
+        }
+    }
+    for (Py_ssize_t b = 0; b < 3 * parts; b++) PyMem_RawFree(out[b].data);
+    return result;
+}
+
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)configure, METH_VARARGS, configure_doc},
     {"encode_line", (PyCFunction)(void (*)(void))encode_line, METH_FASTCALL, encode_line_doc},
+    {"encode_lines", (PyCFunction)(void (*)(void))encode_lines, METH_FASTCALL, encode_lines_doc},
     {"aggregate", (PyCFunction)(void (*)(void))aggregate, METH_FASTCALL, aggregate_doc},
     {NULL, NULL, 0, NULL},
 };
@@ -992,5 +1118,10 @@ PyMODINIT_FUNC PyInit__tickcopy(void) {
     c_locale = newlocale(LC_ALL_MASK, "C", (locale_t)0);
     if (c_locale == (locale_t)0) return PyErr_NoMemory();
     for (int i = 0; i < R_COUNT; i++) record_key_lens[i] = (Py_ssize_t)strlen(record_keys[i]);
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddIntConstant(module, "BAR_INPUT_SIZE", (long)sizeof(BarInput)) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -119,6 +119,21 @@ class RowBatch:
             return
         self.add_parsed(rec, line)
 
+    def take_lines(self, data: bytes, start: int, most: int) -> int:
+        """Add the newline-ended lines of ``data`` from offset ``start`` through the fast path
+        until ``most`` records are added or a line must go the general way; the offset of the
+        first line not consumed. Nothing is consumed before the batch has a fast path."""
+        fast = self.fast
+        if fast is None:
+            return start
+        end, taken, seq, recv_ns = fast.add_lines(data, start, most)
+        if taken:
+            self.records += taken
+            if seq is not None:
+                self.last_seq = seq
+            self.last_recv_ns = recv_ns
+        return end
+
     def take_fast(self, line: bytes) -> bool:
         """Add the line through the fast path if it is a trade the extension takes."""
         fast = self.fast

@@ -61,8 +61,14 @@ class ChunkLike(Protocol):
         ...
 
     @property
-    def lines(self) -> list[bytes]:
-        """The lines, without ``\\n``; empty lines included (they still take a byte)."""
+    def data(self) -> bytes:
+        """The lines, each with its ``\\n``, up to ``end`` (then the start of a line that is
+        not complete yet, without ``\\n``)."""
+        ...
+
+    @property
+    def end(self) -> int:
+        """Where the complete lines end in ``data``."""
         ...
 
 
@@ -81,9 +87,10 @@ class _Feed:
     def __init__(self, chunks: Iterator[ChunkLike]) -> None:
         self.chunks = chunks
         self.file = ""
-        self.offset = 0  # just after lines[index - 1]
-        self.lines: list[bytes] = []
-        self.index = 0
+        self.base = 0  # the file offset of data[0]
+        self.data = b""
+        self.end = 0  # data[:end] are complete lines
+        self.pos = 0  # the next line starts at data[pos]
 
     def close(self) -> None:
         close = getattr(self.chunks, "close", None)
@@ -339,35 +346,39 @@ class ArchiveLoader:
 
     def _collect(self, feed: _Feed) -> tuple[RowBatch, Any, bool]:
         """Read up to one batch of lines (runs in a worker thread): the batch, the position
-        after its last line (None when there was no line), and whether the lines ran out."""
+        after its last line (None when there was no line), and whether the lines ran out.
+
+        Runs of trades the fast path takes are handed to it a chunk at a time; any other line
+        is added on its own."""
         batch = RowBatch()
         limit = self.settings.loader_batch_rows
         deadline = time.monotonic() + self.settings.loader_batch_ms / 1000
-        add = batch.add_line
-        lines, index, offset, file = feed.lines, feed.index, feed.offset, feed.file
+        data, end, pos, base, file = feed.data, feed.end, feed.pos, feed.base, feed.file
         moved = False
         exhausted = False
-        while True:
-            if index >= len(lines):
+        while batch.records < limit:
+            if pos >= end:
+                if time.monotonic() >= deadline:
+                    break
                 chunk = next(feed.chunks, None)
                 if chunk is None:
                     exhausted = True
                     break
-                lines, index, offset, file = chunk.lines, 0, chunk.offset, chunk.file
+                data, end, pos, base, file = chunk.data, chunk.end, 0, chunk.offset, chunk.file
                 continue
-            line = lines[index]
-            index += 1
-            offset += len(line) + 1
-            moved = True
-            if not line:
+            taken_to = batch.take_lines(data, pos, limit - batch.records)
+            if taken_to > pos:
+                pos, moved = taken_to, True
                 continue
-            add(line)
-            if batch.records >= limit or (
-                not batch.records & 1023 and time.monotonic() >= deadline
-            ):
-                break
-        feed.lines, feed.index, feed.offset, feed.file = lines, index, offset, file
-        return batch, _position(file, offset) if moved else None, exhausted
+            newline = data.index(b"\n", pos)
+            line = data[pos:newline]
+            pos, moved = newline + 1, True
+            if line:
+                batch.add_line(line)
+                if not batch.records & 1023 and time.monotonic() >= deadline:
+                    break
+        feed.data, feed.end, feed.pos, feed.base, feed.file = data, end, pos, base, file
+        return batch, _position(file, base + pos) if moved else None, exhausted
 
     def _committed(
         self, stream: str, batch: RowBatch, position: Any, counts: dict[str, int]

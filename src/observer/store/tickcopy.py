@@ -70,7 +70,7 @@ class TickCopy:
     ``PARTS`` parts by symbol, so the parts can be written over separate connections at once
     (a symbol's trades and bars are all in one part)."""
 
-    __slots__ = ("_buffers", "_closed", "_day_value", "_encode", "counts", "day")
+    __slots__ = ("_buffers", "_closed", "_day_value", "_encode", "_encode_many", "day")
 
     def __init__(self, day: str, value: int) -> None:
         if _tickcopy is None:
@@ -79,13 +79,13 @@ class TickCopy:
         self.day = day
         self._day_value = value
         self._encode = _tickcopy.encode_line
+        self._encode_many = _tickcopy.encode_lines
         # Per part: ticks rows, bar-input rows (COPY streams) and fixed-size bar inputs.
         self._buffers = tuple(
             buffer
             for _ in range(PARTS)
             for buffer in (bytearray(HEADER), bytearray(HEADER), bytearray())
         )
-        self.counts = [0] * PARTS
         self._closed = False
 
     @classmethod
@@ -101,6 +101,13 @@ class TickCopy:
         day = data.get("business_date") if type(data) is dict else None
         value = day_value(day)
         return None if value is None else cls(day, value)  # type: ignore[arg-type]
+
+    @property
+    def counts(self) -> list[int]:
+        """Trades taken, per part."""
+        assert _tickcopy is not None  # noqa: S101 - a TickCopy exists only with the extension
+        size: int = _tickcopy.BAR_INPUT_SIZE
+        return [len(self._buffers[3 * part + 2]) // size for part in range(PARTS)]
 
     @property
     def count(self) -> int:
@@ -122,8 +129,20 @@ class TickCopy:
         )
         if got is None:
             return None
-        self.counts[got[2]] += 1
         return got[0], got[1]
+
+    def add_lines(
+        self, data: bytes, start: int, most: int
+    ) -> tuple[int, int, int | None, int | None]:
+        """:meth:`add_line` over the newline-ended lines of ``data`` from offset ``start`` in
+        one call (the loader's loop), until ``most`` are taken or a line must go the general
+        way: (offset of the first line not consumed, lines taken, last seq, last recv_ns)."""
+        if self._closed:
+            return start, 0, None, None
+        got: tuple[int, int, int | None, int | None] = self._encode_many(
+            data, start, most, self.day, self._day_value, self._buffers
+        )
+        return got
 
     def gathered(self, part: int) -> tuple[bytearray, bytearray]:
         """One part's ``ticks`` rows and bar-input rows so far (a COPY header, then rows)."""
