@@ -5,7 +5,7 @@ hours) as archive files, migrates a throwaway database and times ``ArchiveLoader
 Prints rows/s (floor: 100,000 rows/s). Needs the PostgreSQL of the tests
 (OBSERVER_TEST_DATABASE_URL or 127.0.0.1:5432 user postgres).
 
-    .venv/bin/python bench/bench_loader.py [--records N]
+    .venv/bin/python bench/bench_loader.py [--records N] [--general-path]
 """
 
 from __future__ import annotations
@@ -165,7 +165,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--records", type=int, default=500_000)
     parser.add_argument("--symbols", type=int, default=200)
+    parser.add_argument(
+        "--general-path", action="store_true", help="as if the C extension were not built"
+    )
     args = parser.parse_args()
+    if args.general_path:
+        from observer.store import tickcopy
+
+        tickcopy._tickcopy = None  # what an install without a C compiler gets
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # for tests.store.samples
     asyncio.run(_run(args.records, args.symbols))
 
