@@ -1,7 +1,7 @@
 /*
  * observer.store._tickcopy: an archived trade line -> PostgreSQL binary COPY rows.
  *
- * The loader's hot path. ``encode_line()`` reads one archive line of a scalp trade record
+ * The loader's hot path. ``encode_lines()`` reads archive lines of scalp trade records
  * (H0STCNT0 and its NXT/combined siblings) straight from its JSON text, without building Python
  * objects, and appends two rows: the ``ticks`` row in the column order of
  * ``rows.TICK_COPY_COLUMNS`` (typed: date, timestamptz, int8, float8, ...) and the
@@ -182,19 +182,6 @@ static int parse_iso(const char *s, Py_ssize_t n, int64_t *out) {
 static int add_ts_or_null(Buf *b, int has_ts, int64_t ts) {
     return has_ts ? add_int8(b, ts) : add_null(b);
 }
-
-static int append_rows(PyObject *rows, PyObject *bars) {
-    Py_ssize_t r0 = PyByteArray_GET_SIZE(rows), b0 = PyByteArray_GET_SIZE(bars);
-    if (PyByteArray_Resize(rows, r0 + scratch_row.len) < 0) return -1;
-    if (PyByteArray_Resize(bars, b0 + scratch_bar.len) < 0) {
-        PyByteArray_Resize(rows, r0);
-        return -1;
-    }
-    memcpy(PyByteArray_AS_STRING(rows) + r0, scratch_row.data, (size_t)scratch_row.len);
-    memcpy(PyByteArray_AS_STRING(bars) + b0, scratch_bar.data, (size_t)scratch_bar.len);
-    return 0;
-}
-
 
 /* ---- JSON scanning ---------------------------------------------------------------------- */
 
@@ -849,7 +836,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     if (!PyArg_ParseTuple(args, "O!O!:configure", &PyTuple_Type, &fields, &PyTuple_Type, &trs))
         return NULL;
     Py_ssize_t n = PyTuple_GET_SIZE(fields);
-    if (nfields > 0) { /* encode_line may be reading the layout in another thread */
+    if (nfields > 0) { /* encode_lines may be reading the layout in another thread */
         PyErr_SetString(PyExc_RuntimeError, "configure() may be called once");
         return NULL;
     }
@@ -910,72 +897,6 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     Py_RETURN_NONE;
 }
 
-PyDoc_STRVAR(encode_line_doc,
-             "encode_line(line, day, day_value, buffers) -> (seq, recv_ns, part) | None\n\n"
-             "Append the binary COPY rows of one archived trade line to the bytearrays ``rows``\n"
-             "and ``bars`` of one part, and its bar input (for aggregate()) to that part's\n"
-             "``inputs``; ``buffers`` is (rows, bars, inputs) for each part, and a symbol always\n"
-             "goes to the same part. Returns the line's seq (None when absent), recv_ns and\n"
-             "part; None, with nothing appended, when the line needs the general path. ``day``\n"
-             "is the batch's business date (YYYYMMDD) and ``day_value`` its days since\n"
-             "2000-01-01.");
-
-static PyObject *encode_line(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 4 || !PyBytes_Check(args[0]) || !PyUnicode_Check(args[1]) ||
-        !PyLong_Check(args[2]) || !PyTuple_CheckExact(args[3]) || PyTuple_GET_SIZE(args[3]) == 0 ||
-        PyTuple_GET_SIZE(args[3]) % 3 != 0) {
-        PyErr_SetString(PyExc_TypeError,
-                        "encode_line(bytes, str, int, (bytearray rows, bars, inputs) * parts)");
-        return NULL;
-    }
-    PyObject *buffers = args[3];
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(buffers); i++) {
-        if (!PyByteArray_CheckExact(PyTuple_GET_ITEM(buffers, i))) {
-            PyErr_SetString(PyExc_TypeError, "the buffers must be bytearrays");
-            return NULL;
-        }
-    }
-    if (nfields == 0) {
-        PyErr_SetString(PyExc_RuntimeError, "configure() was not called");
-        return NULL;
-    }
-    Py_ssize_t day_len;
-    const char *day = PyUnicode_AsUTF8AndSize(args[1], &day_len);
-    if (day == NULL) return NULL;
-    long day_value = PyLong_AsLong(args[2]);
-    if (day_value == -1 && PyErr_Occurred()) return NULL;
-    if (day_value < INT32_MIN || day_value > INT32_MAX) {
-        PyErr_SetString(PyExc_OverflowError, "day_value out of range");
-        return NULL;
-    }
-    int64_t seq = 0, recv_ns = 0;
-    int has_seq = 0;
-    BarInput bar_in;
-    uint32_t hash = 0;
-    int done;
-    /* The line is immutable and everything else is C memory: let the event loop run. */
-    Py_BEGIN_ALLOW_THREADS
-    done = encode(PyBytes_AS_STRING(args[0]), PyBytes_GET_SIZE(args[0]), day, day_len,
-                  (int32_t)day_value, &seq, &has_seq, &recv_ns, &bar_in, &hash);
-    Py_END_ALLOW_THREADS
-    if (done < 0) return PyErr_NoMemory();
-    if (done == 0) Py_RETURN_NONE;
-    Py_ssize_t part = (Py_ssize_t)(hash % (uint32_t)(PyTuple_GET_SIZE(buffers) / 3));
-    PyObject *rows = PyTuple_GET_ITEM(buffers, 3 * part);
-    PyObject *bars = PyTuple_GET_ITEM(buffers, 3 * part + 1);
-    PyObject *inputs = PyTuple_GET_ITEM(buffers, 3 * part + 2);
-    Py_ssize_t a0 = PyByteArray_GET_SIZE(inputs);
-    if (PyByteArray_Resize(inputs, a0 + (Py_ssize_t)sizeof bar_in) < 0) return NULL;
-    memcpy(PyByteArray_AS_STRING(inputs) + a0, &bar_in, sizeof bar_in);
-    if (append_rows(rows, bars) < 0) {
-        PyByteArray_Resize(inputs, a0);
-        return NULL;
-    }
-    if (has_seq) return Py_BuildValue("(LLn)", (long long)seq, (long long)recv_ns, part);
-    return Py_BuildValue("(OLn)", Py_None, (long long)recv_ns, part);
-}
-
 #define MAX_PARTS 8
 
 static int buf_append(Buf *b, const char *data, Py_ssize_t n) {
@@ -997,10 +918,14 @@ static int flush_to(PyObject *target, Buf *from) {
 PyDoc_STRVAR(encode_lines_doc,
              "encode_lines(data, start, most, day, day_value, buffers)\n"
              "    -> (next, taken, last_seq, last_recv_ns)\n\n"
-             "encode_line() over the newline-ended lines of ``data`` from byte ``start`` on,\n"
-             "without the GIL: takes lines (empty ones are stepped over) until ``most`` are\n"
-             "taken, the complete lines end, or a line needs the general path; ``next`` is the\n"
-             "offset of the first line not consumed. ``last_seq`` (None when no taken line had\n"
+             "Takes the newline-ended archive lines of ``data`` from byte ``start`` on, without\n"
+             "the GIL, until ``most`` are taken, the complete lines end, or a line needs the\n"
+             "general path (empty lines are stepped over). For each it appends the binary COPY\n"
+             "rows to the bytearrays ``rows`` and ``bars`` of one part and its bar input (for\n"
+             "aggregate()) to that part's ``inputs``; ``buffers`` is (rows, bars, inputs) for\n"
+             "each part, and a symbol always goes to the same part. ``day`` is the batch's\n"
+             "business date (YYYYMMDD), ``day_value`` its days since 2000-01-01. ``next`` is the\n"
+             "offset of the first line not consumed; ``last_seq`` (None when no taken line had\n"
              "one) and ``last_recv_ns`` (None when none was taken) are of the last taken.");
 
 static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
@@ -1103,7 +1028,6 @@ static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)configure, METH_VARARGS, configure_doc},
-    {"encode_line", (PyCFunction)(void (*)(void))encode_line, METH_FASTCALL, encode_line_doc},
     {"encode_lines", (PyCFunction)(void (*)(void))encode_lines, METH_FASTCALL, encode_lines_doc},
     {"aggregate", (PyCFunction)(void (*)(void))aggregate, METH_FASTCALL, aggregate_doc},
     {NULL, NULL, 0, NULL},

@@ -3,9 +3,6 @@
 BAR_INPUT_SIZE: int
 
 def configure(fields: tuple[tuple[str, str], ...], tr_ids: tuple[str, ...]) -> None: ...
-def encode_line(
-    line: bytes, day: str, day_value: int, buffers: tuple[bytearray, ...]
-) -> tuple[int | None, int, int] | None: ...
 def encode_lines(
     data: bytes,
     start: int,

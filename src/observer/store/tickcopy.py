@@ -70,7 +70,7 @@ class TickCopy:
     ``PARTS`` parts by symbol, so the parts can be written over separate connections at once
     (a symbol's trades and bars are all in one part)."""
 
-    __slots__ = ("_buffers", "_closed", "_day_value", "_encode", "_encode_many", "day")
+    __slots__ = ("_buffers", "_closed", "_day_value", "_encode", "day")
 
     def __init__(self, day: str, value: int) -> None:
         if _tickcopy is None:
@@ -78,8 +78,7 @@ class TickCopy:
         _configure()
         self.day = day
         self._day_value = value
-        self._encode = _tickcopy.encode_line
-        self._encode_many = _tickcopy.encode_lines
+        self._encode = _tickcopy.encode_lines
         # Per part: ticks rows, bar-input rows (COPY streams) and fixed-size bar inputs.
         self._buffers = tuple(
             buffer
@@ -122,14 +121,10 @@ class TickCopy:
     def add_line(self, line: bytes) -> tuple[int | None, int] | None:
         """Append the rows of one archive line and return its (seq, recv_ns); None, with
         nothing appended, when the line must go the general way."""
-        if self._closed:
+        if b"\n" in line:  # not one archive line
             return None
-        got: tuple[int | None, int, int] | None = self._encode(
-            line, self.day, self._day_value, self._buffers
-        )
-        if got is None:
-            return None
-        return got[0], got[1]
+        _, taken, seq, recv_ns = self.add_lines(line + b"\n", 0, 1)
+        return (seq, recv_ns) if taken and recv_ns is not None else None
 
     def add_lines(
         self, data: bytes, start: int, most: int
@@ -139,7 +134,7 @@ class TickCopy:
         way: (offset of the first line not consumed, lines taken, last seq, last recv_ns)."""
         if self._closed:
             return start, 0, None, None
-        got: tuple[int, int, int | None, int | None] = self._encode_many(
+        got: tuple[int, int, int | None, int | None] = self._encode(
             data, start, most, self.day, self._day_value, self._buffers
         )
         return got
