@@ -304,7 +304,7 @@ class BatchWriter:
         already loaded."""
         rows, inputs = fast.payloads(part)
         try:
-            async with db.transaction():  # a savepoint in the batch's transaction
+            async with db.transaction():  # a savepoint of the batch, or the helper's own
                 await db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
                 if not bars:
                     await db.copy_binary("stage_bar_ticks", inputs, BAR_TICK_NAMES)
