@@ -222,7 +222,7 @@ class ArchiveLoader:
             await migrate(self.settings)
         db = await self._open("observer-loader")
         try:
-            # A second connection writes half of each batch of trades at the same time.
+            # A second connection writes half of each large batch of trades (a catch-up) at once.
             helper = await self._open("observer-loader-helper")
         except StoreError:
             await db.close()
