@@ -1,4 +1,4 @@
-"""Reading what the archive wrote, for the market tests."""
+"""A started archive to write to, and reading what it wrote, for the market tests."""
 
 from __future__ import annotations
 
@@ -7,7 +7,23 @@ from typing import Any
 
 import orjson
 
+from observer.archive.quarantine import QuarantineWriter
 from observer.archive.reader import ArchiveReader
+from observer.archive.writer import ArchiveWriter
+from observer.clock import Clock
+from observer.config.settings import Settings
+from observer.market.outlet import RecordOutlet
+from observer.metrics import Metrics
+
+
+async def started_outlet(
+    settings: Settings, clock: Clock, metrics: Metrics
+) -> tuple[ArchiveWriter, RecordOutlet]:
+    """A started ArchiveWriter (5 ms fsync) and the RecordOutlet over it and a quarantine."""
+    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
+    await writer.start()
+    quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
+    return writer, RecordOutlet(writer, quarantine, clock)
 
 
 def archived(assets_dir: Path, stream: str) -> list[dict[str, Any]]:

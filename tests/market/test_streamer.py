@@ -8,18 +8,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from observer.archive.quarantine import QuarantineWriter
-from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S, ManualClock
 from observer.config.settings import Settings
 from observer.kis.frames import parse_message
 from observer.market.calendar import MarketCalendar
-from observer.market.outlet import RecordOutlet
 from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
 
-from .archive_files import archived, events, quarantined
+from .archive_files import archived, events, quarantined, started_outlet
 from .frames import frame, trade_fields
 
 T0 = datetime(2026, 1, 5, 9, 30, tzinfo=KST)
@@ -44,10 +41,7 @@ async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
     settings: Settings = make_settings()
     clock = ManualClock(T0)
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
-    outlet = RecordOutlet(writer, quarantine, clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     registered = ["005930", "000660"]
 
@@ -104,9 +98,7 @@ async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     settings: Settings = make_settings()
     clock = ManualClock(T0)
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
 
     streamer = ScalpStreamer(
@@ -138,9 +130,7 @@ async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -
     settings: Settings = make_settings()
     clock = ManualClock(T0)
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
     streamer = ScalpStreamer(
@@ -180,9 +170,7 @@ async def test_finish_handles_everything_queued_then_ends(make_settings: Any) ->
     settings: Settings = make_settings()
     clock = ManualClock(T0)
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
     streamer = ScalpStreamer(

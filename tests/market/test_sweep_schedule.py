@@ -10,18 +10,15 @@ from typing import Any
 
 import pytest
 
-from observer.archive.quarantine import QuarantineWriter
-from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, ManualClock
 from observer.config.settings import Settings
 from observer.exceptions import ObserverError
 from observer.market.calendar import MarketCalendar
-from observer.market.outlet import RecordOutlet
 from observer.market.sweep import SweepScheduler, SwingSweeper
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
 
-from .archive_files import archived, events
+from .archive_files import archived, events, started_outlet
 
 OPEN = datetime(2026, 1, 5, 9, 0, tzinfo=KST)
 
@@ -56,9 +53,7 @@ async def test_overrun_sweep_is_skipped_and_recorded_as_a_gap(make_settings: Any
     settings: Settings = make_settings()
     clock = ManualClock(OPEN - timedelta(seconds=1))
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim", swing_interval_seconds=60)
     source = GatedSource()
     sweeper = SwingSweeper(clock, metrics, source, outlet, pipeline, source_label="sim")
@@ -96,9 +91,7 @@ async def test_a_sweep_the_archive_refused_is_recorded_with_the_next(make_settin
     settings: Settings = make_settings()
     clock = ManualClock(OPEN)
     metrics = Metrics()
-    writer = ArchiveWriter(settings.assets_dir, clock, metrics, fsync_ms=5)
-    await writer.start()
-    outlet = RecordOutlet(writer, QuarantineWriter(settings.quarantine_dir, clock, metrics), clock)
+    writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
     source = GatedSource()
     source.gate.set()
