@@ -112,10 +112,12 @@ async def test_a_straggler_from_a_closed_hour_goes_into_the_current_file(
     assert not (assets / "scalp_20260105_09.jsonl").exists()
 
 
-async def test_back_pressure_blocks_submit_when_the_queue_is_full(
-    assets: Path, clock: ManualClock, metrics: Metrics
-) -> None:
-    w = ArchiveWriter(assets, clock, metrics, batch_max=4, queue_max=8)
+async def held_writer(
+    assets: Path, clock: ManualClock, metrics: Metrics, *, batch_max: int, queue_max: int
+) -> tuple[ArchiveWriter, threading.Event, threading.Event]:
+    """A started writer whose disk writes wait: ``entered`` is set when one is waiting,
+    setting ``release`` lets them through."""
+    w = ArchiveWriter(assets, clock, metrics, batch_max=batch_max, queue_max=queue_max)
     await w.start()
     entered, release = threading.Event(), threading.Event()
     real_write = w._write
@@ -126,6 +128,13 @@ async def test_back_pressure_blocks_submit_when_the_queue_is_full(
         return real_write(groups)
 
     w._write = held_write  # type: ignore[method-assign]
+    return w, entered, release
+
+
+async def test_back_pressure_blocks_submit_when_the_queue_is_full(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    w, entered, release = await held_writer(assets, clock, metrics, batch_max=4, queue_max=8)
     first = await w.submit(make_record("scalp", clock.now_ns(), 0))
     assert await asyncio.to_thread(entered.wait, 10)  # the writer holds the first batch
     futures = [await w.submit(make_record("scalp", clock.now_ns(), i)) for i in range(1, 9)]
@@ -283,17 +292,7 @@ def clock_seconds(ns: int) -> float:
 async def test_queue_depth_metric_is_live(
     assets: Path, clock: ManualClock, metrics: Metrics
 ) -> None:
-    w = ArchiveWriter(assets, clock, metrics, batch_max=2, queue_max=16)
-    await w.start()
-    entered, release = threading.Event(), threading.Event()
-    real_write = w._write
-
-    def held_write(groups: list[Group]) -> tuple[int, ArchiveWriteError | None]:
-        entered.set()
-        assert release.wait(10)
-        return real_write(groups)
-
-    w._write = held_write  # type: ignore[method-assign]
+    w, entered, release = await held_writer(assets, clock, metrics, batch_max=2, queue_max=16)
     futures = [await w.submit(make_record("scalp", clock.now_ns(), 0))]
     assert await asyncio.to_thread(entered.wait, 10)
     futures += [await w.submit(make_record("scalp", clock.now_ns(), i)) for i in range(1, 6)]
