@@ -128,25 +128,23 @@ class RowBatch:
             return start
         end, taken, seq, recv_ns = fast.add_lines(data, start, most)
         if taken:
-            self.records += taken
-            if seq is not None:
-                self.last_seq = seq
-            self.last_recv_ns = recv_ns
+            self._took(taken, seq, recv_ns)
         return end
 
     def take_fast(self, line: bytes) -> bool:
         """Add the line through the fast path if it is a trade the extension takes."""
-        fast = self.fast
-        if fast is None:
-            return False
-        got = fast.add_line(line)
+        got = self.fast.add_line(line) if self.fast is not None else None
         if got is None:
             return False
-        self.records += 1
-        if got[0] is not None:
-            self.last_seq = got[0]
-        self.last_recv_ns = got[1]
+        self._took(1, *got)
         return True
+
+    def _took(self, taken: int, seq: int | None, recv_ns: int | None) -> None:
+        """Count records the fast path took; the newest one's seq and receive time."""
+        self.records += taken
+        if seq is not None:
+            self.last_seq = seq
+        self.last_recv_ns = recv_ns
 
     def add_parsed(self, rec: dict[str, Any], line: bytes) -> None:
         """Add an archive record parsed from ``line``; the batch's first trade fixes the
