@@ -107,8 +107,12 @@ class RowBatch:
     def add_line(self, line: bytes) -> None:
         """Add one archive line: a trade of the batch's day straight to binary COPY data when
         the extension takes it, anything else parsed and added like :meth:`add`."""
-        if self.take_fast(line):
-            return
+        if not self.take_fast(line):
+            self.parse_and_add(line)
+
+    def parse_and_add(self, line: bytes) -> None:
+        """Add a line the fast path did not take (or has not seen yet: the batch's first trade
+        starts the fast path): parsed, and added like :meth:`add`."""
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:

@@ -373,8 +373,8 @@ class ArchiveLoader:
             newline = data.index(b"\n", pos)
             line = data[pos:newline]
             pos, moved = newline + 1, True
-            if line:
-                batch.add_line(line)
+            if line:  # refused by take_lines, or before the batch had a fast path
+                batch.parse_and_add(line)
                 if not batch.records & 1023 and time.monotonic() >= deadline:
                     break
         feed.data, feed.end, feed.pos, feed.base, feed.file = data, end, pos, base, file
