@@ -157,7 +157,7 @@ TICK_COPY_COLUMNS: Final[ColumnSpec] = (
     *TICK_HEADER[3:],
     *TICK_FIELDS,
 )
-# What the one-minute bars need of each copied trade (the bar columns of INSERT_TICKS' RETURNING).
+# What the one-minute bars need of each inserted trade: the columns of stage_bar_ticks.
 BAR_TICK_COLUMNS: Final[ColumnSpec] = (
     ("symbol", "text"),
     ("business_date", "date"),
