@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
 from typing import Any
@@ -30,6 +29,7 @@ from observer.config import ConfigError
 from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
 from observer.config.settings import Settings
+from observer.durable import replace_file
 from observer.exceptions import ObserverError
 from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
@@ -66,12 +66,7 @@ def write_persistence_marker(data_dir: Path, clock: Clock) -> dict[str, Any]:
         "last_start": now,
         "starts": int(marker.get("starts", 0)) + 1,
     }
-    tmp = path.with_suffix(".tmp")
-    with tmp.open("wb") as fh:
-        fh.write(orjson.dumps(marker))
-        fh.flush()
-        os.fsync(fh.fileno())
-    tmp.replace(path)
+    replace_file(path, orjson.dumps(marker), temp=path.with_suffix(".tmp"))
     return marker
 
 

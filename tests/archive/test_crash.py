@@ -12,8 +12,8 @@ from pathlib import Path
 
 import orjson
 
+from observer.archive.files import files_by_stream
 from observer.archive.reader import ArchiveReader
-from observer.archive.recovery import archive_files
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock
 from observer.metrics import Metrics
@@ -55,7 +55,7 @@ def run_and_kill(assets: Path) -> dict[str, list[int]]:
 def stored_seqs(assets: Path) -> dict[str, list[int]]:
     """Every line of every file must parse; the seqs per stream in file order."""
     seqs: dict[str, list[int]] = {}
-    for stream, files in archive_files(assets).items():
+    for stream, files in files_by_stream(assets).items():
         for name, path in files:
             if name.compressed:  # an hour that ended during the test; checked by its reader
                 continue
@@ -76,8 +76,8 @@ async def test_sigkill_loses_nothing_acknowledged_and_seq_continues(tmp_path: Pa
             all_acked[stream].update(seqs)
     # Power loss can tear the tail of a file; so can SIGKILL, which may cut a large write()
     # short. Tear the newest scalp file on purpose; a kill may have torn another newest file.
-    newest = {stream: files[-1][1].name for stream, files in archive_files(assets).items()}
-    newest_scalp = archive_files(assets)["scalp"][-1][1]
+    newest = {stream: files[-1][1].name for stream, files in files_by_stream(assets).items()}
+    newest_scalp = files_by_stream(assets)["scalp"][-1][1]
     with newest_scalp.open("ab") as fh:
         fh.write(b'{"v":1,"stream":"scalp","seq":999999,"recv_ns":17')
     metrics = Metrics()

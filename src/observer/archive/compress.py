@@ -43,8 +43,8 @@ from observer.archive.paths import (
     manifest_name,
     parse_name,
 )
-from observer.archive.segment import fsync_dir
 from observer.clock import KST, NS_PER_S
+from observer.durable import fsync_dir
 from observer.metrics import Metrics
 
 log = logging.getLogger(__name__)

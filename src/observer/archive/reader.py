@@ -9,7 +9,6 @@ tail of a file being written, or a torn tail before recovery, is never seen.
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final, NamedTuple
@@ -17,7 +16,7 @@ from typing import Any, BinaryIO, Final, NamedTuple
 import orjson
 import zstandard
 
-from observer.archive.paths import ArchiveName, parse_name
+from observer.archive.files import stream_files
 
 log = logging.getLogger(__name__)
 CHUNK: Final = 4 << 20
@@ -50,17 +49,7 @@ class ArchiveReader:
 
     def files(self, stream: str) -> list[Path]:
         """The stream's files, oldest hour first; an hour appears once (its .zst if present)."""
-        chosen: dict[str, tuple[ArchiveName, Path]] = {}
-        if not self.assets_dir.is_dir():
-            return []
-        for entry in os.scandir(self.assets_dir):
-            parsed = parse_name(entry.name)
-            if parsed is None or parsed.stream != stream:
-                continue
-            known = chosen.get(parsed.plain)
-            if known is None or parsed.compressed:
-                chosen[parsed.plain] = (parsed, Path(entry.path))
-        return [path for _, path in sorted(chosen.values(), key=lambda item: item[0].index)]
+        return stream_files(self.assets_dir, stream)
 
     def iter_lines(
         self, stream: str, start: Position | None = None, *, until_file: str | None = None

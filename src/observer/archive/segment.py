@@ -11,21 +11,13 @@ import os
 from pathlib import Path
 
 from observer.archive.exceptions import ArchiveWriteError
+from observer.durable import fsync_dir
 
 log = logging.getLogger(__name__)
 OPEN_FLAGS = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC
 TAIL_CHUNK = 64 * 1024
 FILE_MODE = 0o644
 PROBE_NAME = ".observer-write-probe"
-
-
-def fsync_dir(path: Path) -> None:
-    """fsync a directory so a created, renamed or removed entry in it is durable."""
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def probe_directory(directory: Path) -> str | None:

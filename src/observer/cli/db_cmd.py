@@ -62,8 +62,8 @@ def _stream_line(info: dict[str, Any]) -> str:
 @click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
 def status_command(env_file: str | None) -> None:
     """Applied migrations, load checkpoints and lag per stream, row counts."""
+    from observer.archive.files import newest_seq
     from observer.pipeline.record import STREAMS
-    from observer.store.archive_tail import newest_seq
     from observer.store.inspect import database_status
 
     settings = load_or_exit(env_file).settings

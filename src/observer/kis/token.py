@@ -34,6 +34,7 @@ from pydantic import SecretStr
 
 from observer.clock import KST, NS_PER_S, Clock
 from observer.config.redact import Redactor
+from observer.durable import replace_file, temp_name
 from observer.kis.envelope import Action, parse_envelope
 from observer.kis.exceptions import (
     KisCredentialsError,
@@ -294,24 +295,8 @@ class TokenCache:
     async def _save(self, state: dict[str, Any]) -> None:
         state["v"] = CACHE_VERSION
         state["key_id"] = self.key_id
-        await asyncio.to_thread(write_atomically, self.path, orjson.dumps(state))
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` (mode 0600): temp file, fsync, rename, fsync dir."""
-    temp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as file:
-        os.fchmod(fd, 0o600)
-        file.write(data)
-        file.flush()
-        os.fsync(fd)
-    os.replace(temp, path)
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+        temp = temp_name(self.path, str(os.getpid()))
+        await asyncio.to_thread(replace_file, self.path, orjson.dumps(state), mode=0o600, temp=temp)
 
 
 def _json_object(body: bytes) -> dict[str, Any]:

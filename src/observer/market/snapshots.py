@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import re
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from observer.durable import replace_file
 from observer.market.exceptions import SnapshotError
 
 log = logging.getLogger(__name__)
@@ -142,21 +142,9 @@ def write_snapshot(directory: Path, universe: Universe) -> Path:
     """Write ``universe`` atomically; returns the file's path."""
     directory.mkdir(parents=True, exist_ok=True)
     path = snapshot_path(directory, universe.day)
-    tmp = path.with_name(f".{path.name}.tmp")
     try:
-        with tmp.open("wb") as fh:
-            fh.write(universe.to_json())
-            fh.flush()
-            os.fsync(fh.fileno())
-        tmp.replace(path)
-        fd = os.open(directory, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+        replace_file(path, universe.to_json())
     except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
         raise SnapshotError(path, f"cannot write snapshot ({exc.strerror})") from exc
     return path
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 import hashlib
 import io
 import logging
-import os
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,6 +28,7 @@ from observer import __version__
 from observer.archive.compress import sha256_file
 from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
+from observer.durable import replacing, temp_name
 from observer.metrics import Metrics
 from observer.ops.backup_format import (
     CHUNK,
@@ -38,7 +38,6 @@ from observer.ops.backup_format import (
     HashingReader,
     destination,
     entries_of,
-    fsync_dir,
     hashed_members,
     members_after,
     open_tar,
@@ -144,23 +143,14 @@ class BackupStore:
         ]
         created_at = kst_iso(self._clock.now_ns())
         final = self._new_name()
-        tmp = final.with_name("." + final.name + ".tmp")
         manifest = {
             "format": FORMAT,
             "created_at": created_at,
             "version": __version__,
             "files": [e.__dict__ for e in entries],
         }
-        try:
-            with tmp.open("wb") as raw:
-                self._write_tar(raw, manifest, sources, entries)
-                raw.flush()
-                os.fsync(raw.fileno())
-            tmp.replace(final)
-            fsync_dir(self.directory)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+        with replacing(final) as raw:
+            self._write_tar(raw, manifest, sources, entries)
         if self._metrics is not None:
             self._metrics.backup_last_success.set(self._clock.now_ns() / 1e9)
         info = BackupInfo(final, created_at, entries, final.stat().st_size)
@@ -324,19 +314,11 @@ class BackupStore:
         if source is None:
             raise BackupVerifyError(path, [f"{member.name}: unreadable member"])
         dest.parent.mkdir(parents=True, exist_ok=True)
-        tmp = dest.with_name("." + dest.name + ".restore.tmp")
         digest = hashlib.sha256()
-        try:
-            with tmp.open("wb") as out:
-                while chunk := source.read(CHUNK):
-                    digest.update(chunk)
-                    out.write(chunk)
-                out.flush()
-                os.fsync(out.fileno())
+        with replacing(dest, temp=temp_name(dest, "restore")) as out:
+            while chunk := source.read(CHUNK):
+                digest.update(chunk)
+                out.write(chunk)
             if digest.hexdigest() != entry.sha256:
                 raise BackupVerifyError(path, [f"{member.name}: content differs from the manifest"])
-            tmp.replace(dest)
-        finally:
-            tmp.unlink(missing_ok=True)
-        fsync_dir(dest.parent)
         report.written.append(dest)

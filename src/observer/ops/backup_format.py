@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import tarfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -33,14 +32,6 @@ class BackupEntry:
     path: str  # posix path inside the backup, e.g. assets/scalp_20260105_09.jsonl.zst
     bytes: int
     sha256: str
-
-
-def fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class HashingReader(io.RawIOBase):

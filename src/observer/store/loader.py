@@ -25,11 +25,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Protocol
 
+from observer.archive.files import newest_seq
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS
-from observer.store.archive_tail import newest_seq
 from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError

@@ -1,0 +1,130 @@
+"""Finding the archive's stream files and reading the last ``seq`` of one: each done once here.
+
+:func:`scan` is the one directory scan (names parsed by :func:`observer.archive.paths.parse_name`,
+anything else ignored); recovery, the reader and the loader's lag figure all take their files
+from it. :func:`last_seq` reads a file's last readable ``seq`` (a plain file from its tail
+backwards, a ``.zst`` by streaming it); :func:`newest_seq` is its cheap, forgiving form for
+lag figures.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import orjson
+import zstandard
+
+from observer.archive.paths import ArchiveName, parse_name
+from observer.archive.segment import whole_lines_end
+
+TAIL_CHUNK = 64 * 1024
+ZST_CHUNK = 1 << 20
+
+ArchiveFile = tuple[ArchiveName, Path]
+
+
+def scan(assets_dir: Path, stream: str | None = None) -> list[ArchiveFile]:
+    """Every archive file (of ``stream`` only, if given), by stream then oldest hour first
+    (plain before .zst within an hour). An absent directory holds no files."""
+    prefix = f"{stream}_" if stream is not None else ""
+    found: list[ArchiveFile] = []
+    try:
+        entries = list(os.scandir(assets_dir))
+    except (FileNotFoundError, NotADirectoryError):
+        return found
+    for entry in entries:
+        if not entry.name.startswith(prefix):
+            continue
+        parsed = parse_name(entry.name)
+        if parsed is not None and entry.is_file() and (stream is None or parsed.stream == stream):
+            found.append((parsed, Path(entry.path)))
+    found.sort(key=lambda item: (item[0].stream, item[0].day, item[0].hour, item[0].compressed))
+    return found
+
+
+def files_by_stream(assets_dir: Path) -> dict[str, list[ArchiveFile]]:
+    """Every archive file grouped by stream, oldest hour first (plain before .zst)."""
+    grouped: dict[str, list[ArchiveFile]] = {}
+    for name, path in scan(assets_dir):
+        grouped.setdefault(name.stream, []).append((name, path))
+    return grouped
+
+
+def stream_files(assets_dir: Path, stream: str) -> list[Path]:
+    """One stream's files, oldest hour first; an hour appears once (its .zst if present)."""
+    chosen: dict[str, Path] = {}
+    for name, path in scan(assets_dir, stream):
+        chosen[name.plain] = path  # the .zst sorts after the plain file of its hour
+    return list(chosen.values())  # in scan order: oldest hour first
+
+
+def newest_plain_file(assets_dir: Path, stream: str) -> Path | None:
+    """The newest uncompressed file of ``stream``, or None."""
+    plain = [path for name, path in scan(assets_dir, stream) if not name.compressed]
+    return plain[-1] if plain else None
+
+
+def seq_of(line: bytes) -> int | None:
+    """The ``seq`` of one archive line, or None when it has none or is not JSON."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    seq = obj.get("seq") if isinstance(obj, dict) else None
+    return seq if isinstance(seq, int) else None
+
+
+def _last_seq_in_lines(lines: list[bytes]) -> int | None:
+    for line in reversed(lines):
+        if line:
+            seq = seq_of(line)
+            if seq is not None:
+                return seq
+    return None
+
+
+def _last_seq_plain(path: Path) -> int | None:
+    with path.open("rb") as fh:
+        end = whole_lines_end(fh.fileno(), fh.seek(0, os.SEEK_END))
+        carry = b""
+        while end > 0:
+            start = max(0, end - TAIL_CHUNK)
+            fh.seek(start)
+            lines = (fh.read(end - start) + carry).split(b"\n")
+            carry = lines.pop(0) if start > 0 else b""
+            seq = _last_seq_in_lines(lines)
+            if seq is not None:
+                return seq
+            end = start
+    return None
+
+
+def _last_seq_zst(path: Path) -> int | None:
+    best: int | None = None
+    carry = b""
+    with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
+        while chunk := reader.read(ZST_CHUNK):
+            lines = (carry + chunk).split(b"\n")
+            carry = lines.pop()
+            seq = _last_seq_in_lines(lines)
+            if seq is not None:
+                best = seq
+    return best
+
+
+def last_seq(name: ArchiveName, path: Path) -> int | None:
+    """The ``seq`` of the last readable complete line of one archive file (None if none)."""
+    return _last_seq_zst(path) if name.compressed else _last_seq_plain(path)
+
+
+def newest_seq(assets_dir: Path, stream: str) -> int | None:
+    """The last ``seq`` in the newest plain file of ``stream``; None if none or unreadable.
+
+    For lag figures: one directory scan and, normally, one small read from the file's end.
+    """
+    try:
+        path = newest_plain_file(assets_dir, stream)
+        return None if path is None else _last_seq_plain(path)
+    except OSError:
+        return None

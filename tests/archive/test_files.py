@@ -1,0 +1,117 @@
+"""Finding stream files and reading last seqs, on real directories and files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import zstandard
+
+from observer.archive.files import (
+    files_by_stream,
+    last_seq,
+    newest_plain_file,
+    newest_seq,
+    scan,
+    seq_of,
+    stream_files,
+)
+from observer.archive.paths import parse_name
+
+from .conftest import make_record
+
+
+def lines(seqs: list[int], pad: int = 0) -> bytes:
+    out = []
+    for seq in seqs:
+        record = make_record("scalp", 1_767_571_200_000_000_000, seq, pad="x" * pad)
+        record.seq = seq
+        out.append(record.to_line())
+    return b"".join(out)
+
+
+def touch(assets: Path, *names: str) -> None:
+    for name in names:
+        (assets / name).write_bytes(b"")
+
+
+def test_scan_orders_by_stream_then_hour_and_ignores_other_entries(assets: Path) -> None:
+    touch(
+        assets,
+        "swing_20260105_09.jsonl",
+        "scalp_20260106_00.jsonl",
+        "scalp_20260105_23.jsonl.zst",
+        "scalp_20260105_23.jsonl",
+        "scalp_20260105_09.jsonl.zst",
+        "manifest_20260105.sha256",
+        ".scalp_20260105_10.jsonl.zst.1-2.tmp",
+        "scalp_20260105_24.jsonl",
+    )
+    (assets / "scalp_20260105_11.jsonl").mkdir()
+    assert [p.name for _, p in scan(assets)] == [
+        "scalp_20260105_09.jsonl.zst",
+        "scalp_20260105_23.jsonl",
+        "scalp_20260105_23.jsonl.zst",
+        "scalp_20260106_00.jsonl",
+        "swing_20260105_09.jsonl",
+    ]
+    assert [p.name for _, p in scan(assets, "swing")] == ["swing_20260105_09.jsonl"]
+    assert list(files_by_stream(assets)) == ["scalp", "swing"]
+    assert [p.name for p in stream_files(assets, "scalp")] == [
+        "scalp_20260105_09.jsonl.zst",
+        "scalp_20260105_23.jsonl.zst",
+        "scalp_20260106_00.jsonl",
+    ]
+    assert newest_plain_file(assets, "scalp") == assets / "scalp_20260106_00.jsonl"
+    assert newest_plain_file(assets, "system") is None
+
+
+def test_a_stream_whose_name_prefixes_another_is_not_mixed_in(assets: Path) -> None:
+    touch(assets, "scalp_20260105_09.jsonl", "scalpx_20260105_10.jsonl")
+    assert [p.name for _, p in scan(assets, "scalp")] == ["scalp_20260105_09.jsonl"]
+
+
+def test_an_absent_directory_holds_no_files(tmp_path: Path) -> None:
+    assert scan(tmp_path / "missing") == []
+    assert stream_files(tmp_path / "missing", "scalp") == []
+    assert newest_seq(tmp_path / "missing", "scalp") is None
+
+
+def test_last_seq_of_a_plain_file_skips_a_torn_tail_and_a_corrupt_last_line(
+    assets: Path,
+) -> None:
+    path = assets / "scalp_20260105_09.jsonl"
+    path.write_bytes(lines([1, 2, 3]) + b"not json\n" + b'{"seq":99')
+    name = parse_name(path.name)
+    assert name is not None
+    assert last_seq(name, path) == 3
+
+
+def test_last_seq_walks_back_over_chunks_of_long_lines(assets: Path) -> None:
+    path = assets / "scalp_20260105_09.jsonl"
+    path.write_bytes(lines([7], pad=200_000) + b"garbage\n" * 20_000)  # 160 KB of garbage
+    name = parse_name(path.name)
+    assert name is not None
+    assert last_seq(name, path) == 7
+
+
+def test_last_seq_of_a_compressed_file(assets: Path) -> None:
+    path = assets / "scalp_20260105_09.jsonl.zst"
+    path.write_bytes(zstandard.ZstdCompressor().compress(lines([4, 5, 6]) + b"bad\n"))
+    name = parse_name(path.name)
+    assert name is not None
+    assert last_seq(name, path) == 6
+
+
+def test_newest_seq_reads_the_newest_plain_file(assets: Path) -> None:
+    (assets / "scalp_20260105_09.jsonl").write_bytes(lines([1, 2]))
+    (assets / "scalp_20260105_10.jsonl").write_bytes(lines([3, 4]) + b'{"seq":5')
+    assert newest_seq(assets, "scalp") == 4
+    (assets / "scalp_20260105_11.jsonl").write_bytes(b"")
+    assert newest_seq(assets, "scalp") is None  # a new hour with nothing in it yet
+
+
+def test_seq_of_accepts_only_an_integer_seq() -> None:
+    assert seq_of(b'{"seq":12}') == 12
+    assert seq_of(b'{"seq":"12"}') is None
+    assert seq_of(b"[1,2]") is None
+    assert seq_of(b"{") is None
