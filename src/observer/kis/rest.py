@@ -11,11 +11,11 @@ logged at DEBUG only through the redactor.
 from __future__ import annotations
 
 import logging
-import random
 import time
 from datetime import date, datetime
 from typing import Any
 
+from observer.backoff import Backoff
 from observer.clock import Clock
 from observer.config.redact import Redactor
 from observer.kis.envelope import RATE_LIMITED, Action, Envelope, parse_envelope
@@ -86,8 +86,7 @@ class KisRestClient:
         self._redact = redactor
         self.market_code = market_code
         self._max_attempts = max(1, max_attempts)
-        self._backoff_base = backoff_base_s
-        self._backoff_cap = backoff_cap_s
+        self._delays = Backoff(backoff_base_s, backoff_cap_s)
         self._multi_unavailable_day: date | None = None
         self.fatal: KisCredentialsError | None = None
         self._market_days: dict[date, bool] = {}
@@ -177,11 +176,10 @@ class KisRestClient:
         self._metrics.kis_requests.labels(api, outcome).inc()
 
     async def _backoff(self, attempt: int, *, rate_limited: bool) -> None:
-        base = max(self._backoff_base, 1.0) if rate_limited else self._backoff_base
-        delay = min(self._backoff_cap, base * 2 ** (attempt - 1))
-        jitter = random.uniform(0.5, 1.0)  # noqa: S311 - jitter, not security
+        base = max(self._delays.base, 1.0) if rate_limited else None
+        delay = self._delays.delay(attempt - 1, base=base)
         # Backoff is in real seconds (KIS counts real time), whatever the clock's speed.
-        await self._clock.sleep(delay * jitter * self._clock.speed)
+        await self._clock.sleep(delay * self._clock.speed)
 
     def _log_answer(self, api: str, tr_id: str, envelope: Envelope) -> None:
         if logger.isEnabledFor(logging.DEBUG):

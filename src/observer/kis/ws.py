@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal, Protocol
@@ -23,6 +22,7 @@ from typing import Literal, Protocol
 import aiohttp
 import orjson
 
+from observer.backoff import Backoff
 from observer.clock import NS_PER_S, Clock
 from observer.kis.exceptions import (
     AppKeyInUseError,
@@ -115,11 +115,10 @@ class KisWebSocketSession:
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
         self._last_message = clock.monotonic()
-        self._attempt = 0
+        self._delays = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S)
         self._connections = 0
         self._had_registrations = False
         self._stale_retries = 0
-        self._rng = random.Random()  # noqa: S311 - backoff jitter, not security
         self.fatal: WebSocketError | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -269,14 +268,14 @@ class KisWebSocketSession:
         self.metrics.ws_last_message.labels(session=self.name).set(recv_ns / NS_PER_S)
         message = parse_message(text, recv_ns)
         if isinstance(message, PingPong):
-            self._attempt = 0  # the connection is healthy
+            self._delays.reset()  # the connection is healthy
             async with self._send_lock:
                 await ws.send_str(message.text)
         elif isinstance(message, ControlMessage):
             await self._on_control(message)
         else:
             if isinstance(message, DataMessage):
-                self._attempt = 0
+                self._delays.reset()
                 self.metrics.ws_frames.labels(tr_id=message.tr_id).inc()
             await self.out.put(WsData(recv_ns, message))
 
@@ -359,7 +358,7 @@ class KisWebSocketSession:
         if not self._had_registrations or self._stale_retries >= STALE_SESSION_RETRIES:
             return False
         self._stale_retries += 1
-        self._attempt = 10  # the longest backoff: no reconnect storm
+        self._delays.hold_at_cap()  # the longest backoff: no reconnect storm
         log.warning(
             "session %s: app key in use after a reconnect (try %d of %d); retrying slowly",
             *(self.name, self._stale_retries, STALE_SESSION_RETRIES),
@@ -386,9 +385,7 @@ class KisWebSocketSession:
 
     # -- small pieces ---------------------------------------------------------------------
     async def _backoff(self) -> None:
-        delay = min(BACKOFF_MAX_S, BACKOFF_FIRST_S * 2**self._attempt)
-        self._attempt = min(self._attempt + 1, 10)
-        delay *= 0.5 + self._rng.random() / 2
+        delay = self._delays.next_delay()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._stopping.wait(), self.clock.real_seconds(delay))
 

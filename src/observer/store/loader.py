@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import random
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from observer.archive.files import newest_seq
+from observer.backoff import Backoff
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -104,27 +104,6 @@ def _position(file: str, offset: int) -> Any:
     return Position(file, offset)
 
 
-class JitteredBackoff:
-    """Capped exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to the cap, each x[0.5, 1]."""
-
-    def __init__(self, initial: float, cap: float) -> None:
-        self.initial = initial
-        self.cap = cap
-        self.attempt = 0
-        self._random = random.SystemRandom()
-
-    def next_delay(self) -> float:
-        """Seconds to wait before the next attempt."""
-        base = min(self.cap, self.initial * (1 << min(self.attempt, 30)))
-        self.attempt += 1
-        jitter: float = self._random.uniform(0.5, 1.0)
-        return base * jitter
-
-    def reset(self) -> None:
-        """Start again from the initial delay (after a success)."""
-        self.attempt = 0
-
-
 class ArchiveLoader:
     """Loads the archive into PostgreSQL from per-stream checkpoints (catch-up and follow)."""
 
@@ -148,7 +127,7 @@ class ArchiveLoader:
         self.streams = streams
         self.poll_seconds = poll_seconds
         self.auto_migrate = auto_migrate
-        self._backoff = JitteredBackoff(backoff_initial, backoff_max)
+        self._backoff = Backoff(backoff_initial, backoff_max)
         self._db: Database | None = None
         self._helper: Database | None = None
         self._writer: BatchWriter | None = None
