@@ -34,6 +34,7 @@ from observer.archive.exceptions import (
     ArchiveError,
     ArchiveManifestError,
 )
+from observer.archive.files import scan
 from observer.archive.paths import (
     TMP_SUFFIX,
     ArchiveName,
@@ -287,10 +288,9 @@ def verify_manifest(assets_dir: Path, day: date | str) -> ManifestCheck:
             check.ok.append(name)
         else:
             check.mismatched.append(name)
-    for name in sorted(os.listdir(assets_dir)) if assets_dir.is_dir() else ():
-        parsed = parse_name(name)
-        if parsed and parsed.compressed and parsed.day == label and name not in listed:
-            check.unlisted.append(name)
+    for parsed, path in scan(assets_dir):
+        if parsed.compressed and parsed.day == label and path.name not in listed:
+            check.unlisted.append(path.name)
     return check
 
 

@@ -20,16 +20,14 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from observer.archive.files import scan
+from observer.archive.paths import manifest_day, parse_name
 from observer.clock import KST, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 
 log = logging.getLogger(__name__)
 
-ARCHIVE_NAME = re.compile(
-    r"^(?P<stream>[a-z]+)_(?P<day>\d{8})_(?P<hour>\d{2})\.jsonl(?P<zst>\.zst)?$"
-)
-MANIFEST_NAME = re.compile(r"^manifest_(?P<day>\d{8})\.sha256$")
 DAY_IN_NAME = re.compile(r"(?<!\d)(?P<day>20\d{6})(?!\d)")
 
 # A compressor turns a closed plain hour into its .zst (plus its manifest line) and removes
@@ -73,17 +71,16 @@ def parse_day(text: str) -> datetime | None:
 def period_end(path: Path) -> datetime:
     """The end of the period a file covers, from its name, else its modification time."""
     name = path.name
-    match = ARCHIVE_NAME.match(name)
-    if match:
-        day = parse_day(match["day"])
+    archived = parse_name(name)
+    if archived:
+        day = parse_day(archived.day)
         if day is not None:
-            return day + timedelta(hours=int(match["hour"]) + 1)
-    for regex in (MANIFEST_NAME, DAY_IN_NAME):
-        found = regex.search(name)
-        if found:
-            day = parse_day(found["day"])
-            if day is not None:
-                return day + timedelta(days=1)
+            return day + timedelta(hours=archived.hour + 1)
+    found = DAY_IN_NAME.search(name)
+    for text in (manifest_day(name), found["day"] if found else None):
+        day = parse_day(text) if text else None
+        if day is not None:
+            return day + timedelta(days=1)
     return datetime.fromtimestamp(path.stat().st_mtime, KST)
 
 
@@ -102,13 +99,13 @@ def _files(directory: Path, recursive: bool = False) -> Iterator[Path]:
 
 
 def _is_plain_hour(path: Path) -> bool:
-    match = ARCHIVE_NAME.match(path.name)
-    return match is not None and not match["zst"]
+    archived = parse_name(path.name)
+    return archived is not None and not archived.compressed
 
 
 def _is_compressed_hour(path: Path) -> bool:
-    match = ARCHIVE_NAME.match(path.name)
-    return match is not None and bool(match["zst"])
+    archived = parse_name(path.name)
+    return archived is not None and archived.compressed
 
 
 class RetentionRunner:
@@ -190,10 +187,10 @@ class RetentionRunner:
         keep = timedelta(days=self._s.retention_archive_days)
         assets = self._s.assets_dir
         for path in _files(assets):
-            match = MANIFEST_NAME.match(path.name)
-            if not match or not expired(path, now, keep):
+            day = manifest_day(path.name)
+            if day is None or not expired(path, now, keep):
                 continue
-            if any(assets.glob(f"*_{match['day']}_*.jsonl*")):
+            if any(name.day == day for name, _ in scan(assets)):
                 continue
             self._remove("archive_manifest", path, report)
 
