@@ -26,7 +26,7 @@ from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
 from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, QuoteSource, gather_quotes
 from observer.metrics import Metrics
-from observer.pipeline.gaps import MISSED_SWEEP, SWEEP_TR_ID
+from observer.pipeline.gaps import MISSED_SWEEP, SWEEP_TR_ID, sweep_gap
 from observer.pipeline.process import Pipeline
 from observer.pipeline.record import Record, system_record
 
@@ -63,24 +63,6 @@ class SweepResult:
             "errors": self.errors,
             "coverage": round(self.coverage, 4),
         }
-
-
-def sweep_gap(
-    source: str, recv_ns: int, start_ns: int, end_ns: int, reason: str, **extra: Any
-) -> Record:
-    """A ``gap`` system record for track A (scope ``sweep``)."""
-    return system_record(
-        "gap",
-        recv_ns,
-        source,
-        scope="sweep",
-        start=kst_iso(start_ns),
-        end=kst_iso(end_ns),
-        reason=reason,
-        missed_volume=None,
-        tr_id=MULTI_QUOTE_TR_ID,
-        **extra,
-    )
 
 
 class SwingSweeper:

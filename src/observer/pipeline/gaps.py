@@ -18,6 +18,7 @@ reason=..., missed_volume=int|None, tr_id=...)`` plus the detail fields named be
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
+from typing import Any
 
 from observer.clock import NS_PER_S, kst_iso
 from observer.pipeline.record import Record, system_record
@@ -197,14 +198,22 @@ class SweepGapTracker:
         return gaps
 
     def _gap(self, start_ns: int, end_ns: int, recv_ns: int, reason: str) -> Record:
-        return system_record(
-            "gap",
-            recv_ns,
-            self.source,
-            scope="sweep",
-            start=kst_iso(start_ns),
-            end=kst_iso(end_ns),
-            reason=reason,
-            missed_volume=None,
-            tr_id=SWEEP_TR_ID,
-        )
+        return sweep_gap(self.source, recv_ns, start_ns, end_ns, reason)
+
+
+def sweep_gap(
+    source: str, recv_ns: int, start_ns: int, end_ns: int, reason: str, **extra: Any
+) -> Record:
+    """A ``gap`` system record for track A (scope ``sweep``)."""
+    return system_record(
+        "gap",
+        recv_ns,
+        source,
+        scope="sweep",
+        start=kst_iso(start_ns),
+        end=kst_iso(end_ns),
+        reason=reason,
+        missed_volume=None,
+        tr_id=SWEEP_TR_ID,
+        **extra,
+    )
