@@ -164,18 +164,10 @@ class TokenCache:
         now = self._clock.now_ns()
         state["last_issue_ns"] = now  # written before sending: a crash still counts
         await self._save(state)
-        body = {
-            "grant_type": "client_credentials",
-            "appkey": self._app_key.get_secret_value(),
-            "appsecret": self._app_secret.get_secret_value(),
-        }
-        answer = await self._transport.request(
-            "token", "POST", f"{self._base_url}/oauth2/tokenP", json_body=body
-        )
-        obj = _json_object(answer.body)
+        answer, obj = await self._post_credentials("token", "/oauth2/tokenP", "appsecret")
         token = obj.get("access_token")
         if not isinstance(token, str) or not token:
-            raise self._failure("access token", answer.body)
+            raise self._failure("access token", answer)
         self._redactor.add(token)
         expires_ns = self._expiry_ns(obj, now)
         state.update(access_token=token, expires_ns=expires_ns, issued_ns=now)
@@ -198,6 +190,20 @@ class TokenCache:
             return int(when.timestamp()) * NS_PER_S
         except (KeyError, ValueError):
             return now_ns + 86_400 * NS_PER_S
+
+    async def _post_credentials(
+        self, api: str, path: str, secret_field: str
+    ) -> tuple[bytes, dict[str, Any]]:
+        """POST the app key and secret (named ``secret_field``): the body and its JSON object."""
+        body = {
+            "grant_type": "client_credentials",
+            "appkey": self._app_key.get_secret_value(),
+            secret_field: self._app_secret.get_secret_value(),
+        }
+        answer = await self._transport.request(
+            api, "POST", f"{self._base_url}{path}", json_body=body
+        )
+        return answer.body, _json_object(answer.body)
 
     def _failure(self, what: str, body: bytes) -> Exception:
         envelope = parse_envelope(body)
@@ -222,17 +228,10 @@ class TokenCache:
             if isinstance(key, str) and key and state.get("approval_day") == today:
                 self._redactor.add(key)
                 return SecretStr(key)
-            body = {
-                "grant_type": "client_credentials",
-                "appkey": self._app_key.get_secret_value(),
-                "secretkey": self._app_secret.get_secret_value(),
-            }
-            answer = await self._transport.request(
-                "approval", "POST", f"{self._base_url}/oauth2/Approval", json_body=body
-            )
-            key = _json_object(answer.body).get("approval_key")
+            answer, obj = await self._post_credentials("approval", "/oauth2/Approval", "secretkey")
+            key = obj.get("approval_key")
             if not isinstance(key, str) or not key:
-                raise self._failure("approval key", answer.body)
+                raise self._failure("approval key", answer)
             self._redactor.add(key)
             state.update(approval_key=key, approval_day=today)
             await self._save(state)
