@@ -85,8 +85,25 @@ _NUMERIC = ("base_price", "lot_size", "listed_shares", "market_cap")
 _FLAGS = ("trading_halt", "liquidation_trading", "administrative_issue", "spac")
 
 
+class IssueGroup:
+    """ETF or ETN by the KRX group code, for any issue type with a ``group_code`` field."""
+
+    __slots__ = ()
+    group_code: str
+
+    @property
+    def is_etf(self) -> bool:
+        """Group code EF."""
+        return self.group_code == "EF"
+
+    @property
+    def is_etn(self) -> bool:
+        """Group code EN."""
+        return self.group_code == "EN"
+
+
 @dataclass(frozen=True, slots=True)
-class MasterIssue:
+class MasterIssue(IssueGroup):
     """One listed issue from a master file (numbers as published: shares in thousands,
     market cap in 100 M KRW)."""
 
@@ -106,16 +123,6 @@ class MasterIssue:
     listed_shares: int = 0
     market_cap: int = 0
     listing_date: str = ""
-
-    @property
-    def is_etf(self) -> bool:
-        """Group code EF."""
-        return self.group_code == "EF"
-
-    @property
-    def is_etn(self) -> bool:
-        """Group code EN."""
-        return self.group_code == "EN"
 
     @property
     def is_preferred(self) -> bool:

@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from datetime import date
 
+from observer.kis.master import IssueGroup
 from observer.sim.ticks import round_to_tick
 
 Market = str  # "KOSPI" | "KOSDAQ"
@@ -104,7 +105,7 @@ def expected_daily_volume(activity: float, price: int) -> float:
 
 
 @dataclass(frozen=True, slots=True)
-class SimIssue:
+class SimIssue(IssueGroup):
     """One listed issue of the synthetic market."""
 
     code: str
@@ -125,17 +126,9 @@ class SimIssue:
     rank: int  # 1 = the most traded issue
 
     @property
-    def is_etf(self) -> bool:
-        return self.group_code == "EF"
-
-    @property
-    def is_etn(self) -> bool:
-        return self.group_code == "EN"
-
-    @property
     def fund(self) -> bool:
         """ETFs and ETNs trade on a fixed 5 KRW tick."""
-        return self.group_code in ("EF", "EN")
+        return self.is_etf or self.is_etn
 
     @property
     def tradable(self) -> bool:
