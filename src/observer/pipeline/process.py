@@ -10,7 +10,7 @@ are counted where they are written (``QuarantineWriter``), once.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -139,9 +139,15 @@ class Pipeline:
     # -- track B ---------------------------------------------------------------------------
     def process_ticks(self, records: Iterable[Record]) -> ProcessResult:
         """Check, enrich and gap-check a batch of scalp records (in arrival order)."""
+        return self._sort_out(records, self._tick)
+
+    def _sort_out(
+        self, records: Iterable[Record], check: Callable[[Record, list[Record]], str | None]
+    ) -> ProcessResult:
+        """Archive each record ``check`` passes (it may add gaps), quarantine the others."""
         result = ProcessResult()
         for record in records:
-            reason = self._tick(record, result.gaps)
+            reason = check(record, result.gaps)
             if reason is None:
                 result.records_to_archive.append(record)
             else:
@@ -229,15 +235,7 @@ class Pipeline:
     # -- track A ---------------------------------------------------------------------------
     def process_swing(self, records: Iterable[Record]) -> ProcessResult:
         """Check, guard and enrich a batch of swing quotes (the session is the receive time's)."""
-        result = ProcessResult()
-        for record in records:
-            reason = self._swing(record)
-            if reason is None:
-                result.records_to_archive.append(record)
-            else:
-                result.quarantined.append(Quarantined(record, reason))
-        self._count(result)
-        return result
+        return self._sort_out(records, lambda record, _gaps: self._swing(record))
 
     def _swing(self, record: Record) -> str | None:
         data = record.data
