@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from observer.config.settings import Settings, settings_for_tests
@@ -29,3 +30,10 @@ def make_settings(home: Path) -> Iterator[Any]:
         return settings_for_tests(home, **overrides)
 
     yield build
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    """An HTTP client session for one test."""
+    async with aiohttp.ClientSession() as session:
+        yield session

@@ -30,12 +30,6 @@ async def fake(clock: ManualClock) -> AsyncIterator[FakeKis]:
 
 
 @pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
-
-
-@pytest.fixture
 def make_account(
     make_settings: Any, fake: FakeKis, clock: ManualClock, http: aiohttp.ClientSession
 ) -> Callable[..., KisAccount]:

@@ -8,10 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S, ManualClock
 from observer.config.settings import Settings
 from observer.kis.frames import parse_message
 from observer.market.calendar import MarketCalendar
+from observer.market.outlet import RecordOutlet
 from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
@@ -35,25 +37,36 @@ class Event:
     reason: str = ""
 
 
-async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
-    make_settings: Any,
-) -> None:
-    settings: Settings = make_settings()
+@dataclass
+class Rig:
+    """A streamer over a started archive, with its clock and input queue."""
+
+    clock: ManualClock
+    writer: ArchiveWriter
+    outlet: RecordOutlet
+    queue: asyncio.Queue[Any]
+    streamer: ScalpStreamer
+
+
+async def streamer_rig(settings: Settings, queue_max: int, registered: list[str]) -> Rig:
+    """A ScalpStreamer "ws1" at T0 writing through a started archive (not yet running)."""
     clock = ManualClock(T0)
     metrics = Metrics()
     writer, outlet = await started_outlet(settings, clock, metrics)
     pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
-    registered = ["005930", "000660"]
-
+    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=queue_max)
     streamer = ScalpStreamer(
-        "ws1",
-        asyncio.Queue(maxsize=16),
-        clock,
-        outlet,
-        pipeline,
-        source_label="sim",
-        registered=lambda: registered,
+        "ws1", queue, clock, outlet, pipeline, source_label="sim", registered=lambda: registered
     )
+    return Rig(clock, writer, outlet, queue, streamer)
+
+
+async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
+    make_settings: Any,
+) -> None:
+    settings: Settings = make_settings()
+    rig = await streamer_rig(settings, 16, ["005930", "000660"])
+    clock, writer, streamer = rig.clock, rig.writer, rig.streamer
     t = clock.now_ns()
     burst = frame(
         trade_fields("005930", trade_volume=100, acc_volume=100),
@@ -96,20 +109,8 @@ async def test_data_events_rejects_and_disconnect_gaps_reach_the_archive(
 
 async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     settings: Settings = make_settings()
-    clock = ManualClock(T0)
-    metrics = Metrics()
-    writer, outlet = await started_outlet(settings, clock, metrics)
-    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
-
-    streamer = ScalpStreamer(
-        "ws1",
-        asyncio.Queue(maxsize=4),
-        clock,
-        outlet,
-        pipeline,
-        source_label="sim",
-        registered=lambda: ["005930"],
-    )
+    rig = await streamer_rig(settings, 4, ["005930"])
+    clock, writer, outlet, streamer = rig.clock, rig.writer, rig.outlet, rig.streamer
     t = clock.now_ns()
     await streamer.handle([Event("connected", t)])
     streamer.closing = True
@@ -128,14 +129,8 @@ async def wait_for(condition: Any, timeout: float = 5.0) -> None:
 
 async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -> None:
     settings: Settings = make_settings()
-    clock = ManualClock(T0)
-    metrics = Metrics()
-    writer, outlet = await started_outlet(settings, clock, metrics)
-    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=8)
-    streamer = ScalpStreamer(
-        "ws1", queue, clock, outlet, pipeline, source_label="sim", registered=lambda: ["005930"]
-    )
+    rig = await streamer_rig(settings, 8, ["005930"])
+    clock, writer, queue, streamer = rig.clock, rig.writer, rig.queue, rig.streamer
     task = asyncio.create_task(streamer.run())
     t = clock.now_ns()
 
@@ -168,14 +163,8 @@ async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -
 
 async def test_finish_handles_everything_queued_then_ends(make_settings: Any) -> None:
     settings: Settings = make_settings()
-    clock = ManualClock(T0)
-    metrics = Metrics()
-    writer, outlet = await started_outlet(settings, clock, metrics)
-    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
-    queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=4)
-    streamer = ScalpStreamer(
-        "ws1", queue, clock, outlet, pipeline, source_label="sim", registered=lambda: ["005930"]
-    )
+    rig = await streamer_rig(settings, 4, ["005930"])
+    clock, writer, queue, streamer = rig.clock, rig.writer, rig.queue, rig.streamer
     task = asyncio.create_task(streamer.run())
     t = clock.now_ns()
     for i in range(1, 10):  # more than the queue holds, the streamer keeps taking them

@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
 
-import aiohttp
 import pytest
 
 from observer.clock import KST, Clock
@@ -22,9 +21,3 @@ async def sim(make_settings: Any) -> AsyncIterator[SimServer]:
     await server.start()
     yield server
     await server.stop()
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
