@@ -205,3 +205,17 @@ def test_a_torn_manifest_line_is_ignored_and_replaced(assets: Path) -> None:
     check = verify_manifest(assets, "20260105")
     assert check.passed and len(check.ok) == 2
     assert len(manifest.read_text().splitlines()) == 2
+
+
+def test_a_torn_manifest_line_is_cut_before_the_next_append(assets: Path) -> None:
+    write_hour(assets, "scalp_20260105_09.jsonl")
+    compress_closed(assets, NOW)
+    manifest = assets / "manifest_20260105.sha256"
+    whole = manifest.read_bytes()
+    manifest.write_bytes(whole + b"0123456789abcdef  swing_2026")  # a crash mid-append
+    write_hour(assets, "system_20260105_10.jsonl", 5)
+    compress_closed(assets, NOW)
+    text = manifest.read_bytes()
+    assert text.startswith(whole) and text.endswith(b"  system_20260105_10.jsonl.zst\n")
+    assert text.count(b"\n") == 2
+    assert verify_manifest(assets, "20260105").passed

@@ -44,6 +44,7 @@ from observer.archive.paths import (
     manifest_name,
     parse_name,
 )
+from observer.archive.segment import whole_lines_end
 from observer.clock import KST, NS_PER_S
 from observer.durable import fsync_dir
 from observer.metrics import Metrics
@@ -84,11 +85,10 @@ def _append_manifest(path: Path, digest: str, name: str) -> None:
     fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
     try:
         size = os.fstat(fd).st_size
-        if size:
-            head = os.pread(fd, size, 0)
-            if not head.endswith(b"\n"):
-                size = head.rfind(b"\n") + 1
-                os.ftruncate(fd, size)
+        keep = whole_lines_end(fd, size)
+        if keep != size:
+            size = keep
+            os.ftruncate(fd, size)
         try:
             os.write(fd, f"{digest}  {name}\n".encode())
             os.fsync(fd)
