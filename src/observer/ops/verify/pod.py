@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from observer.archive.files import scan
 from observer.config.exceptions import ConfigError
 from observer.config.paths import PATH_VARS
 from observer.config.settings import Settings, load_settings
@@ -202,7 +203,7 @@ def check_fresh_archive(
             "archive", "market closed (observer_market_open is not 1): no fresh JSONL expected"
         )
         return
-    files = [p for p in settings.assets_dir.glob("*.jsonl") if p.is_file()]
+    files = [path for name, path in scan(settings.assets_dir) if not name.compressed]
     if not files:
         report.failed("archive", f"market open but no JSONL file in {settings.assets_dir}")
         return
