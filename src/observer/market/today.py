@@ -103,7 +103,7 @@ class GapList:
             window.recovered = (window.recovered or 0) + recovered
 
     def today(self, day: date) -> list[dict[str, Any]]:
-        """The ``gaps`` list of /status: today's windows, newest first."""
+        """The ``gaps`` list of /status: today's windows, newest (latest end) first."""
         if day != self._day:
             return []
         return [
@@ -118,7 +118,9 @@ class GapList:
                 "outcome": w.outcome(),
                 "recovered": w.recovered,
             }
-            for (start, end, reason), w in reversed(self._windows.items())
+            for (start, end, reason), w in sorted(
+                self._windows.items(), key=lambda item: (item[0][1], item[0][0]), reverse=True
+            )
         ]
 
 
