@@ -16,11 +16,12 @@ $(RUN_STAMP): $(SOURCES)
 	$(BIN)/python -m pip install --quiet -e .
 	touch $(RUN_STAMP)
 
-# The service plus the test and lint tools and the Kubernetes client of `observer verify cluster`.
+# The service plus the test and lint tools, the Kubernetes client of `observer verify cluster` and
+# the analysis libraries whose examples (docs/using-the-data.md) the tests run.
 $(STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev,verify]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,verify,analysis]'
 	touch $(STAMP) $(RUN_STAMP)
 
 ## run: start the service (the built-in simulator when no KIS credentials are configured)
