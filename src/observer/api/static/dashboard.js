@@ -185,14 +185,20 @@
       ["quarantined", "quarantined", "#f85149"], ["gaps_opened", "gaps opened", "#d29922"],
       ["gaps_repaired", "gaps repaired", "#3fb950"], ["ws_reconnects", "WS reconnects", "#bc8cff"],
     ],
+    // A fifth element puts the series on its own scale, drawn as the right-hand axis.
     "chart-lag": [
-      ["loader_lag_seconds", "loader lag s", "#58a6ff"], ["sweep_seconds", "sweep s", "#d29922"],
+      ["loader_lag_seconds", "loader lag s (left)", "#58a6ff"],
+      ["sweep_seconds", "sweep s (right)", "#d29922", null, "right"],
     ],
     "chart-capacity": [
-      ["sweep_coverage", "coverage %", "#3fb950", (v) => v * 100],
-      ["disk_free_bytes", "disk free GB", "#58a6ff", (v) => v / 1024 ** 3],
+      ["sweep_coverage", "coverage % (left)", "#3fb950", (v) => v * 100],
+      ["disk_free_bytes", "disk free GB (right)", "#58a6ff", (v) => v / 1024 ** 3, "right"],
     ],
   };
+
+  // Series with a value only in minutes with a sweep: joined across the others, points shown.
+  const SPARSE = new Set(["sweep_seconds", "sweep_coverage"]);
+  const LEFT_SCALE = { "chart-capacity": { range: [0, 100] } };  // coverage is a percentage
 
   function chartData(doc, spec) {
     const columns = [doc.t || []];
@@ -210,18 +216,21 @@
     return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
   }
 
-  function chartOptions(el, spec) {
+  function chartOptions(id, el, spec) {
     return {
       width: Math.max(280, el.clientWidth || 400),
       height: 170,
       tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Seoul"),
-      scales: { x: { time: true } },
+      scales: { x: { time: true }, ...(LEFT_SCALE[id] ? { y: LEFT_SCALE[id] } : {}) },
       axes: [
         { ...AXIS, incrs: MINUTE_STEPS, values: (_u, splits) => splits.map(hhmm) },
         { ...AXIS, size: 60 },
-      ],
+      ].concat(spec.some((s) => s[4]) ? [{ ...AXIS, scale: "right", side: 1, size: 60, grid: { show: false } }] : []),
       legend: { live: false },
-      series: [{}].concat(spec.map(([, label, color]) => ({ label, stroke: color, width: 1.5, points: { show: false } }))),
+      series: [{}].concat(spec.map(([name, label, color, , scale]) => ({
+        label, stroke: color, width: 1.5, scale: scale || "y",
+        spanGaps: SPARSE.has(name), points: { show: SPARSE.has(name), size: 5, fill: color },
+      }))),
     };
   }
 
@@ -232,7 +241,7 @@
       const el = document.getElementById(id);
       const data = chartData(doc, spec);
       if (state.charts[id]) state.charts[id].setData(data);
-      else state.charts[id] = new uPlot(chartOptions(el, spec), data, el);
+      else state.charts[id] = new uPlot(chartOptions(id, el, spec), data, el);
     }
     state.historyDraws += 1;
   }
