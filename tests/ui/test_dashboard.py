@@ -326,7 +326,11 @@ async def test_a_simulated_run_shows_history_gaps_slots_and_then_the_outage(
 
 
 FULL_STATUS: dict[str, Any] = {
-    "service": {"source": "kis", "started_at": "2026-01-05T08:00:00+09:00"},
+    "service": {
+        "source": "kis",
+        "started_at": "2026-01-05T08:00:00+09:00",
+        "loader_path": "general",
+    },
     "market": {
         "trading_day": True,
         "session": "regular",
@@ -473,6 +477,10 @@ async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     try:
         page = await open_dashboard(browser, f"http://127.0.0.1:{server.bound_port}", renders=2)
         snapshot = await page.evaluate(SNAPSHOT_JS)
+        path_warns = await page.evaluate(
+            "document.querySelector('[data-field=\"service.loader_path\"]')"
+            ".classList.contains('warn')"
+        )
         ARTIFACTS.mkdir(exist_ok=True)
         await page.screenshot(path=str(ARTIFACTS / "dashboard-every-section.png"), full_page=True)
     finally:
@@ -505,6 +513,7 @@ async def test_every_section_renders_in_its_format(browser: Browser) -> None:
     assert texts["maintenance.last_runs.backup.ok"] == "no" and texts["disk.used_ratio"] == "70.0 %"
     assert texts["maintenance.next_run"] == "2026-01-05 18:30:00"
     assert texts["loader.lag_records.system"] == DASH and texts["streams.system.stored"] == DASH
+    assert texts["service.loader_path"] == "general" and path_warns  # the slow path stands out
 
 
 async def test_missing_sections_render_as_dashes(browser: Browser) -> None:

@@ -282,6 +282,9 @@
     renderFields(status);
     renderDisk(status);
     document.getElementById("sim-banner").hidden = !(status.service && status.service.source === "sim");
+    // The general path loads trades at about half the speed: not an error, but not to be missed.
+    const path = document.querySelector('[data-field="service.loader_path"]');
+    path.classList.toggle("warn", Boolean(status.service && status.service.loader_path === "general"));
   }
 
   function clockOf(status) {
