@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from observer.clock import KST, ManualClock
 from observer.market.slots import SlotManager
 from observer.market.today import FIRST_SYMBOLS, GapList, TradeRates, slot_details
+from observer.metrics import Metrics
 from observer.pipeline.gaps import disconnect_gaps
 from observer.pipeline.record import Record, system_record
+
+from .archive_files import started_outlet
 
 DAY = date(2026, 1, 5)
 T0 = datetime(2026, 1, 5, 10, 0, tzinfo=KST)
@@ -107,3 +111,32 @@ def test_slot_details_name_the_reason_and_since() -> None:
             "trades_per_minute": 42.0,
         },
     ]
+
+
+def repair_report(symbol: str, gap_ids: list[str], outcome: str, trades: int) -> Record:
+    """A gap repair's report, as the repairer archives it after the trades it fetched back."""
+    return system_record(
+        "gap_repair", T0_NS, "sim", symbol, gap_ids=gap_ids, gap_id=gap_ids[0],
+        outcome=outcome, trades_recovered=trades, volume_recovered=trades * 10, reason=None,
+    )  # fmt: skip
+
+
+async def test_repair_reports_through_the_outlet_settle_gaps_by_id(make_settings: Any) -> None:
+    clock = ManualClock(T0)
+    writer, outlet = await started_outlet(make_settings(), clock, Metrics())
+    try:
+        window = disconnect_gaps(["000001", "000002"], T0_NS, T0_NS + NS, "disconnect", source="s")
+        for gap in window:  # what gap repair puts on each gap record before it is archived
+            gap.data["gap_id"], gap.data["repair"] = f"{gap.symbol}-1", "pending"
+        await outlet.archive(window)
+        assert outlet.gap_list.today(DAY)[0]["outcome"] == "pending"
+        backfill = [trade("000001"), trade("000001")]
+        await outlet.archive([*backfill, repair_report("000001", ["000001-1"], "repaired", 2)])
+        listed = outlet.gap_list.today(DAY)[0]
+        assert listed["outcome"] == "pending" and listed["recovered"] == 2  # one still pending
+        await outlet.archive([repair_report("000002", ["000002-1"], "unrepairable", 0)])
+        listed = outlet.gap_list.today(DAY)[0]
+        assert listed["outcome"] == "partial" and listed["recovered"] == 2
+        assert outlet.gap_list.repaired == 1
+    finally:
+        await writer.close()

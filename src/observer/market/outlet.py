@@ -67,7 +67,8 @@ class RecordOutlet:
             gaps = sum(1 for r in records if r.stream == "system" and r.data.get("event") == "gap")
         if gaps:
             self._count_gaps(gaps)
-        if gaps or records[0].stream == "system":  # gaps, or reports of their repair
+        # Gaps, or a repair's report (a system batch, or the last record after the backfill)
+        if gaps or records[0].stream == "system" or records[-1].stream == "system":
             self.gap_list.add(records, self.clock.now().date())
         self.trade_rates.add(records)
         future = await self.writer.submit_many(records)

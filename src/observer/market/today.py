@@ -2,9 +2,11 @@
 
 :class:`GapList` keeps today's gap records, one entry per window (a disconnect makes one gap
 record per registered symbol; they share start, end and reason and show as one line with the
-symbol count and the first few codes). A gap record, or a later ``gap_*`` system record of the
-same window, may carry a repair ``outcome`` (repaired / partial / unrepairable / pending) and the
-trades ``recovered``; the entry shows them, else None (the page shows a dash).
+symbol count and the first few codes). Where gap repair runs, a gap record carries a ``gap_id``
+and ``repair: "pending"``, and a later ``gap_repair`` record names the ``gap_ids`` it settles
+with an ``outcome`` (repaired / partial / unrepairable) and the ``trades_recovered``; a report
+without ids is matched by the window's start, end and reason. The entry shows the outcome and
+the trades recovered, else None (the page shows a dash).
 
 :class:`TradeRates` counts the trades stored per symbol and turns them into trades per minute
 over the last minute or two of the clock. :func:`slot_details` gives each held slot its name,
@@ -26,26 +28,41 @@ FIRST_SYMBOLS = 5  # codes listed per gap window
 MAX_WINDOWS = 500  # gap windows kept per day (the oldest go first)
 RATE_WINDOW_SECONDS = 60.0
 REPAIRED = "repaired"
+PENDING = "pending"
+# Where a gap record or a gap_repair report carries the outcome and the trades recovered
+# (``repair: "pending"`` on the gap record; ``outcome``, ``trades_recovered`` on the report).
+OUTCOME_FIELDS = ("outcome", "repair")
+RECOVERED_FIELDS = ("trades_recovered", "recovered")
 
 
 class _Window:
-    __slots__ = ("first", "missed_volume", "outcomes", "recovered", "scope", "symbols")
+    __slots__ = ("first", "ids", "missed_volume", "outcomes", "recovered", "scope", "symbols")
 
     def __init__(self, scope: str) -> None:
         self.scope = scope
         self.symbols: set[str] = set()
         self.first: list[str] = []
-        self.outcomes: dict[str, str] = {}  # symbol (or "") -> outcome
+        self.ids: list[str] = []
+        self.outcomes: dict[str, str] = {}  # gap id (else symbol) -> outcome
         self.recovered: int | None = None
         self.missed_volume: int | None = None
 
     def outcome(self) -> str | None:
+        """One word for the window: the common outcome, else pending while any is, else partial."""
         kinds = set(self.outcomes.values())
-        if not kinds:
-            return None
-        if len(kinds) == 1:
-            return kinds.pop()
-        return "partial" if REPAIRED in kinds or "partial" in kinds else sorted(kinds)[0]
+        if len(kinds) <= 1:
+            return kinds.pop() if kinds else None
+        if PENDING in kinds:
+            return PENDING
+        return "partial" if kinds & {REPAIRED, "partial"} else sorted(kinds)[0]
+
+
+def _outcome_of(data: Mapping[str, Any]) -> str | None:
+    return next((str(data[f]) for f in OUTCOME_FIELDS if isinstance(data.get(f), str)), None)
+
+
+def _recovered_of(data: Mapping[str, Any]) -> int | None:
+    return next((data[f] for f in RECOVERED_FIELDS if isinstance(data.get(f), int)), None)
 
 
 class GapList:
@@ -54,25 +71,25 @@ class GapList:
     def __init__(self, max_windows: int = MAX_WINDOWS) -> None:
         self.max_windows = max_windows
         self.opened = 0  # gap records seen (all days)
-        self.repaired = 0  # gap records reported repaired (all days)
+        self.repaired = 0  # gaps reported repaired (all days)
         self._day: date | None = None
         self._windows: OrderedDict[tuple[str, str, str], _Window] = OrderedDict()
+        self._ids: dict[str, tuple[str, str, str]] = {}  # gap id -> its window
 
     def add(self, records: Iterable[Record], day: date) -> None:
-        """Take the gap records (and repair reports) among ``records``, seen on ``day``."""
+        """Take the gap records and repair reports among ``records``, seen on ``day``."""
         if day != self._day:
             self._day = day
             self._windows.clear()
+            self._ids.clear()
         for record in records:
             event = record.data.get("event")
             if record.stream != "system" or not isinstance(event, str):
                 continue
             if event == "gap":
                 self._gap(record)
-            elif event.startswith("gap_") and "outcome" in record.data:
-                window = self._windows.get(_key(record.data))
-                if window is not None:
-                    self._outcome(window, record)
+            elif event.startswith("gap_"):
+                self._report(record)
 
     def _gap(self, record: Record) -> None:
         data = record.data
@@ -81,7 +98,9 @@ class GapList:
         if window is None:
             window = self._windows[key] = _Window(str(data.get("scope") or ""))
             while len(self._windows) > self.max_windows:
-                self._windows.popitem(last=False)
+                _old, dropped = self._windows.popitem(last=False)
+                for old_id in dropped.ids:
+                    self._ids.pop(old_id, None)
         self.opened += 1
         if record.symbol and record.symbol not in window.symbols:
             window.symbols.add(record.symbol)
@@ -90,16 +109,41 @@ class GapList:
         missed = data.get("missed_volume")
         if isinstance(missed, int):
             window.missed_volume = (window.missed_volume or 0) + missed
-        if "outcome" in data:
-            self._outcome(window, record)
+        gap_id = data.get("gap_id")
+        if isinstance(gap_id, str):
+            self._ids[gap_id] = key
+            window.ids.append(gap_id)
+        outcome = _outcome_of(data)
+        if outcome is not None:
+            self._settle(
+                window, gap_id if isinstance(gap_id, str) else record.symbol, outcome, data
+            )
 
-    def _outcome(self, window: _Window, record: Record) -> None:
-        outcome = str(record.data["outcome"])
-        if outcome == REPAIRED and window.outcomes.get(record.symbol) != REPAIRED:
+    def _report(self, record: Record) -> None:
+        """A repair report: by the gap ids it names, else by the window's start, end and reason."""
+        data = record.data
+        outcome = _outcome_of(data)
+        if outcome is None:
+            return
+        ids = data.get("gap_ids") or ([data["gap_id"]] if "gap_id" in data else [])
+        counted = False  # the trades recovered count once, on the first gap the report names
+        for gap_id in ids:
+            key = self._ids.get(str(gap_id))
+            window = self._windows.get(key) if key is not None else None
+            if window is not None:
+                self._settle(window, str(gap_id), outcome, {} if counted else data)
+                counted = True
+        if not ids:
+            window = self._windows.get(_key(data))
+            if window is not None:
+                self._settle(window, record.symbol, outcome, data)
+
+    def _settle(self, window: _Window, tag: str, outcome: str, data: Mapping[str, Any]) -> None:
+        if outcome == REPAIRED and window.outcomes.get(tag) != REPAIRED:
             self.repaired += 1
-        window.outcomes[record.symbol] = outcome
-        recovered = record.data.get("recovered")
-        if isinstance(recovered, int):
+        window.outcomes[tag] = outcome
+        recovered = _recovered_of(data)
+        if recovered is not None:
             window.recovered = (window.recovered or 0) + recovered
 
     def today(self, day: date) -> list[dict[str, Any]]:
