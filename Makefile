@@ -6,18 +6,30 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: run test lint typecheck unit bench clean sim tools
 
-$(STAMP): pyproject.toml src/observer/store/_tickcopy.c
+RUN_STAMP := $(VENV)/.installed-service
+SOURCES := pyproject.toml setup.py src/observer/store/_tickcopy.c
+
+# What the service needs, nothing more: `make run` does not wait for the test tools.
+$(RUN_STAMP): $(SOURCES)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
+	$(BIN)/python -m pip install --quiet -e .
+	touch $(RUN_STAMP)
+
+# The service plus the test and lint tools, the Kubernetes client of `observer verify cluster` and
+# the analysis libraries whose examples (docs/using-the-data.md) the tests run.
+$(STAMP): $(SOURCES)
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev,verify,analysis]'
+	touch $(STAMP) $(RUN_STAMP)
 
 ## run: start the service (the built-in simulator when no KIS credentials are configured)
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/observer run
 
 ## sim: run the KIS simulator alone on 127.0.0.1:9443
-sim: $(STAMP)
+sim: $(RUN_STAMP)
 	$(BIN)/observer sim --host 127.0.0.1 --port 9443
 
 ## tools: test tools that live outside the venv (checkov venv, Debian chromium)

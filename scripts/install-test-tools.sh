@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs the test tools that cannot live in the project venv:
 #  - checkov, in its own venv (.venv-tools), because its pinned dependencies clash with ours;
-#  - Debian's chromium, for the dashboard browser test (Playwright drives it; no browser download).
+#  - Debian's chromium, for the dashboard browser test (Playwright drives it; no browser download),
+#    and a Korean font so the screenshots show the symbols' names.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv-tools/bin/checkov ]; then
@@ -15,5 +16,12 @@ if [ ! -x /usr/bin/chromium ]; then
         DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
     else
         echo "chromium is missing and cannot be installed (need root and apt-get); the browser test will fail" >&2
+    fi
+fi
+if ! fc-list 2>/dev/null | grep -qi nanum; then
+    if [ "$(id -u)" = "0" ] && command -v apt-get >/dev/null; then
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-nanum >/dev/null
+    else
+        echo "no Korean font (fonts-nanum): symbol names show as boxes in the dashboard screenshots" >&2
     fi
 fi

@@ -181,6 +181,11 @@ class Metrics:
             "Age of the oldest archived record not yet loaded",
             registry=r,
         )
+        self.loader_fast_path = Gauge(
+            "observer_loader_fast_path",
+            "1 when the compiled fast path loads trades, 0 when the slower general path does",
+            registry=r,
+        )
         self.loader_errors = Counter(
             "observer_loader_errors_total",
             "Loader batches that failed and will be retried",

@@ -20,6 +20,7 @@ import orjson
 from pydantic import SecretStr
 
 from observer import __version__
+from observer.api.history import MetricHistory
 from observer.api.server import ApiServer
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.reader import ArchiveReader
@@ -42,6 +43,7 @@ from observer.ops.maintenance import Maintenance
 from observer.pipeline.process import Pipeline
 from observer.pipeline.record import system_record
 from observer.sim.server import SimServer
+from observer.store import tickcopy
 from observer.store.loader import ArchiveLoader
 
 log = logging.getLogger(__name__)
@@ -89,6 +91,10 @@ class Service:
         )
         self.quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
         self.api = ApiServer(clock, metrics, settings.http_host, settings.service_port)
+        self.history = MetricHistory(clock, metrics.registry, extra_counters=self._history_counts)
+        # The loader's trade path: the compiled extension, or the general path (no compiler).
+        self.loader_path = "compiled" if tickcopy.available() else "general"
+        metrics.loader_fast_path.set(1 if self.loader_path == "compiled" else 0)
         self._stoppers: list[tuple[str, Stopper]] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._warnings: list[str] = []
@@ -103,6 +109,7 @@ class Service:
         self._stoppers.append(("quarantine", self.quarantine.close))
         self.api.add_check("archive", self._archive_check)
         self.api.add_status(self._status)
+        self.api.set_history(self.history.as_dict)
         await self.api.start()
         self._stoppers.append(("api", self.api.stop))
         await self.writer.submit(
@@ -116,7 +123,18 @@ class Service:
             )
         )
         await self._start_components()
-        log.info("observer %s started (source %s)", __version__, self.settings.source)
+        self._spawn(self.history.run(), "history")
+        log.info(
+            "observer %s started (source %s, loader path %s)",
+            __version__,
+            self.settings.source,
+            self.loader_path,
+        )
+        if self.loader_path == "general" and self.settings.loader_enabled:
+            log.warning(
+                "the loader's compiled fast path is not built (no C compiler at install): "
+                "trades load on the general path, at about half the speed"
+            )
 
     async def _start_components(self) -> None:
         """Maintenance (disk guard first), source, market runtime, then the loader."""
@@ -219,6 +237,11 @@ class Service:
             log.error("background task %s failed: %r", task.get_name(), task.exception())
             self._warnings.append(f"{task.get_name()} stopped: {task.exception()!r}")
 
+    def _history_counts(self) -> dict[str, float]:
+        if self.runtime is None:
+            return {}
+        return {"gaps_repaired": float(self.runtime.outlet.gap_list.repaired)}
+
     def _maintenance_status(self) -> dict[str, Any]:
         status = self.maintenance.status()
         status["warnings"] = self.maintenance.warnings()
@@ -236,6 +259,7 @@ class Service:
                 "started_at": self.started_at,
                 "deployment": s.deployment,
                 "source": s.source,
+                "loader_path": self.loader_path,
             },
             "config": {
                 "data_dir": str(s.data_dir),

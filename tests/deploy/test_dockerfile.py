@@ -87,4 +87,4 @@ def test_multi_arch_friendly() -> None:
 def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO / ".dockerignore").read_text().splitlines()
     assert "*" in lines
-    assert {"!pyproject.toml", "!README.md", "!src/"} <= set(lines)
+    assert {"!pyproject.toml", "!setup.py", "!README.md", "!src/"} <= set(lines)

@@ -98,6 +98,21 @@ def test_render_status_shows_dashes_for_missing_sections() -> None:
     assert "Observer —" in text and "Universe — symbols" in text and "Warnings —" in text
 
 
+def test_render_status_lists_todays_gaps_and_the_loader_path() -> None:
+    gap = {
+        "start": "2026-01-05T09:58:01.250000+09:00",
+        "end": "2026-01-05T09:58:04.500000+09:00",
+        "reason": "disconnect",
+        "symbols": 12,
+        "first": ["005930", "000660"],
+        "outcome": None,
+        "recovered": None,
+    }
+    text = render_status({"gaps": [gap], "service": {"loader_path": "general"}})
+    assert "09:58:01-09:58:04  disconnect  12 005930, 000660  —" in text
+    assert "path general" in text
+
+
 def test_maintenance_run_applies_retention_and_logs_to_the_maintenance_log(home: Path) -> None:
     snapshots = home / "universe"
     snapshots.mkdir()

@@ -2,7 +2,8 @@
 
 ``/health`` answers while the process is alive and its event loop responsive (a heartbeat task
 measures loop lag); ``/ready`` runs the readiness checks the service registered; ``/metrics``
-is the Prometheus exposition; ``/status`` merges every component's status; ``/`` is the
+is the Prometheus exposition; ``/status`` merges every component's status; ``/history`` is the
+per-minute history of ``observer.api.history`` (empty until one is attached); ``/`` is the
 dashboard page shipped in ``api/static``.
 """
 
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 
 ReadinessCheck = Callable[[], str | None]  # returns None when fine, else what is wrong
 StatusSource = Callable[[], dict[str, Any]]
+HistorySource = Callable[[], dict[str, Any]]
 HEARTBEAT_SECONDS = 0.5
 MAX_LOOP_LAG_SECONDS = 5.0
 STATIC_DIR = Path(str(resources.files("observer.api") / "static"))
@@ -50,6 +52,7 @@ class ApiServer:
         self._port = port
         self._checks: list[tuple[str, ReadinessCheck]] = []
         self._sources: list[StatusSource] = []
+        self._history: HistorySource | None = None
         self._started_mono = time.monotonic()
         self._beat = time.monotonic()
         self._runner: web.AppRunner | None = None
@@ -62,12 +65,16 @@ class ApiServer:
     def add_status(self, source: StatusSource) -> None:
         self._sources.append(source)
 
+    def set_history(self, source: HistorySource) -> None:
+        self._history = source
+
     def app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/health", self._health)
         app.router.add_get("/ready", self._ready)
         app.router.add_get("/metrics", self._metrics_handler)
         app.router.add_get("/status", self._status)
+        app.router.add_get("/history", self._history_handler)
         app.router.add_get("/", self._index)
         if STATIC_DIR.is_dir():
             app.router.add_static("/static/", STATIC_DIR)
@@ -163,6 +170,11 @@ class ApiServer:
 
     async def _status(self, _request: web.Request) -> web.Response:
         return _json(self.status())
+
+    async def _history_handler(self, _request: web.Request) -> web.Response:
+        if self._history is None:
+            return _json({"interval_seconds": 60, "minutes": 0, "t": [], "series": {}, "units": {}})
+        return _json(self._history())
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
         index = STATIC_DIR / "index.html"

@@ -16,6 +16,7 @@ from typing import Protocol
 import orjson
 
 from observer.clock import Clock
+from observer.market.today import GapList, TradeRates
 from observer.pipeline.record import Record
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,8 @@ class RecordOutlet:
         self.gaps_today = 0
         self.failed_batches = 0
         self._gap_day: date | None = None
+        self.gap_list = GapList()
+        self.trade_rates = TradeRates(clock)
 
     async def archive(self, records: list[Record], *, gaps: int | None = None) -> None:
         """Hand ``records`` to the archive (waits for queue space, not for the fsync).
@@ -64,6 +67,10 @@ class RecordOutlet:
             gaps = sum(1 for r in records if r.stream == "system" and r.data.get("event") == "gap")
         if gaps:
             self._count_gaps(gaps)
+        # Gaps, or a repair's report (a system batch, or the last record after the backfill)
+        if gaps or records[0].stream == "system" or records[-1].stream == "system":
+            self.gap_list.add(records, self.clock.now().date())
+        self.trade_rates.add(records)
         future = await self.writer.submit_many(records)
         future.add_done_callback(self._acknowledged)
 

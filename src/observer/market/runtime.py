@@ -31,6 +31,7 @@ from observer.market.slots import SlotManager, parse_symbol_list
 from observer.market.snapshots import Universe, newest_before
 from observer.market.sources import AccountQuoteSource
 from observer.market.sweep import SweepResult, SweepScheduler, SwingSweeper
+from observer.market.today import slot_details
 from observer.market.triggers import HysteresisSelector, score_sweeps
 from observer.market.universe import UniverseBuilder
 from observer.metrics import Metrics
@@ -134,6 +135,7 @@ class MarketRuntime:
         self._universe_retry_at: datetime | None = None
         self._day: date | None = None
         self._prev_quotes: dict[str, dict[str, Any]] | None = None
+        self._scores: dict[str, float] = {}
         self._session_key: tuple[bool, str | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
@@ -293,6 +295,7 @@ class MarketRuntime:
     async def _after_sweep(self, result: SweepResult) -> None:
         previous, self._prev_quotes = self._prev_quotes, result.quotes
         candidates = score_sweeps(previous or {}, result.quotes)
+        self._scores = {c.symbol: c.score for c in candidates}
         held = [s for s in self.slots.symbols() if s not in self.slots.always_on]
         await self.scalp.want(self.selector.select(candidates, held))
 
@@ -319,10 +322,7 @@ class MarketRuntime:
         return {
             "market": market,
             "sources": sources,
-            "slots": [
-                {"session": n, "max": self.slots.per_session, "symbols": self.slots.symbols(n)}
-                for n in self.session_names
-            ],
+            "slots": self._slots_status(),
             "universe": {
                 "date": universe.day.isoformat() if universe else None,
                 "size": len(universe.symbols) if universe else 0,
@@ -333,7 +333,21 @@ class MarketRuntime:
             },
             "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
             "gaps_today": self.outlet.gaps_on(now.date()),
+            "gaps": self.outlet.gap_list.today(now.date()),
         }
+
+    def _slots_status(self) -> list[dict[str, Any]]:
+        names = {s.code: (s.name, s.market) for s in self.universe.symbols} if self.universe else {}
+        rates = self.outlet.trade_rates.per_minute()
+        return [
+            {
+                "session": n,
+                "max": self.slots.per_session,
+                "symbols": self.slots.symbols(n),
+                "details": slot_details(self.slots, n, self.clock, names, self._scores, rates),
+            }
+            for n in self.session_names
+        ]
 
     def _rest_status(self) -> dict[str, Any]:
         last = self.sweeper.last

@@ -147,6 +147,22 @@ def _slots(status: dict[str, Any]) -> str:
     return table(("SESSION", "USED", "SYMBOLS"), rows)
 
 
+def _gaps(status: dict[str, Any], limit: int = 10) -> str:
+    """Today's gap windows, newest first (the first ``limit``); a dash for no repair yet."""
+    rows = [
+        [
+            f"{text(g.get('start'))[11:19]}-{text(g.get('end'))[11:19]}",
+            text(g.get("reason")),
+            f"{text(g.get('symbols'))} {', '.join(g.get('first') or [])}".strip(),
+            text(g.get("outcome")),
+            text(g.get("recovered")),
+        ]
+        for g in (status.get("gaps") or [])[:limit]
+        if isinstance(g, dict)
+    ]
+    return table(("WINDOW", "REASON", "SYMBOLS", "OUTCOME", "RECOVERED"), rows)
+
+
 def _files(status: dict[str, Any]) -> str:
     archive = _section(status, "archive")
     rows = [
@@ -176,7 +192,8 @@ def _tail(status: dict[str, Any]) -> list[str]:
         f"  queue {text(archive.get('queue_depth'))}"
         f"  paused for {text(archive.get('pause_reason'))}",
         f"Loader   enabled {text(loader.get('enabled'))}  db up {text(loader.get('db_up'))}"
-        f"  lag {lag_text} records, {text(loader.get('lag_seconds'))} s",
+        f"  lag {lag_text} records, {text(loader.get('lag_seconds'))} s"
+        f"  path {text(_section(status, 'service').get('loader_path'))}",
         f"Disk     {human_bytes(disk.get('free_bytes'))} free"
         f" of {human_bytes(disk.get('total_bytes'))}  state {text(disk.get('state'))}",
     ]
@@ -193,6 +210,8 @@ def render_status(status: dict[str, Any]) -> str:
         _streams(status),
         "Slots",
         _slots(status),
+        "Gaps today (newest first)",
+        _gaps(status),
         "Archive files",
         _files(status),
         "",

@@ -1,15 +1,18 @@
-// Observer live dashboard: polls /status every second and renders it.
-// Every value element carries data-field="<dotted path into /status>" and data-format; a
-// missing value shows as an em dash. No build step, no external resources.
+// Observer live dashboard: polls /status every second and renders it; draws the service's
+// per-minute history (/history) with the vendored uPlot. Every value element carries
+// data-field="<dotted path into /status>" and data-format; a missing value shows as an em dash.
+// When /status stops answering the page dims every value and says since when. No build step,
+// no external resources.
 "use strict";
 
 (function () {
   const DASH = "\u2014";
   const REFRESH_MS = 1000;
-  const HISTORY = 120;
-  const STREAMS = ["scalp", "swing", "system"];
-  const COLORS = { scalp: "#58a6ff", swing: "#3fb950", system: "#d29922" };
-  const state = { status: null, renderedAt: null, renders: 0, errors: 0, history: {}, prev: null };
+  const HISTORY_MS = 5000;
+  const state = {
+    status: null, renderedAt: null, renders: 0, errors: 0, history: null, historyDraws: 0,
+    downSince: null, charts: {},
+  };
   window.observerDashboard = state;
 
   function lookup(obj, path) {
@@ -48,6 +51,10 @@
       }
       case "time":
         return String(value).replace("T", " ").slice(0, 19);
+      case "clock":
+        return String(value).slice(11, 19);
+      case "score":
+        return typeof value === "number" ? value.toFixed(2) : String(value);
       default:
         if (Array.isArray(value)) return value.length ? value.join(", ") : DASH;
         if (typeof value === "object") return JSON.stringify(value);
@@ -113,28 +120,39 @@
 
   function renderSlots(status) {
     const slots = Array.isArray(status.slots) ? status.slots : [];
-    const body = document.getElementById("slots-body");
-    const blocks = slots.map((slot, i) => {
-      const div = document.createElement("div");
-      div.className = "slot";
-      const head = document.createElement("div");
-      const used = Array.isArray(slot.symbols) ? slot.symbols.length : 0;
-      head.append(cell("b", `slots.${i}.session`, "text"), ` ${used} of `, cell("span", `slots.${i}.max`, "int"), " slots");
-      const chips = document.createElement("div");
-      chips.className = "symbols";
-      (Array.isArray(slot.symbols) ? slot.symbols : []).forEach((_sym, j) => {
-        chips.append(cell("span", `slots.${i}.symbols.${j}`, "text"));
+    const fields = [
+      ["code", "text"], ["name", "text"], ["market", "text"], ["reason", "text"],
+      ["score", "score"], ["since", "clock"], ["trades_per_minute", "float"],
+    ];
+    const rows = [];
+    const summary = [];
+    slots.forEach((slot, i) => {
+      const details = Array.isArray(slot.details) ? slot.details : [];
+      const used = Array.isArray(slot.symbols) ? slot.symbols.length : details.length;
+      summary.push(`${slot.session}: ${used} of ${slot.max} slots`);
+      details.forEach((_d, j) => {
+        const tr = document.createElement("tr");
+        tr.append(cell("td", `slots.${i}.session`, "text"));
+        for (const [name, kind] of fields) tr.append(cell("td", `slots.${i}.details.${j}.${name}`, kind));
+        rows.push(tr);
       });
-      div.append(head, chips);
-      return div;
     });
-    if (!blocks.length) {
-      const p = document.createElement("p");
-      p.className = "empty";
-      p.textContent = DASH;
-      blocks.push(p);
-    }
-    body.replaceChildren(...blocks);
+    replaceRows(document.getElementById("slots-body"), rows, fields.length + 1);
+    document.getElementById("slots-summary").textContent = summary.join(" \u00b7 ");
+  }
+
+  function renderGaps(status) {
+    const gaps = Array.isArray(status.gaps) ? status.gaps : [];
+    const fields = [
+      ["start", "clock"], ["end", "clock"], ["reason", "text"], ["symbols", "int"], ["first", "list"],
+      ["outcome", "text"], ["recovered", "int"],
+    ];
+    const rows = gaps.map((_g, i) => {
+      const tr = document.createElement("tr");
+      for (const [name, kind] of fields) tr.append(cell("td", `gaps.${i}.${name}`, kind, name === "outcome" ? "outcome" : ""));
+      return tr;
+    });
+    replaceRows(document.getElementById("gaps-body"), rows, fields.length);
   }
 
   function renderWarnings(status) {
@@ -157,67 +175,97 @@
     bar.className = disk.state === "warn" || disk.state === "floor" ? disk.state : "";
   }
 
-  function updateRates(status, now) {
-    const streams = status.streams || {};
-    if (state.prev) {
-      const dt = (now - state.prev.at) / 1000;
-      for (const name of STREAMS) {
-        const cur = streams[name] && streams[name].stored;
-        const before = state.prev.stored[name];
-        if (dt > 0 && typeof cur === "number" && typeof before === "number") {
-          const series = (state.history[name] = state.history[name] || []);
-          series.push(Math.max(0, (cur - before) / dt));
-          if (series.length > HISTORY) series.shift();
-        }
-      }
+  const AXIS = { stroke: "#8a96a3", grid: { stroke: "#2a3540", width: 1 }, ticks: { stroke: "#2a3540", width: 1 } };
+  const CHARTS = {
+    "chart-records": [
+      ["stored_scalp", "scalp", "#58a6ff"], ["stored_swing", "swing", "#3fb950"],
+      ["stored_system", "system", "#d29922"],
+    ],
+    "chart-problems": [
+      ["quarantined", "quarantined", "#f85149"], ["gaps_opened", "gaps opened", "#d29922"],
+      ["gaps_repaired", "gaps repaired", "#3fb950"], ["ws_reconnects", "WS reconnects", "#bc8cff"],
+    ],
+    // A fifth element puts the series on its own scale, drawn as the right-hand axis.
+    "chart-lag": [
+      ["loader_lag_seconds", "loader lag s (left)", "#58a6ff"],
+      ["sweep_seconds", "sweep s (right)", "#d29922", null, "right"],
+    ],
+    "chart-capacity": [
+      ["sweep_coverage", "coverage % (left)", "#3fb950", (v) => v * 100],
+      ["disk_free_bytes", "disk free GB (right)", "#58a6ff", (v) => v / 1024 ** 3, "right"],
+    ],
+  };
+
+  // Series with a value only in minutes with a sweep: joined across the others, points shown.
+  const SPARSE = new Set(["sweep_seconds", "sweep_coverage"]);
+  const LEFT_SCALE = { "chart-capacity": { range: [0, 100] } };  // coverage is a percentage
+
+  function chartData(doc, spec) {
+    const columns = [doc.t || []];
+    for (const [name, , , scale] of spec) {
+      const values = (doc.series && doc.series[name]) || [];
+      columns.push(values.map((v) => (v === null || v === undefined ? null : scale ? scale(v) : v)));
     }
-    const stored = {};
-    for (const name of STREAMS) stored[name] = streams[name] ? streams[name].stored : undefined;
-    state.prev = { at: now, stored };
+    return columns;
   }
 
-  function drawChart() {
-    const canvas = document.getElementById("rate-chart");
-    const ctx = canvas.getContext("2d");
-    const width = (canvas.width = canvas.clientWidth || canvas.width);
-    const height = canvas.height;
-    ctx.clearRect(0, 0, width, height);
-    let max = 1;
-    for (const name of STREAMS) for (const v of state.history[name] || []) max = Math.max(max, v);
-    ctx.strokeStyle = "#2a3540";
-    ctx.fillStyle = "#8a96a3";
-    ctx.font = "11px sans-serif";
-    ctx.beginPath();
-    ctx.moveTo(40, 8); ctx.lineTo(40, height - 16); ctx.lineTo(width - 4, height - 16);
-    ctx.stroke();
-    ctx.fillText(grouped(max, 0), 2, 14);
-    ctx.fillText("0", 28, height - 16);
-    const plotW = width - 48;
-    const plotH = height - 28;
-    for (const name of STREAMS) {
-      const series = state.history[name] || [];
-      if (series.length < 2) continue;
-      ctx.strokeStyle = COLORS[name];
-      ctx.lineWidth = 1.5;
-      ctx.beginPath();
-      series.forEach((v, i) => {
-        const x = 42 + (plotW * (i + HISTORY - series.length)) / (HISTORY - 1);
-        const y = height - 16 - (plotH * v) / max;
-        if (i === 0) ctx.moveTo(x, y); else ctx.lineTo(x, y);
-      });
-      ctx.stroke();
-    }
-    const legend = document.getElementById("rate-legend");
-    legend.replaceChildren(...STREAMS.map((name) => {
-      const span = document.createElement("span");
-      const swatch = document.createElement("i");
-      swatch.style.background = COLORS[name];
-      const series = state.history[name] || [];
-      const last = series.length ? series[series.length - 1] : null;
-      span.append(swatch, `${name} ${last === null ? DASH : grouped(last, 1)} rec/s`);
-      return span;
-    }));
+  const MINUTE_STEPS = [60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400];
+
+  function hhmm(ts) {
+    const d = uPlot.tzDate(new Date(ts * 1e3), "Asia/Seoul");  // the service clock is KST
+    return String(d.getHours()).padStart(2, "0") + ":" + String(d.getMinutes()).padStart(2, "0");
   }
+
+  function chartOptions(id, el, spec) {
+    return {
+      width: Math.max(280, el.clientWidth || 400),
+      height: 170,
+      tzDate: (ts) => uPlot.tzDate(new Date(ts * 1e3), "Asia/Seoul"),
+      scales: { x: { time: true }, ...(LEFT_SCALE[id] ? { y: LEFT_SCALE[id] } : {}) },
+      axes: [
+        { ...AXIS, incrs: MINUTE_STEPS, values: (_u, splits) => splits.map(hhmm) },
+        { ...AXIS, size: 60 },
+      ].concat(spec.some((s) => s[4]) ? [{ ...AXIS, scale: "right", side: 1, size: 60, grid: { show: false } }] : []),
+      legend: { live: false },
+      series: [{}].concat(spec.map(([name, label, color, , scale]) => ({
+        label, stroke: color, width: 1.5, scale: scale || "y",
+        spanGaps: SPARSE.has(name), points: { show: SPARSE.has(name), size: 5, fill: color },
+      }))),
+    };
+  }
+
+  function drawHistory(doc) {
+    const points = (doc.t || []).length;
+    document.getElementById("history-empty").hidden = points > 0;
+    for (const [id, spec] of Object.entries(CHARTS)) {
+      const el = document.getElementById(id);
+      const data = chartData(doc, spec);
+      if (state.charts[id]) state.charts[id].setData(data);
+      else state.charts[id] = new uPlot(chartOptions(id, el, spec), data, el);
+    }
+    state.historyDraws += 1;
+  }
+
+  async function refreshHistory() {
+    try {
+      const response = await fetch("/history", { cache: "no-store" });
+      if (!response.ok) throw new Error("HTTP " + response.status);
+      const doc = await response.json();
+      state.history = doc;
+      drawHistory(doc);
+    } catch (err) {
+      // /status reports the outage; the charts keep what they drew and dim with the page.
+    } finally {
+      window.setTimeout(refreshHistory, HISTORY_MS);
+    }
+  }
+
+  window.addEventListener("resize", () => {
+    for (const [id, chart] of Object.entries(state.charts)) {
+      const el = document.getElementById(id);
+      chart.setSize({ width: Math.max(280, el.clientWidth || 400), height: 170 });
+    }
+  });
 
   function setConnection(ok, text) {
     const el = document.getElementById("connection");
@@ -229,10 +277,27 @@
     renderSources(status);
     renderFiles(status);
     renderSlots(status);
+    renderGaps(status);
     renderWarnings(status);
     renderFields(status);
     renderDisk(status);
     document.getElementById("sim-banner").hidden = !(status.service && status.service.source === "sim");
+    // The general path loads trades at about half the speed: not an error, but not to be missed.
+    const path = document.querySelector('[data-field="service.loader_path"]');
+    path.classList.toggle("warn", Boolean(status.service && status.service.loader_path === "general"));
+  }
+
+  function clockOf(status) {
+    const now = status && status.service && status.service.clock && status.service.clock.now;
+    if (now) return String(now).slice(11, 19);
+    return new Date().toTimeString().slice(0, 8);
+  }
+
+  function markDown(err) {
+    if (state.downSince === null) state.downSince = clockOf(state.status);
+    document.body.classList.add("down");
+    setConnection(false, "unreachable since " + state.downSince);
+    document.getElementById("connection").title = String(err.message || err);
   }
 
   async function refresh() {
@@ -240,21 +305,21 @@
       const response = await fetch("/status", { cache: "no-store" });
       if (!response.ok) throw new Error("HTTP " + response.status);
       const status = await response.json();
-      const now = Date.now();
-      updateRates(status, now);
       render(status);
-      drawChart();
       state.status = status;
-      state.renderedAt = now;
+      state.renderedAt = Date.now();
       state.renders += 1;
+      state.downSince = null;
+      document.body.classList.remove("down");
       setConnection(true, "live");
     } catch (err) {
       state.errors += 1;
-      setConnection(false, "service unreachable (" + err.message + ")");
+      markDown(err);
     } finally {
       window.setTimeout(refresh, REFRESH_MS);
     }
   }
 
   refresh();
+  refreshHistory();
 })();

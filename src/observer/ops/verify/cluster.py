@@ -43,8 +43,13 @@ class ClusterTarget:
 
 def api_client(kubeconfig: str | None, context: str | None) -> Any:
     """An ApiClient from the kubeconfig given, else in-cluster, else the default kubeconfig."""
-    from kubernetes import client, config
-    from kubernetes.config.config_exception import ConfigException
+    try:
+        from kubernetes import client, config
+        from kubernetes.config.config_exception import ConfigException
+    except ImportError as exc:
+        raise VerifyError(
+            "the Kubernetes client is not installed: pip install 'observer[verify]'"
+        ) from exc
 
     configuration = client.Configuration()
     try:
