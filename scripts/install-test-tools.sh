@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs the test tools that cannot live in the project venv:
 #  - checkov, in its own venv (.venv-tools), because its pinned dependencies clash with ours;
-#  - Debian's chromium, for the dashboard browser test (Playwright drives it; no browser download).
+#  - Debian's chromium, for the dashboard browser test (Playwright drives it; no browser download);
+#  - Debian's restic (the backup tests run the real binary) and prometheus (its promtool
+#    unit-tests the alert rules: tests/deploy/test_alert_rules.py).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ ! -x .venv-tools/bin/checkov ]; then
