@@ -17,7 +17,7 @@ replaces the ``rates`` section of that file, which ``observer verify manifests``
 compute each claim's days-until-full. Whatever schema is current when it runs is measured.
 Needs the PostgreSQL of the tests (OBSERVER_TEST_DATABASE_URL or 127.0.0.1:5432 user postgres).
 
-    .venv/bin/python bench/bench_capacity.py [--seconds S] [--speed X] [--write deploy/capacity.yaml]
+    .venv/bin/python bench/bench_capacity.py [--seconds S] [--speed X] [--write FILE]
 """
 
 from __future__ import annotations
