@@ -93,7 +93,10 @@ def _rule_problems(index: int, rule: Doc, db_port: int) -> list[str]:
         n for _, n in (ports or set()) if n not in ALL_KIS_PORTS and n not in (DNS_PORT, db_port)
     )
     if extra:
-        problems.append(f"egress rule {index} admits port(s) {extra} Observer does not use")
+        shown_extra = ", ".join(map(str, extra[:5])) + (
+            f" and {len(extra) - 5} more" if len(extra) > 5 else ""
+        )
+        problems.append(f"egress rule {index} admits port(s) {shown_extra} Observer does not use")
     return problems
 
 
