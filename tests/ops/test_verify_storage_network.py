@@ -242,8 +242,8 @@ def _network(egress: list[dict[str, Any]], types: list[str] | None = None) -> Re
     if types is not None:
         spec["policyTypes"] = types
     policy = {"kind": "NetworkPolicy", "metadata": {"name": "p", "namespace": "n"}, "spec": spec}
-    pod = {"metadata": {"labels": {"app": "observer"}},
-           "spec": {"containers": [{"name": "c", "envFrom": [{"configMapRef": {"name": "env"}}]}]}}  # fmt: skip
+    container = {"name": "c", "envFrom": [{"configMapRef": {"name": "env"}}]}
+    pod = {"metadata": {"labels": {"app": "observer"}}, "spec": {"containers": [container]}}
     deployment = {"kind": "Deployment", "metadata": {"name": "o", "namespace": "n"},
                   "spec": {"template": pod}}  # fmt: skip
     inventory = Inventory.build([ENV, policy, deployment])
@@ -317,7 +317,8 @@ def test_a_mount_naming_no_volume_and_a_writable_hostpath(tree: Path) -> None:
 @pytest.mark.parametrize(
     ("image", "floating"),
     [("postgres:15-alpine", True), ("postgres:15", True), ("postgres:alpine", True),
-     ("postgres:15.10", False), ("postgres:15.10-alpine", False), ("postgres@sha256:" + "a" * 64, False)],
+     ("postgres:15.10", False), ("postgres:15.10-alpine", False),
+     ("postgres@sha256:" + "a" * 64, False)],
 )  # fmt: skip
 def test_floating_image_tags(tree: Path, image: str, floating: bool) -> None:
     name = "tag-" + image.replace(":", "-").replace("@", "-").replace(".", "-")[:30]
