@@ -9,16 +9,18 @@
 \getenv app DB_USER
 \getenv app_password DB_PASSWORD
 \getenv dbname POSTGRES_DB
-SELECT :'app' <> :'owner' AS distinct_roles \gset
-\if :distinct_roles
-\else
-  \echo 'DB_USER equals POSTGRES_USER: give the service its own role (docs/deploying.md)'
-  \quit 3
+SELECT :'app' = :'owner' AS same_role \gset
+\if :same_role
+  DO $$ BEGIN RAISE EXCEPTION 'DB_USER equals POSTGRES_USER: give the service its own role (docs/deploying.md)'; END $$;
 \endif
 SELECT format('CREATE ROLE %I LOGIN', :'app')
   WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'app') \gexec
-SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION PASSWORD %L',
-              :'app', :'app_password') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOCREATEDB NOCREATEROLE PASSWORD %L', :'app', :'app_password')
+  \gexec
+SELECT rolsuper OR rolbypassrls AS too_mighty FROM pg_roles WHERE rolname = :'app' \gset
+\if :too_mighty
+  DO $$ BEGIN RAISE EXCEPTION 'DB_USER is a superuser: give the service an ordinary role'; END $$;
+\endif
 SELECT format('GRANT CONNECT, TEMPORARY ON DATABASE %I TO %I', :'dbname', :'app') \gexec
 SELECT format('REVOKE CREATE ON SCHEMA public FROM PUBLIC, %I', :'app') \gexec
 SELECT format('GRANT USAGE ON SCHEMA public TO %I', :'app') \gexec

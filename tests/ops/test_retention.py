@@ -186,7 +186,9 @@ async def test_the_daily_run_happens_at_the_maintenance_time_on_the_process_cloc
         await maintenance.stop()
     assert not expired.exists()
     # Not at 23:00 the day before: at 18:30 on the process clock.
-    assert maintenance.last_runs["backup"]["at"].startswith("2026-03-20T18:30"), maintenance.last_runs
+    assert maintenance.last_runs["backup"]["at"].startswith("2026-03-20T18:30"), (
+        maintenance.last_runs
+    )
     assert maintenance.last_runs["retention"]["at"].startswith("2026-03-2")
     assert maintenance.last_runs["backup"]["ok"] is True  # skipped: no repository configured
 
