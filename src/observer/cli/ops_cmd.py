@@ -26,7 +26,9 @@ from observer.ops.status_report import fetch_status, human_bytes, render_status
 EXIT_FAILED = 1
 
 
-def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
+def _maintenance_context(
+    env_file: str | None = None, *, prepare: bool = True
+) -> tuple[Settings, Clock]:
     from observer.cli.logging_setup import configure_logging
 
     settings = load_or_exit(env_file).settings
@@ -34,7 +36,8 @@ def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
     configure_logging(
         settings, clock, Redactor(settings.secret_values()), maintenance=True, stream=sys.stderr
     )
-    prepare_paths(settings)
+    if prepare:
+        prepare_paths(settings)
     return settings, clock
 
 
@@ -79,7 +82,8 @@ def backup_group() -> None:
 
 
 def _store() -> BackupStore:
-    settings, clock = _maintenance_context()
+    # The backup CronJob mounts the data and universe volumes read-only: nothing is prepared.
+    settings, clock = _maintenance_context(prepare=False)
     return BackupStore(settings, clock, Metrics())
 
 
