@@ -93,8 +93,6 @@ def test_the_second_backup_is_incremental(store: BackupStore, tmp_path: Path) ->
     second = store.create()
     assert second.snapshot != first.snapshot
     assert second.files == first.files + 1
-    added = store.restic.json_lines(["backup", "--host", "observer", "--tag", "probe", "/dev/null"])
-    assert added  # the repository is usable after forget --prune
     repo = tmp_path / "repository" / "data"
     packs = [p for p in repo.rglob("*") if p.is_file()]
     # The unchanged 300 kB of random bytes were not stored a second time.
