@@ -333,3 +333,10 @@ def test_floating_image_tags(tree: Path, image: str, floating: bool) -> None:
     assert bool(found) == floating, found
     if floating:
         assert "floating tag" in found[0] or "has no tag" in found[0]
+
+
+def test_a_rates_file_without_the_rates_is_skipped_not_a_crash() -> None:
+    report = Report("t")
+    check_capacity(Inventory.build([]), report, {"rates": {"db_bytes_per_day": 1}})
+    (line,) = lines(report, "capacity")
+    assert line.startswith("SKIP capacity.yaml lacks the rates archive_plain_bytes_peak")

@@ -38,6 +38,13 @@ WFFC = "WaitForFirstConsumer"
 # Classes known to bind late without being rendered: K3s's default (the target).
 KNOWN_WFFC_CLASSES = frozenset({"local-path"})
 CAPACITY_FILE = "capacity.yaml"
+REQUIRED_RATES = (
+    "archive_zstd_bytes_per_day",
+    "archive_plain_bytes_peak",
+    "db_bytes_per_day",
+    "log_bytes_per_day",
+    "universe_bytes_per_day",
+)
 GIB = 1024**3
 TRADING_DAYS_PER_WEEK = 5
 _QUANTITY = re.compile(r"^([0-9.]+)([KMGTE]i?|k)?$")
@@ -209,7 +216,7 @@ def _loads(inventory: Inventory, rates: dict[str, Any], node: dict[str, Any]) ->
         load.parts.append(growth)
 
     archive = float(rates["archive_zstd_bytes_per_day"])
-    plain = float(rates.get("archive_plain_bytes_peak", 0))
+    plain = float(rates["archive_plain_bytes_peak"])
     days = s.retention_archive_days + 1
     add(s.data_dir, None, Growth("archive", archive, days, True), plain)
     days = s.retention_log_days + 1
@@ -235,6 +242,10 @@ def check_capacity(inventory: Inventory, report: Report, model: dict[str, Any] |
         report.skipped("capacity", f"no {CAPACITY_FILE} with measured rates; nothing to size")
         return
     rates, node = model.get("rates") or {}, model.get("node") or {}
+    missing = sorted(set(REQUIRED_RATES) - set(rates))
+    if missing:
+        report.skipped("capacity", f"{CAPACITY_FILE} lacks the rates {', '.join(missing)}")
+        return
     margin = 1 - float(node.get("margin_percent", 10)) / 100
     total = 0
     for load in sorted(_loads(inventory, rates, node), key=lambda c: c.claim):
