@@ -386,3 +386,23 @@ def test_operator_files_are_valid_for_the_service(rendered: dict[str, Any]) -> N
     base = parse_schedule(load_settings({}).settings.session_schedule)
     overrides = parse_overrides(yaml.safe_load(files[OVERRIDE_FILE_NAME]), "configmap", base)
     assert not overrides.close and not overrides.open
+
+
+def test_a_configuration_change_rolls_the_pod(deploy_tree: Path, tmp_path: Path) -> None:
+    """The ConfigMap's name carries its content hash: a changed value changes the pod template,
+    so the Deployment rolls the pod (an in-place ConfigMap edit would not)."""
+    import shutil
+
+    def referenced(tree: Path) -> str:
+        docs, _ = kustomize(tree / "overlays" / "production")
+        refs = [s["configMapRef"]["name"] for s in observer_container(docs)["envFrom"]
+                if "configMapRef" in s]  # fmt: skip
+        return refs[0]
+
+    changed = tmp_path / "deploy"
+    shutil.copytree(deploy_tree, changed)
+    properties = changed / "base" / "observer" / "service.properties"
+    properties.write_text(properties.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=DEBUG"))
+    before, after = referenced(deploy_tree), referenced(changed)
+    assert before.startswith("observer-config-") and after.startswith("observer-config-")
+    assert before != after
