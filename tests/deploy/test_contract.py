@@ -42,8 +42,20 @@ def observer_container(docs: list[Doc]) -> Doc:
     return next(c for c in pod["containers"] if c["name"] == "observer")
 
 
+def generated(docs: list[Doc], kind: str, name: str) -> Doc:
+    """A generated resource: its name carries a content hash (a change rolls the pod)."""
+    found = [
+        d
+        for d in kinds(docs, kind)
+        if re.fullmatch(re.escape(name) + r"-[a-z0-9]{10}", d["metadata"]["name"])
+    ]
+    assert len(found) == 1, f"{kind}/{name}-<hash> not rendered exactly once"
+    return found[0]
+
+
 def config(docs: list[Doc]) -> dict[str, str]:
-    return find(docs, "ConfigMap", "observer-config")["data"]
+    data: dict[str, str] = generated(docs, "ConfigMap", "observer-config")["data"]
+    return data
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -123,17 +135,21 @@ def test_pvc_names_and_sizes(rendered: dict[str, Any]) -> None:
         p["metadata"]["name"]: p["spec"]["resources"]["requests"]["storage"]
         for p in kinds(docs, "PersistentVolumeClaim")
     }
-    assert sizes == {
+    assert sizes == {  # docs/capacity.md; verify manifests checks them against retention
         "observer-data-pvc": "20Gi",
-        "observer-logs-pvc": "5Gi",
+        "observer-logs-pvc": "1Gi",
         "observer-universe-pvc": "1Gi",
-        "observer-db-pvc": "10Gi",
-        "observer-backup-pvc": "10Gi",
+        "observer-db-pvc": "11Gi",
     }
+    (storage_class,) = kinds(docs, "StorageClass")
+    assert storage_class["reclaimPolicy"] == "Retain"
+    assert storage_class["volumeBindingMode"] == "WaitForFirstConsumer"
     for pvc in kinds(docs, "PersistentVolumeClaim"):
         assert pvc["spec"]["accessModes"] == ["ReadWriteOnce"]
-        assert "storageClassName" not in pvc["spec"]  # the default StorageClass
+        assert pvc["spec"]["storageClassName"] == storage_class["metadata"]["name"]
         assert "Prune=false" in pvc["metadata"]["annotations"]["argocd.argoproj.io/sync-options"]
+    for pvc in kinds(rendered["staging"][0], "PersistentVolumeClaim"):
+        assert "storageClassName" not in pvc["spec"]  # the default class: staging is disposable
 
 
 @pytest.mark.parametrize("overlay", OVERLAYS)
@@ -158,7 +174,11 @@ def test_one_replica_recreate_and_pod_basics(overlay: str, rendered: dict[str, A
     assert env["POD_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.name"
     assert env["POD_NAMESPACE"]["valueFrom"]["fieldRef"]["fieldPath"] == "metadata.namespace"
     refs = [next(iter(s.values()))["name"] for s in container["envFrom"]]
-    assert refs == ["observer-config", "obs-db-secret", "obs-kis-secret"]
+    assert refs == [
+        generated(docs, "ConfigMap", "observer-config")["metadata"]["name"],
+        "obs-db-secret",
+        "obs-kis-secret",
+    ]
     assert set(container["resources"]) == {"requests", "limits"}
 
 
@@ -192,13 +212,13 @@ def _containers(doc: Doc) -> list[Doc]:
 
 def test_every_referenced_secret_is_produced_or_a_prerequisite(rendered: dict[str, Any]) -> None:
     prerequisites = prerequisite_secrets(DEPLOY / "PREREQUISITES.md")
-    assert {"obs-db-secret", "obs-kis-secret"} <= prerequisites
+    assert {"obs-db-secret", "obs-kis-secret", "obs-backup-secret"} <= prerequisites
     for overlay in OVERLAYS:
         docs = rendered[overlay][0]
         produced = {s["metadata"]["name"] for s in kinds(docs, "Secret")} | {
             s["spec"]["template"]["metadata"]["name"] for s in kinds(docs, "SealedSecret")
         }
-        assert produced == {"obs-db-secret", "obs-kis-secret"}, overlay
+        assert produced == {"obs-db-secret", "obs-kis-secret", "obs-backup-secret"}, overlay
         for doc in docs:
             for container in _containers(doc):
                 for source in container.get("envFrom", []):
@@ -221,6 +241,12 @@ def test_sealed_secrets_hold_only_placeholders(rendered: dict[str, Any]) -> None
             "POSTGRES_DB",
         },
         "obs-kis-secret": {"KIS_APP_KEY", "KIS_APP_SECRET", "KIS_HTS_ID"},
+        "obs-backup-secret": {
+            "OBSERVER_BACKUP_REPOSITORY",
+            "OBSERVER_BACKUP_PASSWORD",
+            "AWS_ACCESS_KEY_ID",
+            "AWS_SECRET_ACCESS_KEY",
+        },
     }
     for name, expected in keys.items():
         sealed = find(docs, "SealedSecret", name)
@@ -246,6 +272,7 @@ def test_network_policy_egress_and_ingress(rendered: dict[str, Any]) -> None:
         ("TCP", 443),
     }
     assert all(rule.get("ports") for rule in spec["egress"]), "a rule without ports allows all"
+    assert all(rule.get("to") for rule in spec["egress"]), "a rule without to: allows anywhere"
     (ingress,) = spec["ingress"]
     assert ingress["ports"] == [{"protocol": "TCP", "port": 8000}]
     assert {"podSelector": {}} in ingress["from"]
@@ -276,15 +303,42 @@ def test_postgres_statefulset(rendered: dict[str, Any]) -> None:
 def test_migration_job_and_backup_cronjob(rendered: dict[str, Any]) -> None:
     docs = rendered["production"][0]
     job = find(docs, "Job", "observer-migrate")
-    (container,) = job["spec"]["template"]["spec"]["containers"]
-    assert container["args"] == ["db", "migrate"]
+    pod = job["spec"]["template"]["spec"]
+    (migrate,) = pod["initContainers"]
+    assert migrate["args"] == ["db", "migrate"]
+    env = {e["name"]: e["valueFrom"]["secretKeyRef"]["key"] for e in migrate["env"][1:]}
+    assert env == {"DB_USER": "POSTGRES_USER", "DB_PASSWORD": "POSTGRES_PASSWORD"}  # the owner
+    (grant,) = pod["containers"]
+    assert grant["command"][-1] == "/grants/db-grants.sql"
     assert job["metadata"]["annotations"]["argocd.argoproj.io/hook"] == "Sync"
-    cron = find(docs, "CronJob", "postgres-backup")
+    assert not any(d["metadata"]["name"] == "postgres-backup" for d in docs)  # no pg_dump
+    cron = find(docs, "CronJob", "observer-backup")
     pod = cron["spec"]["jobTemplate"]["spec"]["template"]["spec"]
-    assert "pg_dump" in " ".join(pod["containers"][0]["command"])
-    backup = next(v for v in pod["volumes"] if v["name"] == "backup")
-    assert backup["persistentVolumeClaim"]["claimName"] == "observer-backup-pvc"
+    assert pod["containers"][0]["args"] == ["backup", "create"]
+    claims = {
+        v["persistentVolumeClaim"]["claimName"]: v["persistentVolumeClaim"].get("readOnly")
+        for v in pod["volumes"]
+        if "persistentVolumeClaim" in v
+    }
+    assert claims["observer-data-pvc"] is True  # read-only, no claim of its own
+    assert set(claims) <= {"observer-data-pvc", "observer-logs-pvc", "observer-universe-pvc"}
     assert cron["spec"]["concurrencyPolicy"] == "Forbid"
+
+
+def test_production_and_staging_seal_their_own_secrets(rendered: dict[str, Any]) -> None:
+    for overlay, namespace in (("production", "observer-prod"), ("staging", "observer-staging")):
+        for sealed in kinds(rendered[overlay][0], "SealedSecret"):
+            assert sealed["metadata"]["namespace"] == namespace
+            scope = sealed["metadata"].get("annotations", {})
+            assert not any("namespace-wide" in k or "cluster-wide" in k for k in scope)
+        kustomization = yaml.safe_load(
+            (DEPLOY / "overlays" / overlay / "kustomization.yaml").read_text()
+        )
+        assert all(
+            r.startswith("sealed-secrets/") or not r.endswith("secret.yaml")
+            for r in kustomization["resources"]
+        )
+    assert not (DEPLOY / "components" / "sealed-secrets").exists()
 
 
 def test_argocd_project_and_applications(rendered: dict[str, Any], deploy_tree: Path) -> None:
@@ -293,17 +347,26 @@ def test_argocd_project_and_applications(rendered: dict[str, Any], deploy_tree: 
     (repo,) = project["sourceRepos"]
     namespaces = {d["namespace"] for d in project["destinations"]}
     assert namespaces == {"observer-prod", "observer-staging"}
-    assert project["clusterResourceWhitelist"] == [{"group": "", "kind": "Namespace"}]
+    assert project["clusterResourceWhitelist"] == [
+        {"group": "", "kind": "Namespace"},
+        {"group": "storage.k8s.io", "kind": "StorageClass"},
+    ]
     apps = kinds(docs, "Application")
     assert {a["metadata"]["name"] for a in apps} == {"observer-prod", "observer-staging"}
-    whitelist = {(w["group"], w["kind"]) for w in project["namespaceResourceWhitelist"]}
+    whitelist = {
+        (w["group"], w["kind"])
+        for w in project["namespaceResourceWhitelist"] + project["clusterResourceWhitelist"]
+    }
     for app in apps:
         spec = app["spec"]
         assert spec["project"] == "observer" and spec["source"]["repoURL"] == repo
         assert spec["destination"]["namespace"] in namespaces
         app_docs, stderr = kustomize(deploy_tree.parent / spec["source"]["path"])
         assert stderr == ""
-        assert {d["metadata"]["namespace"] for d in app_docs} == {spec["destination"]["namespace"]}
+        namespaced = [d for d in app_docs if d["kind"] != "StorageClass"]
+        assert {d["metadata"]["namespace"] for d in namespaced} == {
+            spec["destination"]["namespace"]
+        }
         for doc in app_docs:
             group = doc["apiVersion"].rpartition("/")[0]
             assert (group, doc["kind"]) in whitelist, f"{doc['kind']} not whitelisted"
@@ -323,3 +386,23 @@ def test_operator_files_are_valid_for_the_service(rendered: dict[str, Any]) -> N
     base = parse_schedule(load_settings({}).settings.session_schedule)
     overrides = parse_overrides(yaml.safe_load(files[OVERRIDE_FILE_NAME]), "configmap", base)
     assert not overrides.close and not overrides.open
+
+
+def test_a_configuration_change_rolls_the_pod(deploy_tree: Path, tmp_path: Path) -> None:
+    """The ConfigMap's name carries its content hash: a changed value changes the pod template,
+    so the Deployment rolls the pod (an in-place ConfigMap edit would not)."""
+    import shutil
+
+    def referenced(tree: Path) -> str:
+        docs, _ = kustomize(tree / "overlays" / "production")
+        refs = [s["configMapRef"]["name"] for s in observer_container(docs)["envFrom"]
+                if "configMapRef" in s]  # fmt: skip
+        return refs[0]
+
+    changed = tmp_path / "deploy"
+    shutil.copytree(deploy_tree, changed)
+    properties = changed / "base" / "observer" / "service.properties"
+    properties.write_text(properties.read_text().replace("LOG_LEVEL=INFO", "LOG_LEVEL=DEBUG"))
+    before, after = referenced(deploy_tree), referenced(changed)
+    assert before.startswith("observer-config-") and after.startswith("observer-config-")
+    assert before != after

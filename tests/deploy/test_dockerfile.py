@@ -88,3 +88,12 @@ def test_dockerignore_keeps_the_context_small() -> None:
     lines = (REPO / ".dockerignore").read_text().splitlines()
     assert "*" in lines
     assert {"!pyproject.toml", "!setup.py", "!README.md", "!src/"} <= set(lines)
+
+
+def test_the_runtime_image_has_restic_for_the_backup_cronjob() -> None:
+    steps = instructions()
+    split = [i for i, (w, _) in enumerate(steps) if w == "FROM"][1]
+    runtime = [a for w, a in steps[split:] if w == "RUN"]
+    installs = [a for a in runtime if "apt-get install" in a]
+    assert any(re.search(r"\brestic\b", a) for a in installs), installs
+    assert all("rm -rf /var/lib/apt/lists" in a for a in installs)  # no apt cache in the image

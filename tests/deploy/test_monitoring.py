@@ -1,4 +1,5 @@
-"""The monitoring component: alerts gated on market hours, only metrics the service exports."""
+"""The monitoring component: market-hours alerts gated, always-on alerts that do not need the
+pod's own metrics, only metrics the service (or the scrape and kube-state-metrics) exports."""
 
 from __future__ import annotations
 
@@ -10,19 +11,27 @@ from observer.metrics import Metrics
 from tests.deploy.conftest import find
 
 GATE = "and on() observer_market_open == 1"
-REQUIRED_ALERTS = {
+MARKET_HOURS_ALERTS = {
     "ObserverFeedDown",
     "ObserverNoRecordsWritten",
     "ObserverTokenExpiring",
     "ObserverRateLimited",
-    "ObserverLoaderLag",
-    "ObserverDiskAlmostFull",
     "ObserverPodRestarting",
     "ObserverDatabaseDown",
 }
+ALWAYS_ALERTS = {
+    "ObserverDown",
+    "ObserverAbsent",
+    "ObserverLoaderLag",
+    "ObserverDiskAlmostFull",
+    "ObserverBackupTooOld",
+    "ObserverBackupNeverSucceeded",
+}
+# Series that are not the service's: the scrape's own `up`, kube-state-metrics' CronJob status.
+EXTERNAL_SERIES = {"up", "kube_cronjob_status_last_successful_time"}
 PROMQL_WORDS = {
     "sum", "max", "min", "count", "rate", "resets", "count_over_time", "histogram_quantile",
-    "time", "and", "on", "or", "by", "without", "increase", "le",
+    "time", "and", "on", "or", "by", "without", "increase", "le", "absent", "job", "cronjob",
 }  # fmt: skip
 
 
@@ -49,11 +58,15 @@ def metric_names(expr: str) -> set[str]:
 
 def test_alerts_are_gated_and_complete(rendered: dict[str, Any]) -> None:
     rule = find(rendered["production"][0], "PrometheusRule", "observer")
-    alerts = [r for g in rule["spec"]["groups"] for r in g["rules"]]
-    assert {a["alert"] for a in alerts} == REQUIRED_ALERTS
-    for alert in alerts:
+    groups = {g["name"]: g["rules"] for g in rule["spec"]["groups"]}
+    assert {a["alert"] for a in groups["observer.market-hours"]} >= MARKET_HOURS_ALERTS
+    assert {a["alert"] for a in groups["observer.always"]} >= ALWAYS_ALERTS
+    for alert in groups["observer.market-hours"]:
         expr = " ".join(alert["expr"].split())
         assert expr.endswith(GATE), f"{alert['alert']} is not gated on market hours"
+    for alert in groups["observer.always"]:
+        assert "observer_market_open" not in alert["expr"], alert["alert"]
+    for alert in [a for rules in groups.values() for a in rules]:
         assert alert["labels"]["severity"] in ("warning", "critical")
         assert alert["annotations"]["summary"]
 
@@ -69,6 +82,7 @@ def test_rules_and_dashboard_use_only_exported_metrics(rendered: dict[str, Any])
     exprs += [t["expr"] for panel in board["panels"] for t in panel["targets"]]
     used = set().union(*(metric_names(e) for e in exprs))
     assert used, "no metric found"
+    used -= EXTERNAL_SERIES
     assert used <= exported, f"not exported by observer.metrics: {sorted(used - exported)}"
     assert all(name.startswith("observer_") for name in used)
 
@@ -82,10 +96,20 @@ def test_dashboard_configmap(rendered: dict[str, Any]) -> None:
     assert len(ids) == len(set(ids)) >= 10
     for panel in board["panels"]:
         assert panel["targets"] and set(panel["gridPos"]) == {"x", "y", "w", "h"}
+        if panel["type"] == "stat":  # every stat panel says when its value is bad
+            steps = panel["fieldConfig"]["defaults"]["thresholds"]["steps"]
+            assert len(steps) >= 2 and steps[0]["value"] is None, panel["title"]
+    (backup,) = [p for p in board["panels"] if p["title"] == "Last backup age"]
+    assert "observer-backup" in backup["targets"][0]["expr"]
+    assert [s["value"] for s in backup["fieldConfig"]["defaults"]["thresholds"]["steps"]][-1] == (
+        30 * 3600
+    )  # where ObserverBackupTooOld fires
 
 
 def test_servicemonitor_scrapes_metrics(rendered: dict[str, Any]) -> None:
     docs = rendered["production"][0]
+    for kind in ("ServiceMonitor", "PrometheusRule"):  # the stack's default selector
+        assert find(docs, kind, "observer")["metadata"]["labels"]["release"]
     monitor = find(docs, "ServiceMonitor", "observer")["spec"]
     assert monitor["endpoints"] == [
         {"port": "http", "path": "/metrics", "interval": "30s", "scrapeTimeout": "10s"}

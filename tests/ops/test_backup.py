@@ -1,11 +1,10 @@
-"""Backups: create, list, verify, restore round trip; tampering detected; conflicts refused."""
+"""Backups through the real restic binary and a local repository directory: create, list,
+verify, restore; a corrupted repository is flagged; a restore never half-applies."""
 
 from __future__ import annotations
 
-import hashlib
-import io
 import os
-import tarfile
+import shutil
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -15,11 +14,13 @@ import zstandard
 
 from observer.clock import KST, ManualClock
 from observer.metrics import Metrics
-from observer.ops import backup as backup_mod
-from observer.ops.backup import MANIFEST_MEMBER, BackupStore
+from observer.ops.backup import BackupStore
 from observer.ops.exceptions import BackupError, BackupVerifyError, RestoreConflictError
 
 NOW = datetime(2026, 1, 5, 18, 30, tzinfo=KST)
+pytestmark = pytest.mark.skipif(
+    shutil.which("restic") is None, reason="restic not installed (scripts/install-test-tools.sh)"
+)
 
 
 def populate(settings: Any) -> dict[str, bytes]:
@@ -47,153 +48,134 @@ def populate(settings: Any) -> dict[str, bytes]:
 
 
 @pytest.fixture
-def store(make_settings: Any) -> BackupStore:
-    return BackupStore(make_settings(), ManualClock(NOW), Metrics())
+def settings(make_settings: Any, tmp_path: Path) -> Any:
+    return make_settings(
+        OBSERVER_BACKUP_REPOSITORY=str(tmp_path / "repository"),
+        OBSERVER_BACKUP_PASSWORD="test-only-password",
+        OBSERVER_BACKUP_CHECK_SUBSET="100%",
+    )
 
 
-def members(path: Path) -> dict[str, bytes]:
-    with path.open("rb") as raw:
-        reader = zstandard.ZstdDecompressor().stream_reader(raw)
-        with tarfile.open(fileobj=reader, mode="r|") as tar:
-            out = {}
-            for member in tar:
-                fh = tar.extractfile(member)
-                assert fh is not None
-                out[member.name] = fh.read()
-    return out
+@pytest.fixture
+def store(settings: Any) -> BackupStore:
+    return BackupStore(settings, ManualClock(NOW), Metrics())
+
+
+def tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_create_list_verify_restore_round_trip(store: BackupStore, tmp_path: Path) -> None:
-    settings = store._s
-    expected = populate(settings)
+    expected = populate(store._s)
     metrics = store._metrics
+    assert metrics is not None
     info = store.create()
-
-    assert info.path.name == "observer-backup-20260105T183000.tar.zst"
-    assert info.path.parent == settings.backup_dir
-    assert sorted(e.path for e in info.files) == sorted(expected)
-    assert [p.name for p in settings.backup_dir.iterdir()] == [info.path.name]  # no temp left
-    content = members(info.path)
-    assert next(iter(content)) == MANIFEST_MEMBER
-    assert {k: v for k, v in content.items() if k != MANIFEST_MEMBER} == expected
-    for entry in info.files:
-        assert entry.sha256 == hashlib.sha256(expected[entry.path]).hexdigest()
-    assert metrics is not None and metrics.backup_last_success._value.get() == NOW.timestamp()
-
+    assert info.files == len(expected)
+    assert info.size == sum(len(b) for b in expected.values())
+    assert metrics.backup_last_success._value.get() == pytest.approx(NOW.timestamp())
     listed = store.list()
-    assert [b.path for b in listed] == [info.path] and len(listed[0].files) == len(expected)
-    assert len(store.verify(info.path).files) == len(expected)
+    assert [i.snapshot for i in listed] == [info.snapshot]
+    assert store.verify(info.snapshot).files == len(expected)
+    report = store.restore(info.snapshot, tmp_path / "out")
+    assert tree(tmp_path / "out") == expected
+    assert len(report.written) == len(expected)
+    assert not (tmp_path / "out" / ".observer-restore-staging").exists()
 
-    target = tmp_path / "restore"
-    report = store.restore(info.path, target)
-    assert len(report.written) == len(expected) and report.skipped == []
-    for name, body in expected.items():
-        assert (target / name).read_bytes() == body
-    assert not list(target.rglob("*.tmp"))
 
-    again = store.restore(info.path, target)  # identical files are skipped
-    assert again.written == [] and len(again.skipped) == len(expected)
+def test_the_second_backup_is_incremental(store: BackupStore, tmp_path: Path) -> None:
+    populate(store._s)
+    first = store.create()
+    (store._s.assets_dir / "scalp_20260105_11.jsonl.zst").write_bytes(b"new hour")
+    second = store.create()
+    assert second.snapshot != first.snapshot
+    assert second.files == first.files + 1
+    repo = tmp_path / "repository" / "data"
+    packs = [p for p in repo.rglob("*") if p.is_file()]
+    # The unchanged 300 kB of random bytes were not stored a second time.
+    assert sum(p.stat().st_size for p in packs) < 2 * 300_000
 
 
 def test_restore_refuses_differing_files_unless_forced(store: BackupStore, tmp_path: Path) -> None:
     expected = populate(store._s)
     info = store.create()
-    target = tmp_path / "restore"
-    changed = target / "assets" / "manifest_20260105.sha256"
-    changed.parent.mkdir(parents=True)
-    changed.write_bytes(b"different\n")
-
-    with pytest.raises(RestoreConflictError) as err:
-        store.restore(info.path, target)
-    assert err.value.conflicts == [changed]
-    assert changed.read_bytes() == b"different\n"
-    assert sorted(p.name for p in target.rglob("*") if p.is_file()) == [changed.name]  # nothing
-
-    report = store.restore(info.path, target, force=True)
-    assert report.overwritten == [changed]
-    assert changed.read_bytes() == expected["assets/manifest_20260105.sha256"]
+    out = tmp_path / "out"
+    (out / "assets").mkdir(parents=True)
+    (out / "assets" / "scalp_20260105_09.jsonl.zst").write_bytes(b"different")
+    with pytest.raises(RestoreConflictError) as caught:
+        store.restore(info.snapshot, out)
+    assert [p.name for p in caught.value.conflicts] == ["scalp_20260105_09.jsonl.zst"]
+    assert tree(out) == {"assets/scalp_20260105_09.jsonl.zst": b"different"}  # nothing moved
+    report = store.restore(info.snapshot, out, force=True)
+    assert tree(out) == expected
+    assert [p.name for p in report.overwritten] == ["scalp_20260105_09.jsonl.zst"]
+    again = store.restore("latest", out)
+    assert not again.written and len(again.skipped) == len(expected)
 
 
 def test_restore_into_the_configured_directories(store: BackupStore) -> None:
-    settings = store._s
-    expected = populate(settings)
+    expected = populate(store._s)
     info = store.create()
-    lost = settings.assets_dir / "scalp_20260105_09.jsonl.zst"
+    lost = store._s.assets_dir / "swing_20260105_09.jsonl.zst"
     lost.unlink()
-    report = store.restore(info.path)
-    assert report.written == [lost]
-    assert lost.read_bytes() == expected["assets/scalp_20260105_09.jsonl.zst"]
+    report = store.restore(info.snapshot)
+    assert [p.name for p in report.written] == [lost.name]
+    assert lost.read_bytes() == expected["assets/swing_20260105_09.jsonl.zst"]
+    assert (store._s.assets_dir / "scalp_20260105_10.jsonl").read_bytes() == b'{"seq":2}\n'
 
 
-def rewrite(path: Path, change: dict[str, bytes]) -> None:
-    """Rebuild the backup keeping its manifest but with some members' content replaced."""
-    content = members(path)
-    raw = io.BytesIO()
-    with zstandard.ZstdCompressor().stream_writer(raw, closefd=False) as zst:
-        with tarfile.open(fileobj=zst, mode="w|") as tar:
-            for name, body in content.items():
-                body = change.get(name, body)
-                info = tarfile.TarInfo(name)
-                info.size = len(body)
-                tar.addfile(info, io.BytesIO(body))
-    path.write_bytes(raw.getvalue())
+def _corrupt_packs(repository: Path) -> None:
+    for pack in (repository / "data").rglob("*"):
+        if pack.is_file():
+            raw = bytearray(pack.read_bytes())
+            raw[len(raw) // 2] ^= 0xFF
+            pack.chmod(0o644)
+            pack.write_bytes(bytes(raw))
 
 
-def test_a_tampered_member_is_detected_by_verify_and_restore(
+def test_a_corrupted_repository_fails_verify_and_the_restore_changes_nothing(
     store: BackupStore, tmp_path: Path
 ) -> None:
     populate(store._s)
     info = store.create()
-    rewrite(info.path, {"universe/20260105_universe.json": b'{"symbols":["000660"]}'})
-
-    with pytest.raises(BackupVerifyError) as err:
-        store.verify(info.path)
-    assert err.value.problems == [
-        "universe/20260105_universe.json: content differs from the manifest"
-    ]
+    _corrupt_packs(tmp_path / "repository")
     with pytest.raises(BackupVerifyError):
-        store.restore(info.path, tmp_path / "restore")
-    assert not (tmp_path / "restore" / "universe" / "20260105_universe.json").exists()
-
-
-def test_a_corrupted_or_truncated_backup_fails_verification(store: BackupStore) -> None:
-    populate(store._s)
-    info = store.create()
-    data = bytearray(info.path.read_bytes())
-    data[len(data) // 2] ^= 0xFF
-    info.path.write_bytes(bytes(data))
+        store.verify(info.snapshot)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "keep.txt").write_bytes(b"mine")
     with pytest.raises(BackupError):
-        store.verify(info.path)
-    info.path.write_bytes(bytes(data[: len(data) // 3]))
-    with pytest.raises(BackupError):
-        store.verify(info.path)
+        store.restore(info.snapshot, out)
+    assert tree(out) == {"keep.txt": b"mine"}  # neither half a restore nor staging left
 
 
-def test_an_empty_archive_still_makes_a_valid_backup(store: BackupStore) -> None:
-    info = store.create()
-    assert info.files == []
-    store.verify(info.path)
-    second = store.create()  # same second: a distinct name, never an overwrite
-    assert second.path != info.path and len(store.list()) == 2
-
-
-def test_a_file_changing_during_the_backup_restarts_it(
-    store: BackupStore, monkeypatch: pytest.MonkeyPatch
+def test_an_unknown_snapshot_and_a_missing_repository_are_errors(
+    make_settings: Any, store: BackupStore
 ) -> None:
     populate(store._s)
-    real = backup_mod.sha256_file
-    calls = {"n": 0}
+    store.create()
+    with pytest.raises(BackupError, match="no such snapshot"):
+        store.restore("ffffffff")
+    bare = BackupStore(make_settings(), ManualClock(NOW))
+    with pytest.raises(BackupError, match="OBSERVER_BACKUP_REPOSITORY"):
+        bare.create()
 
-    def first_hash_stale(path: Path) -> str:
-        calls["n"] += 1
-        return "0" * 64 if calls["n"] == 1 else real(path)  # as if the file changed after
 
-    monkeypatch.setattr(backup_mod, "sha256_file", first_hash_stale)
-    info = store.create()
-    store.verify(info.path)
-    assert [p.name for p in store.directory.iterdir()] == [info.path.name]  # no partial left
-
-    monkeypatch.setattr(backup_mod, "sha256_file", lambda _path: "0" * 64)
-    with pytest.raises(BackupError, match="kept changing"):
-        store.create()
-    assert len(list(store.directory.iterdir())) == 1
+def test_the_password_never_reaches_an_error_message(make_settings: Any, tmp_path: Path) -> None:
+    settings = make_settings(
+        OBSERVER_BACKUP_REPOSITORY=str(tmp_path / "repository"),
+        OBSERVER_BACKUP_PASSWORD="first-password",
+    )
+    populate(settings)
+    BackupStore(settings, ManualClock(NOW)).create()
+    wrong = make_settings(
+        OBSERVER_BACKUP_REPOSITORY=str(tmp_path / "repository"),
+        OBSERVER_BACKUP_PASSWORD="second-secret-word",
+    )
+    with pytest.raises(BackupError) as caught:
+        BackupStore(wrong, ManualClock(NOW)).list()
+    assert "second-secret-word" not in str(caught.value)
+    assert str(tmp_path / "repository") not in str(caught.value)

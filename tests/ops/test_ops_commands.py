@@ -7,6 +7,7 @@ import asyncio
 import json
 import logging
 import os
+import shutil
 import subprocess
 import sys
 from datetime import datetime
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 import zstandard
 
 from observer.api.server import ApiServer
@@ -130,45 +132,60 @@ def test_maintenance_run_applies_retention_and_logs_to_the_maintenance_log(home:
     assert "maintenance: retention finished" in log.read_text()
 
 
-def test_maintenance_run_fails_with_exit_code_1_when_a_task_fails(home: Path) -> None:
-    backups = home / "data" / "backups"
-    backups.parent.mkdir(parents=True)
-    backups.write_text("a file where the backup directory belongs")
-    done = observer(home, "maintenance", "run", "--task", "backup")
+def test_maintenance_run_fails_with_exit_code_1_when_a_task_fails(
+    home: Path, tmp_path: Path
+) -> None:
+    (home / "data" / "assets").mkdir(parents=True)
+    unusable = tmp_path / "not-a-repository"
+    unusable.write_text("a file where the restic repository belongs")
+    done = observer(
+        home, "maintenance", "run", "--task", "backup",
+        OBSERVER_BACKUP_REPOSITORY=str(unusable), OBSERVER_BACKUP_PASSWORD="test-only",
+    )  # fmt: skip
     assert done.returncode == 1
     assert "backup: FAILED" in done.stdout
+    done = observer(home, "maintenance", "run", "--task", "backup", "--json")
+    assert done.returncode == 0, done.stderr  # no repository: the CronJob's task, skipped here
+    assert orjson.loads(done.stdout)["backup"]["skipped"] == "no OBSERVER_BACKUP_REPOSITORY"
 
 
+@pytest.mark.skipif(shutil.which("restic") is None, reason="restic not installed")
 def test_backup_commands_round_trip(home: Path, tmp_path: Path) -> None:
+    repo = {
+        "OBSERVER_BACKUP_REPOSITORY": str(tmp_path / "repository"),
+        "OBSERVER_BACKUP_PASSWORD": "test-only-password",
+        "OBSERVER_BACKUP_CHECK_SUBSET": "100%",
+    }
     assets = home / "data" / "assets"
     assets.mkdir(parents=True)
     body = zstandard.ZstdCompressor().compress(b'{"seq":1}\n')
     (assets / "scalp_20260320_09.jsonl.zst").write_bytes(body)
-    done = observer(home, "backup", "create")
+    done = observer(home, "backup", "create", **repo)
     assert done.returncode == 0, done.stderr
-    name = "observer-backup-20260320T183000.tar.zst"
-    assert name in done.stdout
+    assert done.stdout.startswith("snapshot ") and "1 file(s)" in done.stdout
+    snapshot = done.stdout.split()[1]
 
-    done = observer(home, "backup", "list", "--json")
+    done = observer(home, "backup", "list", "--json", **repo)
     listed = orjson.loads(done.stdout)
-    assert [b["name"] for b in listed] == [name] and listed[0]["files"] == 1
+    assert [b["snapshot"] for b in listed] == [snapshot] and listed[0]["files"] == 1
 
-    done = observer(home, "backup", "verify", name)
-    assert done.returncode == 0 and "OK, 1 file(s)" in done.stdout
+    done = observer(home, "backup", "verify", snapshot, **repo)
+    assert done.returncode == 0 and "OK, repository checked, 1 file(s)" in done.stdout
 
     target = tmp_path / "restored"
-    done = observer(home, "backup", "restore", name, "--target", str(target))
+    done = observer(home, "backup", "restore", snapshot, "--target", str(target), **repo)
     assert done.returncode == 0, done.stderr
     assert (target / "assets" / "scalp_20260320_09.jsonl.zst").read_bytes() == body
 
     (target / "assets" / "scalp_20260320_09.jsonl.zst").write_bytes(b"changed")
-    done = observer(home, "backup", "restore", name, "--target", str(target))
+    done = observer(home, "backup", "restore", "latest", "--target", str(target), **repo)
     assert done.returncode == 1 and "differ from the backup" in done.stderr
-    done = observer(home, "backup", "restore", name, "--target", str(target), "--force")
+    done = observer(home, "backup", "restore", "latest", "--target", str(target), "--force", **repo)
     assert done.returncode == 0 and "overwrote 1" in done.stdout
 
-    done = observer(home, "backup", "verify", "no-such-backup.tar.zst")
-    assert done.returncode == 1 and "no such backup" in done.stderr
+    done = observer(home, "backup", "verify", "ffffffff", **repo)
+    assert done.returncode == 1 and "no such snapshot" in done.stderr
+    assert "test-only-password" not in done.stderr + done.stdout
 
 
 def test_the_service_can_send_ops_logs_to_the_maintenance_log(make_settings: Any) -> None:

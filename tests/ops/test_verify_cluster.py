@@ -20,7 +20,8 @@ from aiohttp import WSMsgType, web
 from click.testing import CliRunner
 
 from observer.cli.verify_cmd import verify_group
-from observer.ops.verify.cluster import ClusterTarget, verify_cluster
+from observer.ops.verify.archive_state import archive_state
+from observer.ops.verify.cluster import ARCHIVE_STATE_COMMAND, ClusterTarget, verify_cluster
 from observer.ops.verify.report import Report
 
 RECORDED = Path(__file__).parent / "data" / "verify_cluster"
@@ -43,7 +44,7 @@ class FakeCluster:
     config_maps: dict[str, Doc] = field(
         default_factory=lambda: {"observer-config": recorded("configmap-observer-config.json")}
     )
-    listings: dict[str, list[str]] = field(default_factory=dict)
+    states: dict[str, Doc] = field(default_factory=dict)  # archive state per pod
     ready_after_polls: int = 1  # list calls before the replacement pod turns Ready (-1: never)
     calls: list[str] = field(default_factory=list)
     polls_since_delete: int = 0
@@ -112,14 +113,14 @@ def build_app(state: FakeCluster) -> web.Application:
         state.calls.append(f"exec {name} {' '.join(command)}")
         ws = web.WebSocketResponse(protocols=("v4.channel.k8s.io",))
         await ws.prepare(request)
-        if command[:2] == ["ls", "-1A"] and name in state.listings:
-            out = "".join(f"{n}\n" for n in state.listings[name])
+        if tuple(command[:3]) == ARCHIVE_STATE_COMMAND and name in state.states:
+            out = json.dumps(state.states[name])
             await ws.send_bytes(b"\x01" + out.encode())
             await ws.send_bytes(
                 b"\x03" + json.dumps({"metadata": {}, "status": "Success"}).encode()
             )
         else:
-            await ws.send_bytes(b"\x02" + f"ls: cannot access '{command[-1]}'\n".encode())
+            await ws.send_bytes(b"\x02" + f"No such file or directory: '{command[-1]}'\n".encode())
             failure = {"metadata": {}, "status": "Failure", "reason": "NonZeroExitCode",
                        "details": {"causes": [{"reason": "ExitCode", "message": "2"}]}}  # fmt: skip
             await ws.send_bytes(b"\x03" + json.dumps(failure).encode())
@@ -197,7 +198,8 @@ async def test_pending_claim_unready_pod_missing_key_and_emptydir(api: Api) -> N
     found = lines(await run(api))
     where = "Pod/observer-7d9c6b5f4-x2k8p container observer"
     assert found == [
-        "pvc PersistentVolumeClaim/observer-data-pvc status.phase is Pending; expected Bound",
+        "pvc PersistentVolumeClaim/observer-data-pvc status.phase is Pending while "
+        "Pod/observer-7d9c6b5f4-x2k8p uses it; expected Bound",
         "pod Pod/observer-7d9c6b5f4-x2k8p is not Ready (phase Running); expected Ready",
         f"env {where}: OBSERVER_SNAPSHOT_DIR is not set (env and envFrom: ConfigMap "
         "observer-config); expected /opt/platform/runtime/observer/universe (Kubernetes mode "
@@ -228,47 +230,94 @@ async def test_no_pod_and_a_missing_configmap(api: Api) -> None:
     )
 
 
+SHA = {"a": "1" * 64, "b": "2" * 64, "c": "3" * 64}
+STATE_X: Doc = {
+    "files": {"scalp_20260105_09.jsonl.zst": SHA["a"], "manifest_20260105.sha256": SHA["b"],
+              "scalp_20260105_10.jsonl": None, "swing_20260105_10.jsonl": None},
+    "last_seq": {"scalp": 1200, "swing": 80},
+}  # fmt: skip
+
+
+def _after(**changes: Any) -> Doc:
+    state = copy.deepcopy(STATE_X)
+    state["files"]["scalp_20260105_11.jsonl"] = None
+    state["last_seq"] = {"scalp": 1350, "swing": 81}
+    for key, value in changes.items():
+        state[key].update(value)
+    return state
+
+
 async def test_restart_keeps_the_archive(api: Api) -> None:
-    before = ["scalp_20260105_09.jsonl", "swing_20260105_09.jsonl", "manifest_20260105.sha256"]
-    api.state.listings = {
-        "observer-7d9c6b5f4-x2k8p": before,
-        "observer-7d9c6b5f4-q7w3n": ["scalp_20260105_09.jsonl.zst", *before[1:],
-                                     "scalp_20260105_10.jsonl"],
-    }  # fmt: skip
+    api.state.states = {"observer-7d9c6b5f4-x2k8p": STATE_X, "observer-7d9c6b5f4-q7w3n": _after()}
     report = await run(api, restart_test=True)
     assert lines(report) == []
     assert lines(report, "PASS")[-2:] == [
         "restart Pod/observer-7d9c6b5f4-x2k8p deleted; Pod/observer-7d9c6b5f4-q7w3n Ready",
-        f"restart {ASSETS}: all 3 files still there (4 now)",
+        f"restart {ASSETS}: all 4 files still there (5 now), 2 closed file(s) with the same "
+        "sha256, last seq kept (scalp 1200 -> 1350, swing 80 -> 81)",
     ]
-    assert f"exec observer-7d9c6b5f4-x2k8p ls -1A {ASSETS}" in api.state.calls
+    command = " ".join(ARCHIVE_STATE_COMMAND)
+    assert f"exec observer-7d9c6b5f4-x2k8p {command} {ASSETS}" in api.state.calls
     assert "delete pod observer-7d9c6b5f4-x2k8p" in api.state.calls
-    assert f"exec observer-7d9c6b5f4-q7w3n ls -1A {ASSETS}" in api.state.calls
+    assert f"exec observer-7d9c6b5f4-q7w3n {command} {ASSETS}" in api.state.calls
 
 
-async def test_restart_that_loses_files(api: Api) -> None:
-    api.state.listings = {
-        "observer-7d9c6b5f4-x2k8p": ["scalp_20260105_09.jsonl", "system_20260105_09.jsonl"],
-        "observer-7d9c6b5f4-q7w3n": ["system_20260105_09.jsonl"],
-    }
+async def test_restart_that_loses_or_changes_files_or_seqs(api: Api) -> None:
+    after = _after(files={"manifest_20260105.sha256": SHA["c"]}, last_seq={"scalp": 1100})
+    del after["files"]["swing_20260105_10.jsonl"]
+    api.state.states = {"observer-7d9c6b5f4-x2k8p": STATE_X, "observer-7d9c6b5f4-q7w3n": after}
     assert lines(await run(api, restart_test=True)) == [
-        f"restart {ASSETS}: 1 file(s) gone after the restart: scalp_20260105_09.jsonl; "
-        "expected none lost"
+        f"restart {ASSETS}: 1 file(s) gone after the restart: swing_20260105_10.jsonl; "
+        "expected nothing lost",
+        f"restart {ASSETS}: 1 closed file(s) changed content: manifest_20260105.sha256; "
+        "expected nothing lost",
+        f"restart {ASSETS}: stream scalp last seq 1200 before, 1100 after; expected nothing lost",
     ]
 
 
-async def test_archive_that_cannot_be_listed(api: Api) -> None:
+async def test_archive_that_cannot_be_read(api: Api) -> None:
     report = await run(api, restart_test=True)
     (line,) = lines(report)
     assert line.startswith(
-        f"restart cannot list the archive before the restart: ls {ASSETS} in "
-        "observer-7d9c6b5f4-x2k8p exited 2: ls: cannot access"
+        f"restart cannot list the archive before the restart: {' '.join(ARCHIVE_STATE_COMMAND)} "
+        f"{ASSETS} in observer-7d9c6b5f4-x2k8p exited 2: No such file"
     )
     assert not any(c.startswith("delete") for c in api.state.calls)
 
 
+async def test_a_claim_no_pod_uses_yet_is_pending_not_failed(api: Api) -> None:
+    extra = copy.deepcopy(api.state.pvcs["items"][0])
+    extra["metadata"]["name"] = "observer-spare-pvc"
+    extra["status"] = {"phase": "Pending"}
+    api.state.pvcs["items"].append(extra)
+    report = await run(api)
+    assert lines(report) == []
+    assert lines(report, "SKIP") == [
+        "pvc PersistentVolumeClaim/observer-spare-pvc Pending: no pod uses it yet (a "
+        "WaitForFirstConsumer class binds it when the first pod, e.g. a CronJob's run, mounts it)"
+    ]
+
+
+def test_the_archive_state_of_a_real_directory(tmp_path: Path) -> None:
+    import hashlib
+
+    (tmp_path / "scalp_20260105_09.jsonl.zst").write_bytes(b"closed")
+    (tmp_path / "scalp_20260105_10.jsonl").write_bytes(b'{"seq":7}\n{"seq":8}\n{"seq":9,"x"')
+    (tmp_path / "swing_20260105_09.jsonl").write_bytes(b'{"seq":3}\n')
+    (tmp_path / ".write-probe").write_bytes(b"")
+    state = archive_state(tmp_path)
+    assert state == {
+        "files": {
+            "scalp_20260105_09.jsonl.zst": hashlib.sha256(b"closed").hexdigest(),
+            "scalp_20260105_10.jsonl": None,
+            "swing_20260105_09.jsonl": None,
+        },
+        "last_seq": {"scalp": 8, "swing": 3},  # a torn last line is not counted
+    }
+
+
 async def test_replacement_pod_never_ready(api: Api) -> None:
-    api.state.listings = {"observer-7d9c6b5f4-x2k8p": ["scalp_20260105_09.jsonl"]}
+    api.state.states = {"observer-7d9c6b5f4-x2k8p": STATE_X}
     api.state.ready_after_polls = -1
     found = lines(await run(api, restart_test=True, timeout=0.3))
     assert found == [

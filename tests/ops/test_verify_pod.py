@@ -279,3 +279,22 @@ def test_cli_pod_command_exit_code(layout: Layout, service: tuple[FakeService, i
     assert result.exit_code == 1
     body = json.loads(result.output)
     assert [c["check"] for c in body["checks"] if c["status"] == "FAIL"] == ["rootfs"]
+
+
+def test_a_fresh_system_file_alone_is_not_fresh_market_data(
+    layout: Layout, service: tuple[FakeService, int]
+) -> None:
+    _state, port = service
+    prepare(layout, jsonl_age=None)
+    (layout.path("data/assets") / "system_20260105_09.jsonl").write_text('{"v":1}\n')
+    checks = by_check(run(layout, port))
+    assert checks["archive"] == [
+        f"FAIL market open but no scalp or swing JSONL file in {layout.path('data/assets')} "
+        "(system records alone do not count)"
+    ]
+    stale = layout.path("data/assets/swing_20260105_09.jsonl")
+    stale.write_text('{"v":1}\n')
+    stamp = time.time() - 900
+    os.utime(stale, (stamp, stamp))
+    checks = by_check(run(layout, port))
+    assert checks["archive"][0].startswith("FAIL market open but the newest JSONL swing_")

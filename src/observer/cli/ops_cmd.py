@@ -26,7 +26,9 @@ from observer.ops.status_report import fetch_status, human_bytes, render_status
 EXIT_FAILED = 1
 
 
-def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
+def _maintenance_context(
+    env_file: str | None = None, *, prepare: bool = True
+) -> tuple[Settings, Clock]:
     from observer.cli.logging_setup import configure_logging
 
     settings = load_or_exit(env_file).settings
@@ -34,7 +36,8 @@ def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
     configure_logging(
         settings, clock, Redactor(settings.secret_values()), maintenance=True, stream=sys.stderr
     )
-    prepare_paths(settings)
+    if prepare:
+        prepare_paths(settings)
     return settings, clock
 
 
@@ -79,25 +82,29 @@ def backup_group() -> None:
 
 
 def _store() -> BackupStore:
-    settings, clock = _maintenance_context()
+    # The backup CronJob mounts the data and universe volumes read-only: nothing is prepared.
+    settings, clock = _maintenance_context(prepare=False)
     return BackupStore(settings, clock, Metrics())
 
 
 @backup_group.command("create")
 def backup_create() -> None:
-    """Write a new backup to the backup directory."""
+    """Snapshot the closed archive and the universe into the restic repository."""
     try:
         info = _store().create()
     except OpsError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{info.path}  {len(info.files)} file(s)  {human_bytes(info.size)}")
+    click.echo(f"snapshot {info.snapshot}  {info.files} file(s)  {human_bytes(info.size)}")
 
 
 @backup_group.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print the list as JSON.")
 def backup_list(as_json: bool) -> None:
-    """List the backups, oldest first."""
-    infos = _store().list()
+    """List the snapshots, oldest first."""
+    try:
+        infos = _store().list()
+    except OpsError as exc:
+        raise click.ClickException(str(exc)) from exc
     if as_json:
         _echo_json([i.as_dict() for i in infos])
         return
@@ -105,25 +112,23 @@ def backup_list(as_json: bool) -> None:
         click.echo("no backups")
     for info in infos:
         click.echo(
-            f"{info.path.name}  {info.created_at}  {len(info.files)} file(s)"
-            f"  {human_bytes(info.size)}"
+            f"{info.snapshot}  {info.created_at}  {info.files} file(s)  {human_bytes(info.size)}"
         )
 
 
 @backup_group.command("verify")
-@click.argument("backup")
+@click.argument("backup", default="latest")
 def backup_verify(backup: str) -> None:
-    """Re-hash every member of BACKUP (a path or a name) against its manifest."""
-    store = _store()
+    """Check the repository and read back a subset of its data (OBSERVER_BACKUP_CHECK_SUBSET)."""
     try:
-        info = store.verify(store.resolve(backup))
+        info = _store().verify(backup)
     except OpsError as exc:
         raise click.ClickException(str(exc)) from exc
-    click.echo(f"{info.path.name}: OK, {len(info.files)} file(s) match the manifest")
+    click.echo(f"{info.snapshot}: OK, repository checked, {info.files} file(s) in the snapshot")
 
 
 @backup_group.command("restore")
-@click.argument("backup")
+@click.argument("backup", default="latest")
 @click.option(
     "--target",
     type=click.Path(file_okay=False, path_type=Path),
@@ -131,10 +136,10 @@ def backup_verify(backup: str) -> None:
 )
 @click.option("--force", is_flag=True, help="Overwrite existing files that differ.")
 def backup_restore(backup: str, target: Path | None, force: bool) -> None:
-    """Restore BACKUP; identical files are skipped, differing ones need --force."""
-    store = _store()
+    """Restore BACKUP via a staging directory; identical files are skipped, differing ones
+    need --force; nothing moves unless the whole snapshot restored and verified."""
     try:
-        report = store.restore(store.resolve(backup), target, force)
+        report = _store().restore(backup, target, force)
     except OpsError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(

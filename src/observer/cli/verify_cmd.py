@@ -47,15 +47,37 @@ def verify_group() -> None:
     help="Secrets documented as prerequisites (default: the nearest PREREQUISITES.md).",
 )
 @click.option("--kubectl", help="kubectl binary (default: next to this Python, else PATH).")
+@click.option(
+    "--allow-placeholders",
+    is_flag=True,
+    help="Report placeholder values (example registry, ciphertext, Git URL) in a production "
+    "namespace as SKIP instead of FAIL (the repository's own tests and CI).",
+)
+@click.option(
+    "--capacity",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Node facts and measured rates (default: the nearest capacity.yaml).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def manifests_command(
-    directory: Path, prerequisites: Path | None, kubectl: str | None, as_json: bool
+    directory: Path,
+    prerequisites: Path | None,
+    kubectl: str | None,
+    allow_placeholders: bool,
+    capacity: Path | None,
+    as_json: bool,
 ) -> None:
     """Render the Kustomize DIRECTORY and check every deployment contract statically."""
     from observer.ops.verify.manifests import verify_manifests
 
     try:
-        report = verify_manifests(directory, prerequisites=prerequisites, kubectl=kubectl)
+        report = verify_manifests(
+            directory,
+            prerequisites=prerequisites,
+            kubectl=kubectl,
+            allow_placeholders=allow_placeholders,
+            capacity=capacity,
+        )
     except VerifyError as error:
         _cannot_run(error)
         return

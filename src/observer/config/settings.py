@@ -35,7 +35,15 @@ KIS_MASTER_DEFAULT = "https://new.real.download.dws.co.kr/common/master"
 REQUIRED_IN_K8S = (*PATH_VARS, "OBSERVER_SOURCE")
 # OBSERVER_* names that are not settings but may legitimately be in the environment.
 NON_SETTING_VARS = frozenset({"OBSERVER_TEST_DATABASE_URL", "OBSERVER_ENV_FILE"})
-SECRET_VARS = ("DB_PASSWORD", "KIS_APP_KEY", "KIS_APP_SECRET", "KIS_HTS_ID", "KIS_EXTRA_APP_KEYS")
+SECRET_VARS = (
+    "DB_PASSWORD",
+    "KIS_APP_KEY",
+    "KIS_APP_SECRET",
+    "KIS_HTS_ID",
+    "KIS_EXTRA_APP_KEYS",
+    "OBSERVER_BACKUP_REPOSITORY",
+    "OBSERVER_BACKUP_PASSWORD",
+)
 
 Source = Literal["default", "environment", "file", "derived"]
 
@@ -137,6 +145,15 @@ class Settings(BaseSettings):
     retention_db_days: int = Field(400, ge=1, alias="OBSERVER_RETENTION_DB_DAYS")
     disk_warn_free_mb: int = Field(2048, ge=0, alias="OBSERVER_DISK_WARN_FREE_MB")
     disk_min_free_mb: int = Field(256, ge=0, alias="OBSERVER_DISK_MIN_FREE_MB")
+    # backups (restic): the repository may carry credentials (rest:https://user:pass@...)
+    backup_repository: SecretStr | None = Field(None, alias="OBSERVER_BACKUP_REPOSITORY")
+    backup_password: SecretStr | None = Field(None, alias="OBSERVER_BACKUP_PASSWORD")
+    backup_check_subset: str = Field(
+        "5%",
+        pattern=r"^([0-9]{1,3}(\.[0-9]+)?%|[0-9]+/[0-9]+)$",
+        alias="OBSERVER_BACKUP_CHECK_SUBSET",
+    )
+    restic_binary: str = Field("restic", alias="OBSERVER_RESTIC_BINARY")
 
     @classmethod
     def settings_customise_sources(

@@ -1,324 +1,272 @@
-"""Backups: one ``.tar.zst`` of the closed archive and the universe snapshots.
+"""Backups of the closed archive and the universe snapshots, kept by restic off the data volume.
 
-Layout of ``observer-backup-YYYYMMDDTHHMMSS.tar.zst`` (a streamed tar, zstd-compressed):
+``create`` snapshots the archive directory (closed hours ``*.jsonl.zst`` and the per-day
+checksum manifests; the open hour, plain hours and temporary files are excluded) and the
+universe directory, then applies retention (``forget --prune``, keeping
+``OBSERVER_RETENTION_BACKUP_DAYS`` of snapshots) and reads back a subset of the repository
+(``check --read-data-subset``). ``restore`` restores a snapshot into a staging directory, checks
+it is complete (every file of the snapshot, at its size; restic verifies the content), and only
+then moves the files into place: a failed or refused restore changes nothing.
 
-* ``MANIFEST.json`` first: ``{"format":1,"created_at":ISO,"version":..,"files":[{"path",
-  "bytes","sha256"}]}`` so verify and restore can check every member while streaming;
-* ``assets/<name>``: closed archive hours (``.jsonl.zst``) and the per-day checksum manifests;
-* ``universe/<relative path>``: universe snapshots.
-
-The backup is written under a temporary name, fsync'd and renamed, so a backup that exists is
-complete. Nothing is ever read fully into memory.
+The database is not backed up: ``observer db load`` rebuilds it from the archive.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
+import builtins
 import logging
-import tarfile
+import shutil
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, Any
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-import orjson
-import zstandard
-
-from observer import __version__
 from observer.archive.compress import sha256_file
-from observer.clock import Clock, kst_iso
+from observer.clock import Clock
 from observer.config.settings import Settings
 from observer.durable import replacing, temp_name
 from observer.metrics import Metrics
-from observer.ops.backup_format import (
-    CHUNK,
-    FORMAT,
-    MANIFEST_MEMBER,
-    BackupEntry,
-    HashingReader,
-    destination,
-    entries_of,
-    hashed_members,
-    members_after,
-    open_tar,
-    read_manifest,
-)
-from observer.ops.exceptions import (
-    BackupError,
-    BackupSourceChangedError,
-    BackupVerifyError,
-    RestoreConflictError,
-)
+from observer.ops.exceptions import BackupError, BackupVerifyError, RestoreConflictError
+from observer.ops.restic import HOST, TAG, Restic
 
 log = logging.getLogger(__name__)
 
-PREFIX = "observer-backup-"
-SUFFIX = ".tar.zst"
 AREAS = ("assets", "universe")
-CREATE_ATTEMPTS = 3
+ROOT_TAG = "root."  # root.assets:/abs/path tags name each backed-up directory
+EXCLUDES = ("*.jsonl", ".*", "*.tmp", "*.partial")
+STAGING_NAME = ".observer-restore-staging"
 
 
 @dataclass
 class BackupInfo:
-    """A backup file and its manifest."""
+    """One snapshot of the repository."""
 
-    path: Path
+    snapshot: str
     created_at: str
-    files: list[BackupEntry]
+    files: int
     size: int
+    roots: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "path": str(self.path),
-            "name": self.path.name,
+            "snapshot": self.snapshot,
             "created_at": self.created_at,
-            "files": len(self.files),
-            "content_bytes": sum(f.bytes for f in self.files),
+            "files": self.files,
             "size": self.size,
+            "roots": self.roots,
         }
 
 
 @dataclass
 class RestoreReport:
-    """What a restore wrote and skipped."""
+    """What a restore moved into place and skipped."""
 
     written: list[Path] = field(default_factory=list)
     skipped: list[Path] = field(default_factory=list)
     overwritten: list[Path] = field(default_factory=list)
 
 
-def backup_sources(settings: Settings) -> list[tuple[str, Path]]:
-    """(path inside the backup, file on disk) for every file a backup takes, in a stable order."""
-    sources: list[tuple[str, Path]] = []
-    assets = settings.assets_dir
-    if assets.is_dir():
-        for path in sorted(assets.iterdir()):
-            closed = path.name.endswith(".jsonl.zst") or (
-                path.name.startswith("manifest_") and path.name.endswith(".sha256")
-            )
-            if closed and path.is_file() and not path.is_symlink():
-                sources.append((f"assets/{path.name}", path))
-    snapshots = settings.snapshot_dir
-    if snapshots.is_dir():
-        for path in sorted(snapshots.rglob("*")):
-            rel = path.relative_to(snapshots)
-            hidden = any(part.startswith(".") for part in rel.parts)
-            if path.is_file() and not path.is_symlink() and not hidden and path.suffix != ".tmp":
-                sources.append((f"universe/{rel.as_posix()}", path))
-    return sources
+def _roots_of(tags: list[str]) -> dict[str, str]:
+    roots = {}
+    for tag in tags:
+        if tag.startswith(ROOT_TAG) and ":" in tag:
+            area, path = tag[len(ROOT_TAG) :].split(":", 1)
+            roots[area] = path
+    return roots
 
 
 class BackupStore:
-    """Creates, lists, verifies and restores the backups in ``settings.backup_dir``."""
+    """Creates, lists, verifies and restores the snapshots of the configured repository."""
 
-    def __init__(self, settings: Settings, clock: Clock, metrics: Metrics | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        clock: Clock,
+        metrics: Metrics | None = None,
+        restic: Restic | None = None,
+    ) -> None:
         self._s = settings
         self._clock = clock
         self._metrics = metrics
-        self.directory = settings.backup_dir
+        self._restic = restic
+
+    @property
+    def restic(self) -> Restic:
+        if self._restic is None:
+            self._restic = Restic(self._s)
+        return self._restic
+
+    def sources(self) -> dict[str, Path]:
+        """The directories a backup takes (those that exist)."""
+        found = {"assets": self._s.assets_dir, "universe": self._s.snapshot_dir}
+        return {area: path for area, path in found.items() if path.is_dir()}
 
     # -- create --------------------------------------------------------------------------
     def create(self) -> BackupInfo:
-        """Write a new backup of every closed archive file and snapshot; returns its info.
-
-        A file replaced or removed while the backup is written (a concurrent compression or
-        retention) makes that attempt fail; the backup is then started again, up to
-        ``CREATE_ATTEMPTS`` times.
-        """
-        self.directory.mkdir(parents=True, exist_ok=True)
-        attempt = 1
-        while True:
-            try:
-                return self._create_once()
-            except (BackupSourceChangedError, FileNotFoundError) as exc:
-                if attempt >= CREATE_ATTEMPTS:
-                    raise BackupError(f"the archive kept changing: {exc}", self.directory) from exc
-                log.warning("backup attempt %d: %s; starting again", attempt, exc)
-                attempt += 1
-
-    def _create_once(self) -> BackupInfo:
-        sources = backup_sources(self._s)
-        entries = [
-            BackupEntry(name, path.stat().st_size, sha256_file(path)) for name, path in sources
-        ]
-        created_at = kst_iso(self._clock.now_ns())
-        final = self._new_name()
-        manifest = {
-            "format": FORMAT,
-            "created_at": created_at,
-            "version": __version__,
-            "files": [e.__dict__ for e in entries],
-        }
-        with replacing(final) as raw:
-            self._write_tar(raw, manifest, sources, entries)
+        """Snapshot the closed archive and the universe, apply retention, check a subset."""
+        restic = self.restic
+        restic.ensure_repository()
+        sources = self.sources()
+        if not sources:
+            raise BackupError("nothing to back up: neither the archive nor the universe exists")
+        args = ["backup", "--host", HOST, "--tag", TAG]
+        for area, path in sources.items():
+            args += ["--tag", f"{ROOT_TAG}{area}:{path}"]
+        for pattern in EXCLUDES:
+            args += ["--exclude", pattern]
+        summary = restic.json_lines([*args, *(str(p) for p in sources.values())])
+        done = next((s for s in summary if s.get("message_type") == "summary"), None)
+        if done is None:
+            raise BackupError("restic backup printed no summary")
+        keep = f"{self._s.retention_backup_days}d"
+        forget = ["forget", "--prune", "--tag", TAG, "--group-by", "host,tags"]
+        restic.run([*forget, "--keep-within", keep, "--keep-last", "1"])
+        restic.run(["check", f"--read-data-subset={restic.check_subset}"])
         if self._metrics is not None:
             self._metrics.backup_last_success.set(self._clock.now_ns() / 1e9)
-        info = BackupInfo(final, created_at, entries, final.stat().st_size)
-        log.info("backup %s written: %d file(s), %d bytes", final.name, len(entries), info.size)
+        info = self.info(str(done["snapshot_id"]))
+        log.info(
+            "backup snapshot %s: %d file(s), %d new byte(s) added",
+            info.snapshot,
+            info.files,
+            int(done.get("data_added", 0)),
+        )
         return info
 
-    def _new_name(self) -> Path:
-        stamp = self._clock.now().strftime("%Y%m%dT%H%M%S")
-        candidate = self.directory / f"{PREFIX}{stamp}{SUFFIX}"
-        n = 1
-        while candidate.exists():
-            candidate = self.directory / f"{PREFIX}{stamp}-{n}{SUFFIX}"
-            n += 1
-        return candidate
-
-    def _write_tar(
-        self,
-        raw: IO[bytes],
-        manifest: dict[str, Any],
-        sources: list[tuple[str, Path]],
-        entries: list[BackupEntry],
-    ) -> None:
-        compressor = zstandard.ZstdCompressor(level=3)
-        with (
-            compressor.stream_writer(raw, closefd=False) as zst,
-            tarfile.open(fileobj=zst, mode="w|", format=tarfile.PAX_FORMAT) as tar,
-        ):
-            body = orjson.dumps(manifest, option=orjson.OPT_INDENT_2)
-            info = tarfile.TarInfo(MANIFEST_MEMBER)
-            info.size = len(body)
-            info.mtime = int(self._clock.now_ns() / 1e9)
-            tar.addfile(info, io.BytesIO(body))
-            for (name, path), entry in zip(sources, entries, strict=True):
-                info = tarfile.TarInfo(name)
-                info.size = entry.bytes
-                info.mtime = int(path.stat().st_mtime)
-                info.mode = 0o644
-                with path.open("rb") as fh:
-                    reader = HashingReader(fh)
-                    tar.addfile(info, reader)
-                if reader.digest.hexdigest() != entry.sha256:
-                    raise BackupSourceChangedError(f"{name} changed while it was read", path)
-
     # -- list ----------------------------------------------------------------------------
-    def list(self) -> list[BackupInfo]:
-        """Every complete backup in the backup directory, oldest first."""
-        if not self.directory.is_dir():
-            return []
-        found = []
-        for path in sorted(self.directory.glob(f"{PREFIX}*{SUFFIX}")):
-            try:
-                found.append(self.read_info(path))
-            except BackupError as exc:
-                log.warning("unreadable backup %s: %s", path.name, exc)
-        return found
+    def _snapshots(self) -> builtins.list[dict[str, Any]]:
+        found = self.restic.json(["snapshots", "--tag", TAG])
+        return list(found or [])
 
-    def read_info(self, path: Path) -> BackupInfo:
-        """The manifest of one backup (reads only its first member)."""
-        with open_tar(path) as (tar, _raw):
-            manifest = read_manifest(tar, path)
+    def list(self) -> builtins.list[BackupInfo]:
+        """Every snapshot, oldest first."""
+        return [self._info_of(s) for s in self._snapshots()]
+
+    def _info_of(self, snapshot: dict[str, Any]) -> BackupInfo:
+        files = self._files(str(snapshot["id"]))
         return BackupInfo(
-            path, manifest["created_at"], entries_of(manifest, path), path.stat().st_size
+            str(snapshot.get("short_id") or snapshot["id"])[:8],
+            str(snapshot.get("time", "")),
+            len(files),
+            sum(int(node.get("size", 0)) for node in files),
+            _roots_of(list(snapshot.get("tags") or [])),
         )
 
-    def resolve(self, name: str) -> Path:
-        """A backup given by path or by name in the backup directory."""
-        path = Path(name)
-        if path.is_file():
-            return path
-        inside = self.directory / name
-        if inside.is_file():
-            return inside
-        raise BackupError("no such backup", path)
+    def _files(self, snapshot: str) -> builtins.list[dict[str, Any]]:
+        """The file nodes of a snapshot (``restic ls``: path, size, ...)."""
+        return [
+            node
+            for node in self.restic.json_lines(["ls", snapshot])
+            if node.get("struct_type") == "node" and node.get("type") == "file"
+        ]
+
+    def info(self, name: str) -> BackupInfo:
+        """One snapshot by id, short id or ``latest``."""
+        return self._info_of(self._snapshot(name))
+
+    def _snapshot(self, name: str) -> dict[str, Any]:
+        snapshots = self._snapshots()
+        if name == "latest" and snapshots:
+            return snapshots[-1]
+        for snapshot in snapshots:
+            if str(snapshot["id"]).startswith(name) and name:
+                return snapshot
+        raise BackupError(f"no such snapshot: {name}")
+
+    def resolve(self, name: str) -> str:
+        """The full id of a snapshot given by id, short id or ``latest``."""
+        return str(self._snapshot(name)["id"])
 
     # -- verify --------------------------------------------------------------------------
-    def verify(self, path: Path) -> BackupInfo:
-        """Re-hash every member against the manifest; raises BackupVerifyError on any mismatch."""
-        problems: list[str] = []
-        with open_tar(path) as (tar, _raw):
-            manifest = read_manifest(tar, path)
-            expected = {e.path: e for e in entries_of(manifest, path)}
-            seen: set[str] = set()
-            for member, digest, size in hashed_members(tar, path):
-                entry = expected.get(member.name)
-                if entry is None:
-                    problems.append(f"{member.name}: not in the manifest")
-                    continue
-                seen.add(member.name)
-                if digest != entry.sha256 or size != entry.bytes:
-                    problems.append(f"{member.name}: content differs from the manifest")
-        problems.extend(f"{name}: missing from the backup" for name in expected if name not in seen)
-        if problems:
-            raise BackupVerifyError(path, problems)
-        log.info("backup %s verified: %d file(s)", path.name, len(expected))
-        return BackupInfo(
-            path, manifest["created_at"], list(expected.values()), path.stat().st_size
+    def verify(self, name: str) -> BackupInfo:
+        """Check the repository's structure and read back a subset of its data."""
+        snapshot = self.resolve(name)
+        result = self.restic.run(
+            ["check", f"--read-data-subset={self.restic.check_subset}"], check=False
         )
+        if result.returncode != 0:
+            problems = [line for line in result.stderr.splitlines() if line.strip()][-10:]
+            raise BackupVerifyError(Path(snapshot[:8]), problems or ["restic check failed"])
+        return self.info(snapshot)
 
     # -- restore -------------------------------------------------------------------------
-    def restore(self, path: Path, target: Path | None = None, force: bool = False) -> RestoreReport:
-        """Restore a backup into the configured directories (or ``target``/assets|universe).
+    def restore(self, name: str, target: Path | None = None, force: bool = False) -> RestoreReport:
+        """Restore a snapshot into the configured directories (or ``target``/assets|universe)
+        through a staging directory; identical files are skipped, differing ones stop the
+        restore before anything moves unless ``force``."""
+        snapshot = self._snapshot(name)
+        roots = _roots_of(list(snapshot.get("tags") or []))
+        if not roots:
+            raise BackupError(f"snapshot {name} has no root tags; not an Observer backup")
+        dest_roots = self._dest_roots(target)
+        staging = (target or self._s.data_dir) / STAGING_NAME
+        shutil.rmtree(staging, ignore_errors=True)
+        staging.mkdir(parents=True)
+        try:
+            self.restic.run(["restore", str(snapshot["id"]), "--target", str(staging), "--verify"])
+            plan = self._plan(str(snapshot["id"]), staging, roots, dest_roots)
+            return _apply(plan, force, Path(str(snapshot["id"])[:8]))
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
 
-        Identical files are skipped; differing files stop the restore before anything is
-        written unless ``force``. Every written file is checked against the manifest.
-        """
-        roots = self._roots(target)
-        report = RestoreReport()
-        with open_tar(path) as (tar, _raw):
-            manifest = read_manifest(tar, path)
-            entries = {e.path: e for e in entries_of(manifest, path)}
-            conflicts: list[Path] = []
-            for entry in entries.values():
-                dest = destination(roots, entry.path, path)
-                if not dest.exists():
-                    continue
-                if dest.is_file() and sha256_file(dest) == entry.sha256:
-                    report.skipped.append(dest)
-                else:
-                    conflicts.append(dest)
-            if conflicts and not force:
-                raise RestoreConflictError(path, conflicts)
-            skip = set(report.skipped)
-            for member in members_after(tar):
-                self._restore_member(tar, member, entries, roots, skip, path, report)
-                if member.name in entries:
-                    entries.pop(member.name)
-        if entries:
-            raise BackupVerifyError(path, [f"{name}: missing from the backup" for name in entries])
-        report.overwritten = [p for p in report.written if p in set(conflicts)]
-        log.info(
-            "restored %s: %d written, %d identical skipped, %d overwritten",
-            path.name,
-            len(report.written),
-            len(report.skipped),
-            len(report.overwritten),
-        )
-        return report
-
-    def _roots(self, target: Path | None) -> dict[str, Path]:
+    def _dest_roots(self, target: Path | None) -> dict[str, Path]:
         if target is None:
             return {"assets": self._s.assets_dir, "universe": self._s.snapshot_dir}
         return {area: target / area for area in AREAS}
 
-    @staticmethod
-    def _restore_member(
-        tar: tarfile.TarFile,
-        member: tarfile.TarInfo,
-        entries: dict[str, BackupEntry],
-        roots: dict[str, Path],
-        skip: set[Path],
-        path: Path,
-        report: RestoreReport,
-    ) -> None:
-        entry = entries.get(member.name)
-        if entry is None or not member.isfile():
-            raise BackupVerifyError(path, [f"{member.name}: not in the manifest"])
-        dest = destination(roots, member.name, path)
-        if dest in skip:
-            return
-        source = tar.extractfile(member)
-        if source is None:
-            raise BackupVerifyError(path, [f"{member.name}: unreadable member"])
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        with replacing(dest, temp=temp_name(dest, "restore")) as out:
-            while chunk := source.read(CHUNK):
-                digest.update(chunk)
-                out.write(chunk)
-            if digest.hexdigest() != entry.sha256:
-                raise BackupVerifyError(path, [f"{member.name}: content differs from the manifest"])
+    def _plan(
+        self, snapshot: str, staging: Path, roots: dict[str, str], dest: dict[str, Path]
+    ) -> builtins.list[tuple[Path, Path]]:
+        """(staged file, destination) for every file of the snapshot; raises when one is
+        missing from the staging directory or has another size."""
+        problems: builtins.list[str] = []
+        plan: builtins.list[tuple[Path, Path]] = []
+        for node in self._files(snapshot):
+            path = PurePosixPath(str(node["path"]))
+            staged = staging / path.relative_to("/")
+            area = next((a for a, r in roots.items() if PurePosixPath(r) in path.parents), None)
+            if area is None or area not in dest:
+                problems.append(f"{path}: outside the snapshot's roots")
+                continue
+            if not staged.is_file() or staged.stat().st_size != int(node.get("size", -1)):
+                problems.append(f"{path}: missing or incomplete after the restore")
+                continue
+            plan.append((staged, dest[area] / path.relative_to(roots[area])))
+        if problems:
+            raise BackupVerifyError(Path(snapshot[:8]), problems)
+        return plan
+
+
+def _apply(plan: builtins.list[tuple[Path, Path]], force: bool, label: Path) -> RestoreReport:
+    """Move a complete, verified staging directory into place."""
+    report = RestoreReport()
+    conflicts: builtins.list[Path] = []
+    moves: builtins.list[tuple[Path, Path]] = []
+    for staged, dest in plan:
+        if dest.exists():
+            if dest.is_file() and sha256_file(dest) == sha256_file(staged):
+                report.skipped.append(dest)
+                continue
+            conflicts.append(dest)
+        moves.append((staged, dest))
+    if conflicts and not force:
+        raise RestoreConflictError(label, conflicts)
+    for staged, dest in moves:
+        _move(staged, dest)
         report.written.append(dest)
+    report.overwritten = [d for d in report.written if d in set(conflicts)]
+    log.info(
+        "restored %s: %d written, %d identical skipped, %d overwritten",
+        label,
+        len(report.written),
+        len(report.skipped),
+        len(report.overwritten),
+    )
+    return report
+
+
+def _move(staged: Path, dest: Path) -> None:
+    """Put one file in place durably (copied under a temporary name first, since the staging
+    directory may be on another filesystem)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with staged.open("rb") as source, replacing(dest, temp=temp_name(dest, "restore")) as target:
+        shutil.copyfileobj(source, target)

@@ -117,6 +117,9 @@ class MaintenanceTasks:
         log.warning("maintenance: partitions not dropped: %s", report.partitions_skipped)
 
     async def backup(self) -> dict[str, Any]:
+        if self.settings.backup_repository is None:
+            # In Kubernetes the backup CronJob runs it; the service has no repository.
+            return {"skipped": "no OBSERVER_BACKUP_REPOSITORY"}
         store = BackupStore(self.settings, self.clock, self.metrics)
         info = await asyncio.to_thread(store.create)
         return info.as_dict()

@@ -108,7 +108,10 @@ async def migrate(settings: Settings, migrations: list[Migration] | None = None)
 async def _apply_pending(
     db: Database, migrations: list[Migration], report: MigrationReport
 ) -> None:
-    await db.execute(_CREATE_TABLE)
+    # A least-privilege role (owner of nothing) may run this when nothing is pending: create
+    # the table only when it is missing, since CREATE needs rights that role does not have.
+    if await db.fetchval("SELECT to_regclass('schema_migrations')") is None:
+        await db.execute(_CREATE_TABLE)
     applied = {
         row["version"]: row["checksum"]
         for row in await db.fetch("SELECT version, checksum FROM schema_migrations")

@@ -1,12 +1,15 @@
 """``observer verify cluster``: the checklist through the Kubernetes API.
 
 PVCs Bound, the one pod Ready, its data/logs/universe volumes backed by PVCs, its ConfigMap
-complete; optionally a restart test: list the archive, delete the pod, wait for the new pod to
-be Ready, list again and compare. Uses the official client with a kubeconfig or in-cluster.
+complete; optionally a restart test: record the archive's state (files, checksums of the
+closed ones, last seq per stream), delete the pod, wait for the new pod to be Ready, record
+again and compare. A claim Pending because no pod uses it yet is reported as SKIP.
+Uses the official client with a kubeconfig or in-cluster.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -26,6 +29,12 @@ from observer.ops.verify.report import Report
 
 log = logging.getLogger(__name__)
 Doc = dict[str, Any]
+# Runs in the pod (the image has the package): prints the archive's state as JSON.
+ARCHIVE_STATE_COMMAND = ("python", "-m", "observer.ops.verify.archive_state")
+
+
+def _phase(claim: Any) -> str | None:
+    return claim.status.phase if claim.status else None
 
 
 @dataclass
@@ -114,16 +123,17 @@ class ClusterVerifier:
         return report
 
     def check_claims(self, report: Report) -> None:
-        """Every PVC of the namespace is Bound."""
+        """Every PVC of the namespace is Bound, or Pending only because no pod uses it yet."""
         ns = self.target.namespace
         claims = self._call("list PVCs", self.core.list_namespaced_persistent_volume_claim, ns)
         if not claims.items:
             report.failed(
                 "pvc", f"namespace {ns} has no PersistentVolumeClaim; expected the data claims"
             )
+        used = self._claims_in_use() if any(_phase(c) != "Bound" for c in claims.items) else {}
         for claim in claims.items:
             name = claim.metadata.name
-            phase = claim.status.phase if claim.status else None
+            phase = _phase(claim)
             capacity = (claim.status.capacity or {}).get("storage", "?") if claim.status else "?"
             if phase == "Bound":
                 report.passed(
@@ -131,10 +141,31 @@ class ClusterVerifier:
                     f"PersistentVolumeClaim/{name} Bound "
                     f"({capacity}, volume {claim.spec.volume_name})",
                 )
-            else:
-                report.failed(
-                    "pvc", f"PersistentVolumeClaim/{name} status.phase is {phase}; expected Bound"
+            elif phase == "Pending" and name not in used:
+                report.skipped(
+                    "pvc",
+                    f"PersistentVolumeClaim/{name} Pending: no pod uses it yet (a "
+                    "WaitForFirstConsumer class binds it when the first pod, e.g. a CronJob's "
+                    "run, mounts it)",
                 )
+            else:
+                users = ", ".join(used.get(name, []))
+                report.failed(
+                    "pvc",
+                    f"PersistentVolumeClaim/{name} status.phase is {phase}"
+                    f"{f' while Pod/{users} uses it' if users else ''}; expected Bound",
+                )
+
+    def _claims_in_use(self) -> dict[str, list[str]]:
+        """Claim name -> pods of the namespace that mount it."""
+        pods = self._call("list pods", self.core.list_namespaced_pod, self.target.namespace)
+        used: dict[str, list[str]] = {}
+        for pod in pods.items:
+            for volume in pod.spec.volumes or []:
+                source = volume.persistent_volume_claim
+                if source is not None:
+                    used.setdefault(source.claim_name, []).append(pod.metadata.name)
+        return used
 
     def _pods(self) -> list[Any]:
         ns = self.target.namespace
@@ -192,10 +223,11 @@ class ClusterVerifier:
             report.passed("configmap", f"ConfigMap/{name} present with {len(cm.data or {})} keys")
         return Inventory.build(docs)
 
-    def list_archive(self, pod_name: str, container: str, assets: str) -> list[str]:
-        """File names in the archive directory of the pod, through exec."""
+    def archive_state(self, pod_name: str, container: str, assets: str) -> dict[str, Any]:
+        """Files (closed ones with their sha256) and last seq per stream, through exec."""
         from kubernetes.stream import stream
 
+        command = [*ARCHIVE_STATE_COMMAND, assets]
         client = self._call(
             f"exec in {pod_name}",
             stream,
@@ -203,7 +235,7 @@ class ClusterVerifier:
             pod_name,
             self.target.namespace,
             container=container,
-            command=["ls", "-1A", assets],
+            command=command,
             stderr=True,
             stdin=False,
             stdout=True,
@@ -211,7 +243,7 @@ class ClusterVerifier:
             _preload_content=False,
         )
         try:
-            client.run_forever(timeout=60)
+            client.run_forever(timeout=120)
             out = client.read_channel(1)
             err = client.read_channel(2)
             code = client.returncode
@@ -221,8 +253,12 @@ class ClusterVerifier:
             if getattr(client, "sock", None) is not None:
                 client.sock.shutdown()
         if code != 0:
-            raise VerifyError(f"ls {assets} in {pod_name} exited {code}: {err.strip()}")
-        return [line for line in out.splitlines() if line.strip()]
+            raise VerifyError(f"{' '.join(command)} in {pod_name} exited {code}: {err.strip()}")
+        try:
+            state: dict[str, Any] = json.loads(out)
+        except ValueError as exc:
+            raise VerifyError(f"archive state from {pod_name} is not JSON: {exc}") from exc
+        return state
 
     def wait_for_new_pod(self, old_uid: str) -> Any:
         """Poll until a pod other than the deleted one is Ready, or time out."""
@@ -237,7 +273,8 @@ class ClusterVerifier:
     def restart_test(
         self, workload: Workload, container: Doc, inv: Inventory, report: Report
     ) -> None:
-        """Delete the pod and check every archive file is still there afterwards."""
+        """Delete the pod; afterwards every archive file is still there, every closed one with
+        the same checksum, and no stream's last seq went back."""
         data = resolved_env(container, inv).get("OBSERVER_DATA_DIR")
         if data is None or not data.value:
             report.skipped("restart", "OBSERVER_DATA_DIR unknown; cannot list the archive")
@@ -246,7 +283,7 @@ class ClusterVerifier:
         cname = str(container.get("name"))
         pod_name = workload.name
         try:
-            before = self.list_archive(pod_name, cname, assets)
+            before = self.archive_state(pod_name, cname, assets)
         except VerifyError as exc:
             report.failed("restart", f"cannot list the archive before the restart: {exc}")
             return
@@ -264,11 +301,11 @@ class ClusterVerifier:
             return
         report.passed("restart", f"Pod/{pod_name} deleted; Pod/{new_pod.metadata.name} Ready")
         try:
-            after = self.list_archive(new_pod.metadata.name, cname, assets)
+            after = self.archive_state(new_pod.metadata.name, cname, assets)
         except VerifyError as exc:
             report.failed("restart", f"cannot list the archive after the restart: {exc}")
             return
-        compare_listings(before, after, assets, report)
+        compare_states(before, after, assets, report)
 
 
 def _stem(name: str) -> str:
@@ -276,22 +313,46 @@ def _stem(name: str) -> str:
     return name[: -len(".zst")] if name.endswith(".zst") else name
 
 
-def compare_listings(before: list[str], after: list[str], assets: str, report: Report) -> None:
-    """Every file listed before the restart is listed after it."""
-    after_stems = {_stem(n) for n in after}
-    lost = sorted(n for n in before if _stem(n) not in after_stems)
+def _shown(names: list[str]) -> str:
+    return ", ".join(names[:10]) + (f" and {len(names) - 10} more" if len(names) > 10 else "")
+
+
+def compare_states(
+    before: dict[str, Any], after: dict[str, Any], assets: str, report: Report
+) -> None:
+    """Every file listed before the restart is there after it, closed files unchanged, and
+    each stream's last seq has not gone back."""
+    old: dict[str, str | None] = before.get("files") or {}
+    new: dict[str, str | None] = after.get("files") or {}
+    after_stems = {_stem(n) for n in new}
+    problems = []
+    lost = sorted(n for n in old if _stem(n) not in after_stems)
     if lost:
-        shown = ", ".join(lost[:10]) + (f" and {len(lost) - 10} more" if len(lost) > 10 else "")
-        report.failed(
-            "restart",
-            f"{assets}: {len(lost)} file(s) gone after the restart: {shown}; expected none lost",
-        )
-    elif not before:
+        problems.append(f"{len(lost)} file(s) gone after the restart: {_shown(lost)}")
+    changed = sorted(n for n, sha in old.items() if sha and n in new and new[n] != sha)
+    if changed:
+        problems.append(f"{len(changed)} closed file(s) changed content: {_shown(changed)}")
+    seqs_after = after.get("last_seq") or {}
+    for stream, seq in sorted((before.get("last_seq") or {}).items()):
+        now = seqs_after.get(stream)
+        if now is None or now < seq:
+            problems.append(f"stream {stream} last seq {seq} before, {now} after")
+    for problem in problems:
+        report.failed("restart", f"{assets}: {problem}; expected nothing lost")
+    if problems:
+        return
+    if not old:
         report.skipped("restart", f"{assets} was empty before the restart; nothing to compare")
-    else:
-        report.passed(
-            "restart", f"{assets}: all {len(before)} files still there ({len(after)} now)"
-        )
+        return
+    closed = sum(1 for sha in old.values() if sha)
+    seqs = ", ".join(
+        f"{s} {v} -> {seqs_after.get(s)}" for s, v in sorted((before.get("last_seq") or {}).items())
+    )
+    report.passed(
+        "restart",
+        f"{assets}: all {len(old)} files still there ({len(new)} now), {closed} closed file(s) "
+        f"with the same sha256, last seq kept ({seqs or 'no open stream'})",
+    )
 
 
 def verify_cluster(target: ClusterTarget, api: Any | None = None) -> Report:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from observer.ops.verify.inventory import (
@@ -12,17 +13,17 @@ from observer.ops.verify.inventory import (
     claim_names,
     is_observer_container,
     resolved_env,
-    selects,
 )
+from observer.ops.verify.network import check_network
 from observer.ops.verify.report import Report
 
 # The HTTP endpoints the service answers (observer.api.server routes them; a test checks it).
 HEALTH_PATH = "/health"
 READY_PATH = "/ready"
 KNOWN_ENDPOINTS = frozenset({HEALTH_PATH, READY_PATH, "/metrics", "/status"})
-# Egress Observer needs: DNS, PostgreSQL, KIS REST (real/paper), KIS WebSocket (real/paper), 443.
-KIS_PORTS = (9443, 29443, 21000, 31000, 443)
 MIN_GRACE_SECONDS = 30
+# A pinned tag names at least major.minor (15.10, 0.1.0, v1.2); 15 or 15-alpine float.
+_PINNED_TAG = re.compile(r"^v?[0-9]+\.[0-9]+")
 
 
 def check_all(inventory: Inventory, report: Report) -> None:
@@ -37,6 +38,7 @@ def check_all(inventory: Inventory, report: Report) -> None:
         if workload.long_running and observer:
             check_shutdown(workload, report)
             check_network(workload, inventory, report)
+        check_volume_mounts(workload, report)
 
 
 def _effective(container: Doc, pod_sc: Doc, key: str) -> Any:
@@ -103,8 +105,14 @@ def image_problem(image: str) -> str | None:
     last = image.rsplit("/", 1)[-1]
     if ":" not in last:
         return f"image {image} has no tag; expected a pinned version tag"
-    if last.split(":", 1)[1] == "latest":
+    tag = last.split(":", 1)[1]
+    if tag == "latest":
         return f"image {image} uses tag latest; expected a pinned version tag"
+    if not _PINNED_TAG.search(tag):
+        return (
+            f"image {image} has the floating tag {tag} (it moves with every upstream release); "
+            "expected a full version such as 15.10 or a digest"
+        )
     return None
 
 
@@ -216,60 +224,27 @@ def check_shutdown(workload: Workload, report: Report) -> None:
         report.passed("shutdown", f"{workload.ref} terminationGracePeriodSeconds {grace}")
 
 
-def _allowed_ports(policies: list[Doc]) -> tuple[bool, set[tuple[str, int]]]:
-    """(everything allowed, {(protocol, port)}) over the egress rules of the policies."""
-    allowed: set[tuple[str, int]] = set()
-    for policy in policies:
-        for rule in (policy.get("spec") or {}).get("egress") or []:
-            ports = rule.get("ports")
-            if not ports:
-                return True, allowed
-            for port in ports:
-                number = port.get("port")
-                if not isinstance(number, int):
-                    continue
-                end = int(port.get("endPort", number))
-                for value in range(number, end + 1):
-                    allowed.add((str(port.get("protocol", "TCP")), value))
-    return False, allowed
-
-
-def check_network(workload: Workload, inventory: Inventory, report: Report) -> None:
-    """A NetworkPolicy limits Observer's egress and lets DNS, PostgreSQL and KIS through."""
-    policies = [
-        p
-        for p in inventory.network_policies
-        if (p.get("metadata") or {}).get("namespace") == workload.namespace
-        and selects((p.get("spec") or {}).get("podSelector") or {}, workload.pod_labels)
-        and "Egress" in ((p.get("spec") or {}).get("policyTypes") or [])
-    ]
-    if not policies:
-        report.failed(
-            "network",
-            f"{workload.ref}: no NetworkPolicy restricts its egress; expected egress only to DNS, "
-            f"PostgreSQL and KIS ports {', '.join(map(str, KIS_PORTS))}",
-        )
-        return
-    names = ", ".join(str((p.get("metadata") or {}).get("name")) for p in policies)
-    everything, allowed = _allowed_ports(policies)
-    db_port = 5432
-    for container in workload.containers(init=False):
-        value = resolved_env(container, inventory).get("DB_PORT")
-        if value and value.value and value.value.isdigit():
-            db_port = int(value.value)
-    needed = [("UDP", 53), ("TCP", db_port)] + [("TCP", p) for p in KIS_PORTS]
-    missing = (
-        []
-        if everything
-        else [f"{proto} {port}" for proto, port in needed if (proto, port) not in allowed]
-    )
-    for item in missing:
-        report.failed(
-            "network",
-            f"{workload.ref}: egress to {item} not allowed by NetworkPolicy {names}; "
-            "expected allowed",
-        )
-    if not missing:
+def check_volume_mounts(workload: Workload, report: Report) -> None:
+    """Every volumeMount names a volume of the pod; no hostPath is mounted writable."""
+    volumes = workload.volumes()
+    templates = workload.claim_templates()
+    problems = []
+    for container in workload.containers():
+        cname = container.get("name", "?")
+        for mount in container.get("volumeMounts") or []:
+            name = mount.get("name")
+            where = f"container {cname} volumeMount {name} at {mount.get('mountPath')}"
+            if name not in volumes and name not in templates:
+                problems.append(f"{where} names no volume of the pod; expected one in spec.volumes")
+            elif name in volumes and "hostPath" in volumes[name] and not mount.get("readOnly"):
+                path = (volumes[name]["hostPath"] or {}).get("path")
+                problems.append(
+                    f"{where} is the node's {path} mounted writable; expected readOnly: true "
+                    "(or a persistentVolumeClaim)"
+                )
+    for problem in problems:
+        report.failed("volumes", f"{workload.ref} {problem}")
+    if not problems:
         report.passed(
-            "network", f"{workload.ref}: NetworkPolicy {names} allows DNS, {db_port} and KIS ports"
+            "volumes", f"{workload.ref}: every mount names a volume, no writable hostPath"
         )

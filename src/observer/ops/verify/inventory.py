@@ -126,10 +126,11 @@ class Inventory:
         return set(spec.get("accessModes") or [])
 
     def observer_workloads(self) -> list[tuple[Workload, Doc]]:
-        """(workload, container) pairs that run Observer (by environment or image)."""
+        """(workload, container) pairs that run Observer (by environment or image), init
+        containers included (the migration Job runs `observer db migrate` as one)."""
         found = []
         for workload in self.workloads:
-            for container in workload.containers(init=False):
+            for container in workload.containers():
                 if is_observer_container(container, self):
                     found.append((workload, container))
         return found

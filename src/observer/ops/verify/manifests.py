@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from observer.config.exceptions import ConfigError
 from observer.config.paths import K8S_PATHS
@@ -19,7 +20,7 @@ from observer.config.settings import (
     SECRET_VARS,
     load_settings,
 )
-from observer.ops.verify import hardening
+from observer.ops.verify import hardening, storage
 from observer.ops.verify.inventory import (
     Doc,
     EnvValue,
@@ -29,6 +30,7 @@ from observer.ops.verify.inventory import (
     mount_for,
     resolved_env,
 )
+from observer.ops.verify.placeholders import check_placeholders
 from observer.ops.verify.render import render_kustomize
 from observer.ops.verify.report import Report
 
@@ -66,7 +68,12 @@ def prerequisite_secrets(path: Path | None) -> set[str]:
 
 
 def verify_manifests(
-    directory: Path, *, prerequisites: Path | None = None, kubectl: str | None = None
+    directory: Path,
+    *,
+    prerequisites: Path | None = None,
+    kubectl: str | None = None,
+    allow_placeholders: bool = False,
+    capacity: Path | None = None,
 ) -> Report:
     """Render DIR and run every static check on the result."""
     rendered = render_kustomize(directory, kubectl)
@@ -76,11 +83,24 @@ def verify_manifests(
         "render", detail + (f" (kubectl said: {rendered.warnings})" if rendered.warnings else "")
     )
     prereq_file = prerequisites or find_prerequisites(directory)
-    check_inventory(Inventory.build(rendered.docs), report, prerequisite_secrets(prereq_file))
+    check_inventory(
+        Inventory.build(rendered.docs),
+        report,
+        prerequisite_secrets(prereq_file),
+        allow_placeholders=allow_placeholders,
+        capacity=storage.load_capacity(capacity or storage.find_capacity(directory)),
+    )
     return report
 
 
-def check_inventory(inventory: Inventory, report: Report, prerequisites: set[str]) -> None:
+def check_inventory(
+    inventory: Inventory,
+    report: Report,
+    prerequisites: set[str],
+    *,
+    allow_placeholders: bool = False,
+    capacity: dict[str, Any] | None = None,
+) -> None:
     """Every check, on an already built inventory (also used by tests on hand-made docs)."""
     pairs = inventory.observer_workloads()
     if not pairs:
@@ -97,6 +117,9 @@ def check_inventory(inventory: Inventory, report: Report, prerequisites: set[str
     check_secrets(inventory, report, prerequisites)
     check_config_maps(inventory, report)
     hardening.check_all(inventory, report)
+    storage.check_binding_waves(inventory, report)
+    storage.check_capacity(inventory, report, capacity)
+    check_placeholders(inventory, report, allowed=allow_placeholders)
 
 
 def _where(workload: Workload, container: Doc) -> str:

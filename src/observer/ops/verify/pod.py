@@ -28,6 +28,9 @@ from observer.ops.verify.report import Report
 MARKER_NAME = ".observer-persistence-marker"
 OWN_MOUNT_PATHS = ("OBSERVER_DATA_DIR", "OBSERVER_LOG_DIR", "OBSERVER_SNAPSHOT_DIR")
 FRESH_JSONL_SECONDS = 300
+# Market data: trades (scalp) and quotes (swing). The system stream writes even when no market
+# data arrives (gaps, reconnects), so a fresh system file proves nothing.
+MARKET_STREAMS = ("scalp", "swing")
 
 
 @dataclass(frozen=True)
@@ -191,7 +194,8 @@ def _metric_value(text: str, name: str) -> float | None:
 def check_fresh_archive(
     settings: Settings, metrics: HttpAnswer, now: float, report: Report
 ) -> None:
-    """While the market is open, a JSONL file was written within the last five minutes."""
+    """While the market is open, a scalp or swing JSONL file was written within the last five
+    minutes."""
     if metrics.status != 200:
         report.skipped(
             "archive", f"market state unknown (/metrics: {metrics.error or metrics.status})"
@@ -203,9 +207,17 @@ def check_fresh_archive(
             "archive", "market closed (observer_market_open is not 1): no fresh JSONL expected"
         )
         return
-    files = [path for name, path in scan(settings.assets_dir) if not name.compressed]
+    files = [
+        path
+        for name, path in scan(settings.assets_dir)
+        if not name.compressed and name.stream in MARKET_STREAMS
+    ]
     if not files:
-        report.failed("archive", f"market open but no JSONL file in {settings.assets_dir}")
+        report.failed(
+            "archive",
+            f"market open but no scalp or swing JSONL file in {settings.assets_dir} "
+            "(system records alone do not count)",
+        )
         return
     newest = max(files, key=lambda p: p.stat().st_mtime)
     age = now - newest.stat().st_mtime

@@ -1,0 +1,249 @@
+"""Capacity: what a trading day costs on each volume, measured from a simulated session.
+
+Runs the real service (`observer run`, built-in simulator, 41 scalp slots, the loader into a
+throwaway PostgreSQL database) with the clock fast-forwarded through part of a regular
+session, then measures:
+
+* archive bytes per simulated hour per stream (scalp, swing, system), plain and after the
+  archive's own zstd compression (level 3, as the maintenance compresses closed hours);
+* PostgreSQL bytes per tick and per quote, indexes and TOAST included
+  (``pg_total_relation_size`` summed over the day partitions, divided by their row count);
+* log bytes per simulated hour (everything under OBSERVER_LOG_DIR);
+* the universe snapshot bytes per day.
+
+From them it derives the per-trading-day rates (6.5 h of regular session at 41 slots; per
+extra app key the scalp part scales by slots) and, with ``--write deploy/capacity.yaml``,
+replaces the ``rates`` section of that file, which ``observer verify manifests`` reads to
+compute each claim's days-until-full. Whatever schema is current when it runs is measured.
+Needs the PostgreSQL of the tests (OBSERVER_TEST_DATABASE_URL or 127.0.0.1:5432 user postgres).
+
+    .venv/bin/python bench/bench_capacity.py [--seconds S] [--speed X] [--write FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import yaml
+import zstandard
+
+SESSION_HOURS = 6.5  # 09:00-15:30 of trades and sweeps
+START = "2026-11-26T09:05:00+09:00"
+ZSTD_LEVEL = 3
+
+
+def _admin_url() -> str:
+    return os.environ.get(
+        "OBSERVER_TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+    )
+
+
+async def _sql(url: str, sql: str, *args: Any) -> list[Any]:
+    import asyncpg
+
+    conn = await asyncpg.connect(url)
+    try:
+        return list(await conn.fetch(sql, *args))
+    finally:
+        await conn.close()
+
+
+def _run_service(home: Path, db: str, seconds: float, speed: float) -> None:
+    env = {
+        "PATH": os.environ.get("PATH", ""),
+        "HOME": str(home),
+        "OBSERVER_HOME": str(home),
+        "OBSERVER_SOURCE": "sim",
+        "OBSERVER_CLOCK_START": START,
+        "OBSERVER_CLOCK_SPEED": str(speed),
+        "OBSERVER_SCALP_MAX_SLOTS": "41",
+        "OBSERVER_LOADER_ENABLED": "true",
+        "SERVICE_PORT": "0",
+        "LOG_FORMAT": "json",
+        "LOG_LEVEL": "INFO",
+        "DB_HOST": "127.0.0.1",
+        "DB_PORT": "5432",
+        "DB_USER": "postgres",
+        "DB_NAME": db,
+    }
+    command = [str(Path(sys.executable).parent / "observer"), "run"]
+    with (home / "stderr.txt").open("wb") as err:
+        proc = subprocess.Popen(command, env=env, stdout=err, stderr=err)
+        try:
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and proc.poll() is None:
+                time.sleep(0.5)
+            if proc.poll() is not None:
+                sys.exit(f"the service stopped early; see {home / 'stderr.txt'}")
+            proc.send_signal(signal.SIGTERM)
+            proc.wait(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+
+
+def _archive(home: Path, hours: float) -> dict[str, dict[str, float]]:
+    assets = home / "data" / "assets"
+    found: dict[str, dict[str, float]] = {}
+    cctx = zstandard.ZstdCompressor(level=ZSTD_LEVEL, write_checksum=True)
+    for path in sorted(assets.glob("*.jsonl")):
+        stream = path.name.split("_", 1)[0]
+        raw = path.read_bytes()
+        entry = found.setdefault(stream, {"plain": 0.0, "zstd": 0.0, "records": 0.0})
+        entry["plain"] += len(raw)
+        entry["zstd"] += len(cctx.compress(raw))
+        entry["records"] += raw.count(b"\n")
+    return {s: {k: v / hours for k, v in e.items()} for s, e in found.items()}
+
+
+def _dir_bytes(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
+
+
+async def _database(url: str) -> dict[str, dict[str, float]]:
+    out: dict[str, dict[str, float]] = {}
+    for table in ("ticks", "quotes"):
+        rows = await _sql(
+            url,
+            "SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) AS bytes "
+            "FROM pg_inherits i WHERE i.inhparent = $1::regclass",
+            table,
+        )
+        count = (await _sql(url, f"SELECT count(*) AS n FROM {table}"))[0]["n"]  # noqa: S608
+        total = int(rows[0]["bytes"])
+        out[table] = {"rows": count, "bytes": total, "per_row": total / count if count else 0.0}
+    return out
+
+
+async def _wait_loaded(url: str, archive_records: int, deadline_s: float = 120) -> None:
+    deadline = time.monotonic() + deadline_s
+    while time.monotonic() < deadline:
+        try:
+            rows = await _sql(
+                url, "SELECT (SELECT count(*) FROM ticks) + (SELECT count(*) FROM quotes) AS n"
+            )
+        except Exception:
+            rows = [{"n": 0}]
+        if rows[0]["n"] >= archive_records:
+            return
+        await asyncio.sleep(1)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=60.0, help="real seconds to run")
+    parser.add_argument("--speed", type=float, default=30.0, help="clock speed")
+    parser.add_argument("--write", type=Path, help="update the rates section of this YAML")
+    args = parser.parse_args()
+    admin = _admin_url()
+    db = "bench_capacity_" + secrets.token_hex(4)
+    asyncio.run(_sql(admin, f'CREATE DATABASE "{db}"'))
+    dsn = admin.rsplit("/", 1)[0] + "/" + db
+    home = Path(tempfile.mkdtemp(prefix="bench-capacity-"))
+    try:
+        _run_service(home, db, args.seconds, args.speed)
+        hours = args.seconds * args.speed / 3600
+        archive = _archive(home, hours)
+        # The service stopped: load what it had not loaded yet.
+        subprocess.run(
+            [str(Path(sys.executable).parent / "observer"), "db", "load"],
+            env={"PATH": os.environ.get("PATH", ""), "OBSERVER_HOME": str(home),
+                 "DB_HOST": "127.0.0.1", "DB_USER": "postgres", "DB_NAME": db},
+            check=False, capture_output=True,
+        )  # fmt: skip
+        database = asyncio.run(_database(dsn))
+        # Most log lines follow real time (periodic status), some the simulated market: the
+        # larger of the two per-hour figures is taken.
+        logs = _dir_bytes(home / "logs") / min(hours, args.seconds / 3600)
+        universe = _dir_bytes(home / "universe")
+    finally:
+        asyncio.run(_sql(admin, f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)'))
+        shutil.rmtree(home, ignore_errors=True)
+    report(archive, database, logs, universe, hours)
+    if args.write:
+        write_rates(args.write, archive, database, logs, universe)
+
+
+def rates(
+    archive: dict[str, dict[str, float]],
+    database: dict[str, dict[str, float]],
+    logs: float,
+    universe: float,
+) -> dict[str, Any]:
+    """Per-trading-day rates at 41 slots (scalp scales with slots for extra app keys)."""
+    per_day = {s: {k: v * SESSION_HOURS for k, v in e.items()} for s, e in archive.items()}
+    zstd_day = sum(e["zstd"] for e in per_day.values())
+    plain_hour = sum(e["plain"] for e in archive.values())
+    ticks_day = per_day.get("scalp", {}).get("records", 0.0)
+    quotes_day = per_day.get("swing", {}).get("records", 0.0)
+    db_day = ticks_day * database["ticks"]["per_row"] + quotes_day * database["quotes"]["per_row"]
+    return {
+        "measured_on": date.today().isoformat(),
+        "slots": 41,
+        "session_hours": SESSION_HOURS,
+        "archive_zstd_bytes_per_day": int(zstd_day),
+        # Closed hours stay plain until the 18:30 maintenance compresses them: the data volume
+        # holds up to one session of plain hours at a time.
+        "archive_plain_bytes_per_hour": int(plain_hour),
+        "archive_plain_bytes_peak": int(plain_hour * SESSION_HOURS),
+        "scalp_zstd_bytes_per_day_per_slot": int(per_day.get("scalp", {}).get("zstd", 0) / 41),
+        "db_bytes_per_tick": round(database["ticks"]["per_row"], 1),
+        "db_bytes_per_quote": round(database["quotes"]["per_row"], 1),
+        "db_bytes_per_day": int(db_day),
+        "log_bytes_per_day": int(logs * 24),
+        "universe_bytes_per_day": int(universe),
+    }
+
+
+def report(
+    archive: dict[str, dict[str, float]],
+    database: dict[str, dict[str, float]],
+    logs: float,
+    universe: float,
+    hours: float,
+) -> None:
+    print(f"simulated session: {hours:.2f} h at 41 slots")
+    print(f"{'stream':8} {'records/h':>12} {'plain B/h':>14} {'zstd B/h':>14} {'ratio':>7}")
+    for stream, e in sorted(archive.items()):
+        ratio = e["plain"] / e["zstd"] if e["zstd"] else 0.0
+        print(
+            f"{stream:8} {e['records']:>12,.0f} {e['plain']:>14,.0f} {e['zstd']:>14,.0f}"
+            f" {ratio:>6.1f}x"
+        )
+    for table, d in database.items():
+        print(f"postgres {table}: {d['rows']:,.0f} rows, {d['bytes']:,.0f} bytes = "
+              f"{d['per_row']:,.1f} bytes/row (indexes included)")  # fmt: skip
+    print(f"logs: {logs:,.0f} bytes per hour; universe snapshots: {universe:,.0f} bytes")
+    for key, value in rates(archive, database, logs, universe).items():
+        print(f"  {key}: {value}")
+
+
+def write_rates(
+    path: Path,
+    archive: dict[str, dict[str, float]],
+    database: dict[str, dict[str, float]],
+    logs: float,
+    universe: float,
+) -> None:
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    head = text.split("\nrates:", 1)[0].rstrip("\n") + "\n" if text else ""
+    doc = yaml.safe_dump({"rates": rates(archive, database, logs, universe)}, sort_keys=False)
+    path.write_text(head + doc, encoding="utf-8")
+    print(f"rates written to {path}")
+
+
+if __name__ == "__main__":
+    main()
