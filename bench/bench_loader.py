@@ -90,6 +90,23 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def _bytes_per_tick(dsn: str) -> float:
+    """PostgreSQL bytes per tick: every ticks partition with its indexes and TOAST, per row."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE ticks")
+        size = await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+            " WHERE inhparent = 'ticks'::regclass"
+        )
+        rows = await conn.fetchval("SELECT count(*) FROM ticks")
+    finally:
+        await conn.close()
+    return float(size) / max(1, rows)
+
+
 async def _run(records: int, symbols: int) -> None:
     from urllib.parse import urlsplit
 
@@ -133,6 +150,7 @@ async def _run(records: int, symbols: int) -> None:
             counts = await loader.run_once()
             elapsed, loader_cpu = time.perf_counter() - t0, time.process_time() - c0
             watcher.cancel()
+            per_tick = await _bytes_per_tick(settings.db_dsn)
         finally:
             await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     rate = counts.get("ticks", 0) / elapsed
@@ -154,6 +172,7 @@ async def _run(records: int, symbols: int) -> None:
             f"  CPU per row: PostgreSQL backends (two connections) {backend / rows * 1e6:.1f} us"
             f" ({rows / backend:,.0f} rows per CPU second)"
         )
+    print(f"  PostgreSQL bytes per tick (table, indexes, TOAST): {per_tick:,.0f}")
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if counts.get("ticks") != records // symbols * symbols:
         raise SystemExit("row count mismatch")

@@ -4,7 +4,8 @@ Paths may be files or directories (searched recursively for ``*.jsonl`` and ``*.
 Every line is detected on its own: Observer's archive format, or one of the legacy formats
 (:mod:`observer.store.legacy`). Rows go through the same staging + ``ON CONFLICT DO NOTHING``
 path as the loader, so importing the same files again loads nothing twice; the summary counts
-loaded, duplicate and rejected lines (with reasons).
+loaded, duplicate and rejected lines (with reasons). Each rejected line is written with its
+reason to a rejects file (JSON lines), which the summary names.
 """
 
 from __future__ import annotations
@@ -45,11 +46,18 @@ class ImportSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     unreadable_files: list[str] = field(default_factory=list)
+    rejects_file: Path | None = None
+    rejects_written: int = 0
 
     @property
     def loaded_lines(self) -> int:
         """Lines that became new rows (ticks, quotes, system events)."""
         return sum(self.loaded[t] for t in PRIMARY_TABLES)
+
+    @property
+    def all_rejected(self) -> bool:
+        """True when there were lines and every one of them was rejected."""
+        return self.lines > 0 and sum(self.rejected.values()) >= self.lines
 
 
 def import_files(paths: list[Path]) -> list[Path]:
@@ -79,10 +87,16 @@ class ArchiveImporter:
     """Imports files idempotently in batches of ``loader_batch_rows`` lines."""
 
     def __init__(
-        self, settings: Settings, *, progress: Callable[[int], None] | None = None
+        self,
+        settings: Settings,
+        *,
+        progress: Callable[[int], None] | None = None,
+        rejects_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress
+        self.rejects_path = rejects_path
+        self._rejects: IO[bytes] | None = None
         self.batch_rows = settings.loader_batch_rows
         self._legacy = LegacyConverter()
 
@@ -101,6 +115,8 @@ class ArchiveImporter:
                 await self._import_file(writer, path, summary)
         finally:
             await db.close()
+            if self._rejects is not None:
+                self._rejects.close()
         return summary
 
     async def _import_file(self, writer: BatchWriter, path: Path, summary: ImportSummary) -> None:
@@ -130,7 +146,7 @@ class ArchiveImporter:
             self.progress(size)
 
     def _collect(self, lines: Iterator[bytes]) -> tuple[RowBatch, int, bool]:
-        batch = RowBatch()
+        batch = RowBatch(keep_lines=self.rejects_path is not None)
         consumed = 0
         for line in lines:
             consumed += len(line)
@@ -146,10 +162,10 @@ class ArchiveImporter:
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            batch.reject("truncated_line" if not line.endswith(b"\n") else "bad_json")
+            batch.reject("truncated_line" if not line.endswith(b"\n") else "bad_json", text)
             return
         if type(obj) is not dict:
-            batch.reject("not_an_object")
+            batch.reject("not_an_object", text)
             return
         if is_archive_record(obj):
             batch.add_parsed(obj, text)
@@ -157,15 +173,16 @@ class ArchiveImporter:
         try:
             record = self._legacy.convert(obj, text)
         except RowError as err:
-            batch.reject(err.reason)
+            batch.reject(err.reason, text)
             return
         if record is None:
-            batch.reject("unknown_format")
+            batch.reject("unknown_format", text)
             return
-        batch.add(record)
+        batch.add(record, text)
 
     async def _write(self, writer: BatchWriter, batch: RowBatch, summary: ImportSummary) -> None:
         counts = await writer.write(batch) if batch.row_count else {}
+        self._write_rejects(batch, summary)
         summary.lines += batch.records
         summary.rejected.update(batch.rejected)
         summary.skipped.update(batch.skipped)
@@ -174,6 +191,23 @@ class ArchiveImporter:
         # Rows dropped for unusable values were counted as rejected by the writer.
         kept = {t: batch.table_rows(t) for t in PRIMARY_TABLES}
         summary.duplicates += sum(kept[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
+
+    def _write_rejects(self, batch: RowBatch, summary: ImportSummary) -> None:
+        """Append the batch's rejected lines (and rows the server refused) to the rejects file."""
+        if self.rejects_path is None or not (batch.rejected_lines or batch.refused):
+            return
+        if self._rejects is None:
+            self._rejects = self.rejects_path.open("ab")
+            summary.rejects_file = self.rejects_path
+        out = self._rejects
+        for line, reason in batch.rejected_lines:
+            text = line.decode("utf-8", "replace")
+            out.write(orjson.dumps({"reason": reason, "line": text}) + b"\n")
+        for refused in batch.refused:
+            entry = {"reason": f"refused_{refused.table}: {refused.reason}", "row": refused.row}
+            out.write(orjson.dumps(entry, default=str) + b"\n")
+        summary.rejects_written += len(batch.rejected_lines) + len(batch.refused)
+        out.flush()
 
 
 def describe(summary: ImportSummary) -> list[str]:
@@ -191,9 +225,19 @@ def describe(summary: ImportSummary) -> list[str]:
         out.append(f"  skipped (no table for {tr_id}): {count:,}")
     for name in summary.unreadable_files:
         out.append(f"  unreadable file: {name}")
+    if summary.rejects_file is not None:
+        out.append(f"  rejected lines with their reasons: {summary.rejects_file}")
+    if summary.all_rejected:
+        out.append("every line was rejected")
     return out
 
 
-def run_import(settings: Settings, paths: list[Path], progress: Any = None) -> ImportSummary:
+def run_import(
+    settings: Settings,
+    paths: list[Path],
+    progress: Any = None,
+    rejects_path: Path | None = None,
+) -> ImportSummary:
     """Run an import to completion (for the CLI)."""
-    return asyncio.run(ArchiveImporter(settings, progress=progress).run(paths))
+    importer = ArchiveImporter(settings, progress=progress, rejects_path=rejects_path)
+    return asyncio.run(importer.run(paths))

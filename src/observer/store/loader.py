@@ -23,8 +23,9 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
+from observer.archive.reader import ArchiveReader, Chunk, Position
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -35,6 +36,7 @@ from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
 from observer.store.inspect import read_checkpoints
 from observer.store.migrations import migrate
+from observer.store.tickcopy import fast_path_active
 from observer.store.universe import SnapshotTracker
 
 log = logging.getLogger(__name__)
@@ -47,44 +49,11 @@ QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
 
 
-class ChunkLike(Protocol):
-    """Consecutive complete lines of one file and the offset of the first."""
-
-    @property
-    def file(self) -> str:
-        """The plain file name (without ``.zst``)."""
-        ...
-
-    @property
-    def offset(self) -> int:
-        """Byte offset of the first line."""
-        ...
-
-    @property
-    def data(self) -> bytes:
-        """The lines, each with its ``\\n``, up to ``end`` (then the start of a line that is
-        not complete yet, without ``\\n``)."""
-        ...
-
-    @property
-    def end(self) -> int:
-        """Where the complete lines end in ``data``."""
-        ...
-
-
-class LineReader(Protocol):
-    """What the loader needs of the archive reader."""
-
-    def iter_chunks(self, stream: str, start: Any = None) -> Iterator[ChunkLike]:
-        """Complete lines of ``stream`` from ``start`` on, a read buffer at a time."""
-        ...
-
-
 class _Feed:
     """A stream's lines handed out a batch at a time: where the last batch stopped in the
     current chunk. Only one reader thread uses it at a time."""
 
-    def __init__(self, chunks: Iterator[ChunkLike]) -> None:
+    def __init__(self, chunks: Iterator[Chunk]) -> None:
         self.chunks = chunks
         self.file = ""
         self.base = 0  # the file offset of data[0]
@@ -96,12 +65,6 @@ class _Feed:
         close = getattr(self.chunks, "close", None)
         if close is not None:
             close()
-
-
-def _position(file: str, offset: int) -> Any:
-    from observer.archive.reader import Position
-
-    return Position(file, offset)
 
 
 class JitteredBackoff:
@@ -133,7 +96,7 @@ class ArchiveLoader:
         settings: Settings,
         clock: Clock,
         metrics: Metrics,
-        reader: LineReader,
+        reader: ArchiveReader,
         *,
         streams: tuple[str, ...] = STREAMS,
         backoff_initial: float = BACKOFF_INITIAL_SECONDS,
@@ -150,10 +113,8 @@ class ArchiveLoader:
         self.auto_migrate = auto_migrate
         self._backoff = JitteredBackoff(backoff_initial, backoff_max)
         self._db: Database | None = None
-        self._helper: Database | None = None
         self._writer: BatchWriter | None = None
-        self._positions: dict[str, Any] = {}
-        self._last: dict[str, dict[str, Any]] = {}
+        self._checkpoints: dict[str, Checkpoint] = {}
         self._snapshots = SnapshotTracker(settings.snapshot_dir)
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -181,6 +142,7 @@ class ArchiveLoader:
 
     async def run_forever(self) -> None:
         """Follow the archive until ``stop()``; never raises for database trouble."""
+        lag = asyncio.create_task(self._watch_lag())
         try:
             while not self._stopping.is_set():
                 try:
@@ -196,6 +158,8 @@ class ArchiveLoader:
                     log.exception("loader: unexpected error")
                     await self._on_error(StoreError(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
             await self._disconnect()
 
     def stop(self) -> None:
@@ -220,39 +184,33 @@ class ArchiveLoader:
     async def _connect(self) -> None:
         if self.auto_migrate:
             await migrate(self.settings)
-        db = await self._open("observer-loader")
-        try:
-            # A second connection writes half of each large batch of trades (a catch-up) at once.
-            helper = await self._open("observer-loader-helper")
-        except StoreError:
-            await db.close()
-            raise
+        db = await Database.connect(
+            self.settings.db_dsn,
+            label=self.settings.db_dsn_redacted,
+            command_seconds=self.settings.db_timeout_seconds,
+            server_settings=load_session_settings("observer-loader"),
+        )
         try:
             checkpoints = await read_checkpoints(db)
         except StoreError:
             await db.close()
-            await helper.close()
             raise
-        self._db, self._helper, self._writer = db, helper, BatchWriter(db, helper)
-        self._last = checkpoints
-        self._positions = {s: _position(cp["file"], cp["offset"]) for s, cp in checkpoints.items()}
+        self._db = db
+        self._writer = BatchWriter(db)
+        self._checkpoints = checkpoints
         self._snapshots.forget()
         self._quiet_keys.clear()
         self._set_db_up(True)
-        log.info("loader connected to %s", self.settings.db_dsn_redacted)
-
-    async def _open(self, application_name: str) -> Database:
-        return await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            server_settings=load_session_settings(application_name),
+        log.info(
+            "loader connected to %s (trade fast path %s)",
+            self.settings.db_dsn_redacted,
+            "active" if fast_path_active() else "off",
         )
 
     async def _disconnect(self) -> None:
-        db, helper, self._db, self._helper, self._writer = self._db, self._helper, None, None, None
-        for conn in (db, helper):
-            if conn is not None:
-                await conn.close()
+        db, self._db, self._writer = self._db, None, None
+        if db is not None:
+            await db.close()
 
     def _set_db_up(self, up: bool) -> None:
         self.db_up = up
@@ -264,7 +222,6 @@ class ArchiveLoader:
         if isinstance(err, DatabaseUnavailableError):
             self._set_db_up(False)
         await self._disconnect()
-        await asyncio.to_thread(self._update_lag)  # the archive keeps growing meanwhile
         delay = self._backoff.next_delay()
         log.warning("loader: %s; retrying in %.1f s", err, delay)
         await self._idle(delay)
@@ -290,7 +247,8 @@ class ArchiveLoader:
         if refresh or now - self._lag_checked >= LAG_CHECK_SECONDS:
             self._lag_checked = now
             await self._load_snapshots()
-            await asyncio.to_thread(self._update_lag)
+            if refresh:
+                await asyncio.to_thread(self._update_lag)
         self.last_error = None
         if not busy:
             self.caught_up.set()
@@ -306,8 +264,10 @@ class ArchiveLoader:
         assert writer is not None  # noqa: S101 - connected by the caller
         before = self._archive_key(stream)
         self._quiet_keys.pop(stream, None)
-        feed = _Feed(self.reader.iter_chunks(stream, self._positions.get(stream)))
-        reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
+        checkpoint = self._checkpoints.get(stream)
+        start = Position(checkpoint.file, checkpoint.offset) if checkpoint is not None else None
+        feed = _Feed(self.reader.iter_chunks(stream, start))
+        reading: asyncio.Future[tuple[RowBatch, Position | None, bool]] | None = None
         more = True
 
         def read_next() -> None:
@@ -327,11 +287,9 @@ class ArchiveLoader:
                     # batch while the server writes this one.
                     read_next()
                 if position is not None:
-                    checkpoint = Checkpoint(
-                        stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
-                    )
+                    checkpoint = self._next_checkpoint(stream, batch, position)
                     counts = await writer.write(batch, checkpoint, after_copy=read_next)
-                    self._committed(stream, batch, position, counts)
+                    self._committed(batch, checkpoint, counts)
                 if exhausted:
                     self._quiet_keys[stream] = (before, time.monotonic())
                     return False
@@ -344,7 +302,7 @@ class ArchiveLoader:
                     reading.exception()
             feed.close()
 
-    def _collect(self, feed: _Feed) -> tuple[RowBatch, Any, bool]:
+    def _collect(self, feed: _Feed) -> tuple[RowBatch, Position | None, bool]:
         """Read up to one batch of lines (runs in a worker thread): the batch, the position
         after its last line (None when there was no line), and whether the lines ran out.
 
@@ -378,30 +336,32 @@ class ArchiveLoader:
                 if not batch.records & 1023 and time.monotonic() >= deadline:
                     break
         feed.data, feed.end, feed.pos, feed.base, feed.file = data, end, pos, base, file
-        return batch, _position(file, base + pos) if moved else None, exhausted
+        return batch, Position(file, base + pos) if moved else None, exhausted
 
-    def _committed(
-        self, stream: str, batch: RowBatch, position: Any, counts: dict[str, int]
-    ) -> None:
-        self._positions[stream] = position
-        last = self._last.setdefault(stream, {})
-        if batch.last_seq is not None:
-            last["last_seq"] = batch.last_seq
-        if batch.last_recv_ns is not None:
-            last["last_recv_ns"] = batch.last_recv_ns
+    def _next_checkpoint(self, stream: str, batch: RowBatch, position: Position) -> Checkpoint:
+        """The stream's checkpoint once ``batch`` is loaded (seq and receive time carried over
+        when the batch has none)."""
+        last = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+        last_seq = last.last_seq if batch.last_seq is None else batch.last_seq
+        last_recv = last.last_recv_ns if batch.last_recv_ns is None else batch.last_recv_ns
+        return Checkpoint(stream, position.file, position.offset, last_seq, last_recv)
+
+    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
+        self._checkpoints[checkpoint.stream] = checkpoint
         for table, count in counts.items():
             if count:
                 self.rows[table] += count
                 self.metrics.loader_rows.labels(table=table).inc(count)
         self.rejected.update(batch.rejected)
         if batch.rejected:
-            log.warning("loader rejected %s in %s", dict(batch.rejected), stream)
+            log.warning("loader rejected %s in %s", dict(batch.rejected), checkpoint.stream)
 
     async def _load_snapshots(self) -> None:
-        assert self._writer is not None  # noqa: S101 - connected by the caller
+        writer = self._writer
+        assert writer is not None  # noqa: S101 - connected by the caller
         pending = await asyncio.to_thread(self._snapshots.pending)
         for name, batch in pending:
-            counts = await self._writer.write(batch)
+            counts = await writer.write(batch)
             self._snapshots.done(name)
             inserted = counts.get("universe_members", 0)
             if inserted:
@@ -416,11 +376,11 @@ class ArchiveLoader:
             dir_mtime = os.stat(assets).st_mtime_ns
         except OSError:
             return (-1, -1)
-        position = self._positions.get(stream)
-        if position is None:
+        checkpoint = self._checkpoints.get(stream)
+        if checkpoint is None:
             return (dir_mtime, -1)
         try:
-            return (dir_mtime, os.stat(assets / position.file).st_size)
+            return (dir_mtime, os.stat(assets / checkpoint.file).st_size)
         except OSError:
             return (dir_mtime, -2)
 
@@ -441,14 +401,22 @@ class ArchiveLoader:
                 self.metrics.loader_lag_records.labels(stream=stream).set(0)
                 continue
             newest = newest_seq(Path(self.settings.assets_dir), stream)
-            loaded = self._last.get(stream, {}).get("last_seq") or 0
+            checkpoint = self._checkpoints.get(stream)
+            loaded = (checkpoint.last_seq if checkpoint is not None else None) or 0
             lag = 0 if newest is None else max(0, newest - loaded)
             self.lag_records[stream] = lag
             self.metrics.loader_lag_records.labels(stream=stream).set(lag)
             if lag:
-                recv = self._last.get(stream, {}).get("last_recv_ns")
+                recv = checkpoint.last_recv_ns if checkpoint is not None else None
                 if recv is not None and (oldest_ns is None or recv < oldest_ns):
                     oldest_ns = recv
         lag_s = 0.0 if oldest_ns is None else max(0.0, (self.clock.now_ns() - oldest_ns) / NS_PER_S)
         self.lag_seconds = lag_s
         self.metrics.loader_lag_seconds.set(lag_s)
+
+    async def _watch_lag(self) -> None:
+        """Refresh the lag figures every LAG_CHECK_SECONDS whatever the database does (a
+        statement waiting on a partitioned network, a backoff), so they keep growing."""
+        while True:
+            await asyncio.to_thread(self._update_lag)
+            await asyncio.sleep(LAG_CHECK_SECONDS)

@@ -16,37 +16,12 @@ def _staging_ddl(table: str, columns: R.ColumnSpec) -> str:
 
 # One staging table per target table, with exactly the columns rows.py builds (one source).
 STAGING_DDL: Final = {table: _staging_ddl(table, columns) for table, columns in R.STAGING.items()}
-# The binary COPY fast path (store/tickcopy.py): typed ticks rows, for a batch that meets rows
-# already loaded, and the bar inputs of rows copied straight into their day partition.
-FAST_STAGING_DDL: Final = (
-    "CREATE TEMP TABLE IF NOT EXISTS stage_ticks_typed (LIKE ticks) ON COMMIT DELETE ROWS",
+# Trades: the typed rows of a batch that meets rows already loaded, and the bar inputs of every
+# trade inserted (the bars are merged from them once per batch, by MERGE_BARS).
+TICK_STAGING_DDL: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_ticks (LIKE ticks) ON COMMIT DELETE ROWS",
     _staging_ddl("bar_ticks", R.BAR_TICK_COLUMNS),
-    "CREATE TEMP TABLE IF NOT EXISTS stage_bars (LIKE bars_1m) ON COMMIT DELETE ROWS",
 )
-_INSERT_STAGED_TICKS: Final = """
-    INSERT INTO ticks (symbol, business_date, trade_ts, recv_ts, recv_ns, seq, tr_id, source,
-                       schema_version, session_id, mitigation_level, flags, raw,
-        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
-        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
-        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
-        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
-        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
-        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
-        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
-        market, session, tick_size)
-    SELECT symbol, business_date::date, trade_ts::timestamptz,
-           timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq,
-           tr_id, source, schema_version, session_id, mitigation_level, flags, raw,
-        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
-        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
-        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
-        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
-        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
-        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
-        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
-        market, session, tick_size
-    FROM stage_ticks
-"""
 # What the bars need of each inserted trade: the columns of stage_bar_ticks, in their order.
 _RETURNING_BAR_INPUTS: Final = """
     RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
@@ -94,24 +69,13 @@ _UPSERT_BARS: Final = """, bars AS (
 )
 SELECT (SELECT count(*) FROM bars) AS bars
 """
-# Every way of inserting ticks writes the bar inputs of the rows it inserted into
-# stage_bar_ticks, and the batch's bars are merged from there once (MERGE_BARS).
 _SAVE_BAR_INPUTS: Final = "\n)\nINSERT INTO stage_bar_ticks SELECT * FROM ins"
-INSERT_TICKS: Final = (
-    "WITH ins AS (" + _INSERT_STAGED_TICKS + "    ON CONFLICT DO NOTHING" + _RETURNING_BAR_INPUTS
-    + _SAVE_BAR_INPUTS
-)  # fmt: skip
-# The same statement without ON CONFLICT: no speculative insertion, about a third cheaper per
-# row. Used first, inside a savepoint; a duplicate key rolls it back and INSERT_TICKS runs.
-INSERT_TICKS_NO_DUPLICATES: Final = (
-    "WITH ins AS (" + _INSERT_STAGED_TICKS + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
-)
-_TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COPY_COLUMNS)
-# Fast path, batch meeting loaded rows: the typed staging rows, ON CONFLICT DO NOTHING.
-# (Every statement here is built from constant text only.)
-INSERT_TYPED_TICKS: Final = (
+_TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COLUMNS)
+# A batch meeting loaded rows: the staged typed rows with ON CONFLICT DO NOTHING, the bar
+# inputs of those inserted saved. (Every statement here is built from constant text only.)
+INSERT_STAGED_TICKS: Final = (
     f"WITH ins AS (\n    INSERT INTO ticks ({_TICK_COLUMNS})\n"  # noqa: S608
-    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks_typed\n    ON CONFLICT DO NOTHING"
+    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks\n    ON CONFLICT DO NOTHING"
     + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
 # The bars of every trade staged so far (the staged inputs are used up: a later merge in the
@@ -127,12 +91,12 @@ MERGE_BARS: Final = (
 INSERT: Final = {
     "quotes": """
 INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
-                    schema_version, session_id, mitigation_level, flags, raw,
+                    schema_version, session_id, mitigation_level, flags,
     session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
         high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size)
 SELECT symbol, business_date::date, sweep_id,
        timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq, tr_id, source,
-       schema_version, session_id, mitigation_level, flags, raw,
+       schema_version, session_id, mitigation_level, flags,
     session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
         high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size
 FROM stage_quotes
@@ -171,11 +135,6 @@ ON CONFLICT (stream) DO UPDATE SET
     lines = c.lines + excluded.lines,
     rejected = c.rejected + excluded.rejected,
     updated_at = now()"""
-# Fast path, bars of one part of the batch's trades aggregated by the extension
-# (store/tickcopy.py) into stage_bars: upsert them (and use them up, like MERGE_BARS).
-UPSERT_STAGED_BARS: Final = (
-    "WITH agg AS (\n    DELETE FROM stage_bars\n"  # noqa: S608
-    "    RETURNING symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
-    "              trade_count, flagged_count, first_acc_volume AS first_acc,\n"
-    "              last_acc_volume AS last_acc, session_id\n)" + _UPSERT_BARS
-)
+# A row the server refused, isolated by splitting its batch (see BatchWriter).
+INSERT_REJECT: Final = """
+INSERT INTO load_rejects (stream, target, reason, sqlstate, row_json) VALUES ($1, $2, $3, $4, $5)"""
