@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 from observer.clock import KST, NS_PER_S, kst_iso
-from observer.pipeline.record import Record, system_record
 from observer.kis.tr.h0stcnt0 import ROWS
+from observer.pipeline.record import Record, system_record
 from observer.store.rows import TICK_FIELDS
 
 DAY = datetime(2026, 1, 5, tzinfo=KST)

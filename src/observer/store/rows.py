@@ -196,9 +196,10 @@ def _timestamp(value: Any) -> dt.datetime | None:
 
 def recv_time(recv_ns: Any) -> dt.datetime:
     """The receive time of ``recv_ns`` to the microsecond (as the extension writes it)."""
-    if type(recv_ns) is not int or not 0 <= recv_ns < 2**62:
+    if type(recv_ns) is not int or not -(2**63) <= recv_ns < 2**63:
         raise RowError("bad_recv_ns")
-    return _UTC_EPOCH + dt.timedelta(microseconds=recv_ns // 1000)
+    micros = recv_ns // 1000 if recv_ns >= 0 else -(-recv_ns // 1000)  # toward zero
+    return _UTC_EPOCH + dt.timedelta(microseconds=micros)
 
 
 def tick_row(rec: dict[str, Any]) -> Row:
