@@ -187,6 +187,7 @@ class ArchiveLoader:
         db = await Database.connect(
             self.settings.db_dsn,
             label=self.settings.db_dsn_redacted,
+            connect_seconds=self.settings.db_timeout_seconds,
             command_seconds=self.settings.db_timeout_seconds,
             server_settings=load_session_settings("observer-loader"),
         )
