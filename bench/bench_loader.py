@@ -39,7 +39,7 @@ async def _watch_backend(url: str, out: dict[str, float]) -> None:
     conn = await asyncpg.connect(url)
     try:
         pids: list[int] = []
-        while len(pids) < 2:
+        while len(pids) < 1:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'observer-loader%'"
             )
@@ -169,7 +169,7 @@ async def _run(records: int, symbols: int) -> None:
     )
     if backend:
         print(
-            f"  CPU per row: PostgreSQL backends (two connections) {backend / rows * 1e6:.1f} us"
+            f"  CPU per row: PostgreSQL backend {backend / rows * 1e6:.1f} us"
             f" ({rows / backend:,.0f} rows per CPU second)"
         )
     print(f"  PostgreSQL bytes per tick (table, indexes, TOAST): {per_tick:,.0f}")

@@ -26,10 +26,15 @@ TICK_STAGING_DDL: Final = (
 _RETURNING_BAR_INPUTS: Final = """
     RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
               cardinality(flags) > 0 AS flagged, session_id"""
-# Given the CTE ``ins`` (bar inputs of the trades just inserted), their one-minute bars. The
-# session is the last trade's, the same rule the upsert below applies across batches.
-_AGGREGATE_BARS: Final = """, agg AS (
-    SELECT symbol, business_date, minute,
+# The one bar rule: the one-minute bars of every trade staged in stage_bar_ticks, merged into
+# bars_1m. open/close are the prices of the lowest/highest accumulated volume, the session the
+# last trade's (looked up only for the rare minute whose trades name several sessions), so
+# batches merge to the same bars in any order. CLEAR_BAR_INPUTS then empties the staging table
+# (a later merge in the same transaction must not count those trades again).
+MERGE_BARS: Final = """
+WITH agg AS (
+    SELECT symbol, business_date,
+           date_trunc('minute', coalesce(trade_ts, recv_ts))   AS minute,
            (min(ARRAY[acc_volume, price]))[2]                   AS open,
            max(price)                                           AS high,
            min(price)                                           AS low,
@@ -39,18 +44,25 @@ _AGGREGATE_BARS: Final = """, agg AS (
            count(*) FILTER (WHERE flagged)                      AS flagged_count,
            min(acc_volume)                                      AS first_acc,
            max(acc_volume)                                      AS last_acc,
-           (array_agg(session_id ORDER BY acc_volume DESC))[1]  AS session_id
-    FROM ins
-    GROUP BY symbol, business_date, minute
-)"""
-# Given the CTE ``agg`` (one row per bar), upsert the bars and count them.
-_UPSERT_BARS: Final = """, bars AS (
+           CASE WHEN min(session_id) = max(session_id) AND count(session_id) = count(*)
+                THEN min(session_id) END                        AS one_session
+    FROM stage_bar_ticks
+    GROUP BY 1, 2, 3
+), last_session AS (
+    SELECT t.symbol, t.business_date, t.acc_volume, t.session_id
+    FROM stage_bar_ticks t
+    JOIN agg a ON a.one_session IS NULL AND t.symbol = a.symbol
+              AND t.business_date = a.business_date AND t.acc_volume = a.last_acc
+), bars AS (
     INSERT INTO bars_1m AS b (symbol, business_date, bar_time, open, high, low, close, volume,
                               trade_count, flagged_count, first_acc_volume, last_acc_volume,
                               session_id)
-    SELECT symbol, business_date, minute, open, high, low, close, volume, trade_count,
-           flagged_count, first_acc, last_acc, session_id
-    FROM agg
+    SELECT a.symbol, a.business_date, a.minute, a.open, a.high, a.low, a.close, a.volume,
+           a.trade_count, a.flagged_count, a.first_acc, a.last_acc,
+           coalesce(a.one_session, l.session_id)
+    FROM agg a
+    LEFT JOIN last_session l ON l.symbol = a.symbol AND l.business_date = a.business_date
+                            AND l.acc_volume = a.last_acc
     ON CONFLICT (symbol, business_date, bar_time) DO UPDATE SET
         open = CASE WHEN excluded.first_acc_volume < b.first_acc_volume
                     THEN excluded.open ELSE b.open END,
@@ -78,16 +90,7 @@ INSERT_STAGED_TICKS: Final = (
     f"    SELECT {_TICK_COLUMNS} FROM stage_ticks\n    ON CONFLICT DO NOTHING"
     + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
-# The bars of every trade staged so far (the staged inputs are used up: a later merge in the
-# same transaction does not count them again).
-MERGE_BARS: Final = (
-    "WITH ins AS (\n    DELETE FROM stage_bar_ticks\n"  # noqa: S608
-    "    RETURNING symbol, business_date,\n"
-    "              date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,\n"
-    "              price, trade_volume, acc_volume, flagged, session_id\n)"
-    + _AGGREGATE_BARS
-    + _UPSERT_BARS
-)
+CLEAR_BAR_INPUTS: Final = "TRUNCATE stage_bar_ticks"
 INSERT: Final = {
     "quotes": """
 INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
