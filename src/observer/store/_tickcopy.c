@@ -513,10 +513,6 @@ static int add_flags(Buf *b, const Value *flags, Py_ssize_t *count) {
         if ((expr) < 0) return FAIL;                                                             \
     } while (0)
 
-static int add_text_or_null(Buf *b, const Value *v) { /* caller checked: text or missing */
-    return is_missing(v) ? add_null(b) : add_bytes(b, v->s, v->len);
-}
-
 static int add_int8_or_null(Buf *b, const Value *v) { /* caller checked: int or missing */
     return is_missing(v) ? add_null(b) : add_int8(b, v->i);
 }
@@ -743,8 +739,11 @@ static int read_layout(PyObject *fields, PyObject *trs, Layout *l) {
         Py_ssize_t len, kind_len = 1;
         if (i < l->n) {
             PyObject *item = PyTuple_GET_ITEM(fields, i);
-            if (!PyTuple_Check(item) || !PyArg_ParseTuple(item, "s#s#", &name, &len, &kind, &kind_len))
+            if (!PyTuple_Check(item)) {
+                PyErr_SetString(PyExc_TypeError, "each field must be a (name, kind) tuple");
                 return -1;
+            }
+            if (!PyArg_ParseTuple(item, "s#s#", &name, &len, &kind, &kind_len)) return -1;
             if (kind_len != 1 || strchr("tqid?", kind[0]) == NULL || kind[0] == '\0') {
                 PyErr_SetString(PyExc_ValueError, "field kind must be one of t q i d ?");
                 return -1;
