@@ -57,8 +57,9 @@ def test_row_batch_never_raises(obj: dict[str, Any]) -> None:
 def test_import_line_never_raises(line: bytes) -> None:
     importer = ArchiveImporter.__new__(ArchiveImporter)
     importer._legacy = LegacyConverter()
+    importer._torn = []
     batch = RowBatch()
-    importer._add(batch, line + b"\n")
+    importer._add(batch, line)
     assert batch.records <= 1
     assert batch.records == 1 or not line.strip(b" \t\r\n")
 

@@ -11,10 +11,9 @@ reason to a rejects file (JSON lines), which the summary names.
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -22,9 +21,11 @@ from typing import IO, Any, Final
 import orjson
 import zstandard
 
+from observer.archive.reader import Position
 from observer.config.settings import Settings
 from observer.store.batch import BatchWriter, RowBatch, load_session_settings
 from observer.store.connection import Database
+from observer.store.feed import LineFeed, file_chunks
 from observer.store.legacy import LegacyConverter, is_archive_record
 from observer.store.migrations import migrate
 from observer.store.rows import RowError
@@ -73,16 +74,6 @@ def import_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _open_lines(path: Path) -> tuple[IO[bytes], int]:
-    """A line-iterable handle on the file's (decompressed) bytes, and the file's size."""
-    raw = path.open("rb")
-    size = path.stat().st_size
-    if path.name.endswith(".zst"):
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20), size
-    return raw, size
-
-
 class ArchiveImporter:
     """Imports files idempotently in batches of ``loader_batch_rows`` lines."""
 
@@ -99,6 +90,7 @@ class ArchiveImporter:
         self._rejects: IO[bytes] | None = None
         self.batch_rows = settings.loader_batch_rows
         self._legacy = LegacyConverter()
+        self._torn: list[bytes] = []  # the current file's last line, when it has no newline
 
     async def run(self, paths: list[Path]) -> ImportSummary:
         """Import every file under ``paths``; migrates the database first."""
@@ -121,48 +113,50 @@ class ArchiveImporter:
 
     async def _import_file(self, writer: BatchWriter, path: Path, summary: ImportSummary) -> None:
         try:
-            handle, size = await asyncio.to_thread(_open_lines, path)
+            size = (await asyncio.to_thread(path.stat)).st_size
         except OSError as exc:
             log.error("cannot read %s: %s", path, exc)
             summary.unreadable_files.append(str(path))
             return
         summary.files += 1
         compressed = path.name.endswith(".zst")
-        with handle:
-            lines = iter(handle)
+        self._torn.clear()
+        feed = LineFeed(file_chunks(path, self._torn))
+        done_bytes = 0
+        try:
             while True:
                 try:
-                    batch, consumed, done = await asyncio.to_thread(self._collect, lines)
+                    batch, position, exhausted = await asyncio.to_thread(self._collect, feed)
                 except (OSError, zstandard.ZstdError) as exc:
                     log.error("reading %s failed: %s", path, exc)
                     summary.unreadable_files.append(str(path))
                     return
                 await self._write(writer, batch, summary)
-                if self.progress is not None and not compressed:
-                    self.progress(consumed)
-                if done:
+                if self.progress is not None and not compressed and position is not None:
+                    self.progress(min(position.offset, size) - done_bytes)
+                    done_bytes = min(position.offset, size)
+                if exhausted:
                     break
+        finally:
+            feed.close()
         if self.progress is not None and compressed:
             self.progress(size)
 
-    def _collect(self, lines: Iterator[bytes]) -> tuple[RowBatch, int, bool]:
+    def _collect(self, feed: LineFeed) -> tuple[RowBatch, Position | None, bool]:
         batch = RowBatch(keep_lines=self.rejects_path is not None)
-        consumed = 0
-        for line in lines:
-            consumed += len(line)
-            self._add(batch, line)
-            if batch.records >= self.batch_rows:
-                return batch, consumed, False
-        return batch, consumed, True
+        position, exhausted = feed.fill(batch, self.batch_rows, None, self._add)
+        return batch, position, exhausted
 
     def _add(self, batch: RowBatch, line: bytes) -> None:
+        """Add one line the fast path did not take: an archive record or a legacy line."""
         text = line.rstrip(b"\r\n")
-        if not text.strip(b" \t\r\n") or batch.take_fast(text):  # JSON whitespace only
+        if not text.strip(b" \t\r\n"):  # JSON whitespace only
             return
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            batch.reject("truncated_line" if not line.endswith(b"\n") else "bad_json", text)
+            torn = bool(self._torn) and line == self._torn[-1]
+            batch.reject("truncated_line" if torn else "bad_json", text)
             return
         if type(obj) is not dict:
             batch.reject("not_an_object", text)

@@ -21,11 +21,10 @@ import os
 import random
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from observer.archive.reader import ArchiveReader, Chunk, Position
+from observer.archive.reader import ArchiveReader, Position
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
@@ -34,6 +33,7 @@ from observer.store.archive_tail import newest_seq
 from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
+from observer.store.feed import LineFeed
 from observer.store.inspect import read_checkpoints
 from observer.store.migrations import migrate
 from observer.store.tickcopy import fast_path_active
@@ -47,24 +47,6 @@ IDLE_POLL_SECONDS = 0.05
 LAG_CHECK_SECONDS = 1.0
 QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
-
-
-class _Feed:
-    """A stream's lines handed out a batch at a time: where the last batch stopped in the
-    current chunk. Only one reader thread uses it at a time."""
-
-    def __init__(self, chunks: Iterator[Chunk]) -> None:
-        self.chunks = chunks
-        self.file = ""
-        self.base = 0  # the file offset of data[0]
-        self.data = b""
-        self.end = 0  # data[:end] are complete lines
-        self.pos = 0  # the next line starts at data[pos]
-
-    def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
 
 
 class JitteredBackoff:
@@ -267,7 +249,7 @@ class ArchiveLoader:
         self._quiet_keys.pop(stream, None)
         checkpoint = self._checkpoints.get(stream)
         start = Position(checkpoint.file, checkpoint.offset) if checkpoint is not None else None
-        feed = _Feed(self.reader.iter_chunks(stream, start))
+        feed = LineFeed(self.reader.iter_chunks(stream, start))
         reading: asyncio.Future[tuple[RowBatch, Position | None, bool]] | None = None
         more = True
 
@@ -303,41 +285,14 @@ class ArchiveLoader:
                     reading.exception()
             feed.close()
 
-    def _collect(self, feed: _Feed) -> tuple[RowBatch, Position | None, bool]:
+    def _collect(self, feed: LineFeed) -> tuple[RowBatch, Position | None, bool]:
         """Read up to one batch of lines (runs in a worker thread): the batch, the position
-        after its last line (None when there was no line), and whether the lines ran out.
-
-        Runs of trades the fast path takes are handed to it a chunk at a time; any other line
-        is added on its own."""
+        after its last line (None when there was no line), and whether the lines ran out."""
         batch = RowBatch()
-        limit = self.settings.loader_batch_rows
         deadline = time.monotonic() + self.settings.loader_batch_ms / 1000
-        data, end, pos, base, file = feed.data, feed.end, feed.pos, feed.base, feed.file
-        moved = False
-        exhausted = False
-        while batch.records < limit:
-            if pos >= end:
-                if time.monotonic() >= deadline:
-                    break
-                chunk = next(feed.chunks, None)
-                if chunk is None:
-                    exhausted = True
-                    break
-                data, end, pos, base, file = chunk.data, chunk.end, 0, chunk.offset, chunk.file
-                continue
-            taken_to = batch.take_lines(data, pos, limit - batch.records)
-            if taken_to > pos:
-                pos, moved = taken_to, True
-                continue
-            newline = data.index(b"\n", pos)
-            line = data[pos:newline]
-            pos, moved = newline + 1, True
-            if line:  # refused by take_lines, or before the batch had a fast path
-                batch.parse_and_add(line)
-                if not batch.records & 1023 and time.monotonic() >= deadline:
-                    break
-        feed.data, feed.end, feed.pos, feed.base, feed.file = data, end, pos, base, file
-        return batch, Position(file, base + pos) if moved else None, exhausted
+        limit = self.settings.loader_batch_rows
+        position, exhausted = feed.fill(batch, limit, deadline, RowBatch.parse_and_add)
+        return batch, position, exhausted
 
     def _next_checkpoint(self, stream: str, batch: RowBatch, position: Position) -> Checkpoint:
         """The stream's checkpoint once ``batch`` is loaded (seq and receive time carried over
