@@ -48,6 +48,7 @@ def test_the_extension_is_built() -> None:
     on every machine this project supports; without it every trade takes the slow path and the
     loader misses its throughput floor, so a missing build fails here instead of passing quietly."""
     assert tickcopy.available(), "observer.store._tickcopy did not build: is gcc installed?"
+    assert tickcopy.fast_path_active()  # and it agrees with the layout in rows.py
 
 
 # -- records and lines ---------------------------------------------------------------------------
