@@ -159,7 +159,11 @@ async def _run(records: int, symbols: int) -> None:
         f"in {elapsed:.2f} s (batch {settings.loader_batch_rows:,} rows)"
     )
     print(f"catch-up rate: {rate:,.0f} rows/s wall clock (floor {FLOOR_ROWS_PER_SECOND:,})")
-    path = "binary COPY fast path (C extension)" if tickcopy.fast_path_active() else "general path only"
+    path = (
+        "binary COPY fast path (C extension)"
+        if tickcopy.fast_path_active()
+        else "general path only"
+    )
     print(f"  trades went the {path}")
     rows = counts.get("ticks", 0)
     backend = cpu.get("backend_cpu")

@@ -185,3 +185,20 @@ def test_cli_import_of_only_rejected_lines_fails_and_names_the_rejects_file(
         ('{"neither": "archive nor legacy"}', "unknown_format"),
         ("[1]", "not_an_object"),
     ]
+
+
+async def test_a_row_the_server_refuses_is_a_reject_in_the_file_not_a_duplicate(
+    db_settings: Settings, tmp_path: Path
+) -> None:
+    records = scalp_series(2, 5)
+    records[3].data["trade_side"] = "1\x00"  # PostgreSQL text cannot hold a NUL byte
+    for seq, rec in enumerate(records, 1):
+        rec.seq = seq
+    path = tmp_path / "scalp_20260105_09.jsonl"
+    path.write_bytes(b"".join(r.to_line() for r in records))
+    rejects = tmp_path / "rejects.jsonl"
+    summary = await ArchiveImporter(db_settings, rejects_path=rejects).run([path])
+    assert (summary.lines, summary.loaded["ticks"], summary.duplicates) == (10, 9, 0)
+    assert summary.rejected == {"refused_ticks": 1}
+    (written,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert written["reason"].startswith("refused_ticks: ") and "1\x00" in written["row"]

@@ -48,7 +48,6 @@ class ImportSummary:
     skipped: Counter[str] = field(default_factory=Counter)
     unreadable_files: list[str] = field(default_factory=list)
     rejects_file: Path | None = None
-    rejects_written: int = 0
 
     @property
     def loaded_lines(self) -> int:
@@ -182,9 +181,10 @@ class ArchiveImporter:
         summary.skipped.update(batch.skipped)
         for table, count in counts.items():
             summary.loaded[table] += count
-        # Rows dropped for unusable values were counted as rejected by the writer.
-        kept = {t: batch.table_rows(t) for t in PRIMARY_TABLES}
-        summary.duplicates += sum(kept[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
+        # Rows the server refused were counted as rejected by the writer, not as duplicates.
+        refused = Counter(r.table for r in batch.refused)
+        sent = {t: batch.table_rows(t) - refused[t] for t in PRIMARY_TABLES}
+        summary.duplicates += sum(sent[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
 
     def _write_rejects(self, batch: RowBatch, summary: ImportSummary) -> None:
         """Append the batch's rejected lines (and rows the server refused) to the rejects file."""
@@ -200,7 +200,6 @@ class ArchiveImporter:
         for refused in batch.refused:
             entry = {"reason": f"refused_{refused.table}: {refused.reason}", "row": refused.row}
             out.write(orjson.dumps(entry, default=str) + b"\n")
-        summary.rejects_written += len(batch.rejected_lines) + len(batch.refused)
         out.flush()
 
 
