@@ -202,3 +202,18 @@ async def test_a_row_the_server_refuses_is_isolated_and_the_rest_loads(
         assert await db.fetchval("SELECT count(*) FROM ticks") == 99
     finally:
         await db.close()
+
+
+def test_the_pipeline_reads_only_declared_trade_fields() -> None:
+    """The pipeline's checks of a trade name their fields as text: each must be a field of the
+    TR table (or of the enrichment), and its trade TR ids those of the table."""
+    import inspect
+
+    from observer.kis.tr.h0stcnt0 import LAYOUT
+    from observer.pipeline import process
+
+    source = inspect.getsource(process.Pipeline._tick)
+    read = set(re.findall(r'data(?:\.get\(|\[)"(\w+)"', source))
+    declared = {name for _, _, name, _ in LAYOUT.rows} | {name for name, _ in R.ENRICHMENT}
+    assert read and read <= declared, read - declared
+    assert set(LAYOUT.tr_ids) == process.TRADE_TR_IDS == R.TICK_TR_IDS
