@@ -76,7 +76,8 @@ async def translated(context: str) -> AsyncIterator[None]:
 
 def _keep_alive(conn: Any) -> None:
     """Turn on TCP keepalive (and a user timeout) on a connection's socket, where it has one."""
-    sock = conn._transport.get_extra_info("socket")  # asyncpg has no keepalive option
+    transport = getattr(conn, "_transport", None)  # asyncpg has no keepalive option
+    sock = transport.get_extra_info("socket") if transport is not None else None
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
