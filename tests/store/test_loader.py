@@ -80,6 +80,22 @@ async def test_run_once_twice_loads_everything_once(db_settings: Settings, pg_ds
     assert cp == 200
 
 
+async def test_a_nul_byte_does_not_stop_the_loader(db_settings: Settings, pg_dsn: str) -> None:
+    """A record PostgreSQL refuses (a NUL byte in a text) is isolated, written to load_rejects,
+    counted, and every other record loads; the checkpoint moves past it."""
+    records = scalp_series(5, 40)
+    records[77].data["market"] = "KOSPI\x00"
+    write_archive(db_settings.assets_dir, records)
+    loader = _loader(db_settings)
+    loaded = await loader.run_once()
+    assert loaded["ticks"] == 199
+    assert loader.rejected == {"refused_ticks": 1}
+    assert loader.metrics.loader_rejected._value.get() == 1
+    assert await _count(pg_dsn, "SELECT count(*) FROM load_rejects WHERE stream = 'scalp'") == 1
+    assert await _count(pg_dsn, "SELECT last_seq FROM load_checkpoints") == 200
+    assert await _loader(db_settings).run_once() == {}
+
+
 async def test_partial_line_waits_for_its_end(db_settings: Settings, pg_dsn: str) -> None:
     records = scalp_series(1, 3)
     write_archive(db_settings.assets_dir, records)

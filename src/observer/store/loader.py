@@ -310,6 +310,7 @@ class ArchiveLoader:
                 self.metrics.loader_rows.labels(table=table).inc(count)
         self.rejected.update(batch.rejected)
         if batch.rejected:
+            self.metrics.loader_rejected.inc(sum(batch.rejected.values()))
             log.warning("loader rejected %s in %s", dict(batch.rejected), checkpoint.stream)
 
     async def _load_snapshots(self) -> None:
