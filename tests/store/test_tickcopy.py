@@ -136,7 +136,7 @@ def _accepted() -> list[bytes]:
                 _rec(C, 1070, 70000, _at(6, 10)),
                 acc_value=2**63 - 1,
                 change=-(2**31),  # an integer column's extremes
-                open_vs_price=2**31 - 1,
+                vi_base_price=2**31 - 1,
                 open=0,
                 high=-1,
                 change_rate=-0.0,

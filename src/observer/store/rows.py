@@ -25,12 +25,18 @@ ColumnSpec = tuple[tuple[str, str], ...]
 
 # The trade record is declared once, in the TR table (kis/tr/h0stcnt0.py). Its typed fields
 # become ``ticks`` columns in wire order (symbol and business_date lead every row, in the
-# header), typed by their parser; these are stored narrower (KRW prices, price differences and
+# header; the archive-only ones below are left out), typed by their parser; these are stored
+# narrower (KRW prices, price differences and
 # per-day trade counts stay far below 2^31; volumes, sizes and values do not).
 INTEGER_FIELDS: Final = frozenset(
     {"price", "change", "open", "high", "low", "ask1", "bid1", "sell_count", "buy_count",
-     "net_buy_count", "open_vs_price", "high_vs_price", "low_vs_price", "vi_base_price",
-     "tick_size"}
+     "net_buy_count", "vi_base_price", "tick_size"}
+)  # fmt: skip
+# Fields only the archive keeps: the price against the day's open, high and low (and their
+# signs) follow from ``price`` and ``open``/``high``/``low``.
+ARCHIVE_ONLY_FIELDS: Final = frozenset(
+    {"open_vs_price_sign", "open_vs_price", "high_vs_price_sign", "high_vs_price",
+     "low_vs_price_sign", "low_vs_price"}
 )  # fmt: skip
 _PARSER_TYPES: Final = {int: "bigint", float: "double precision", str: "text", yes_no: "boolean"}
 _HEADER_FIELDS: Final = frozenset({"symbol", "business_date"})
@@ -40,7 +46,7 @@ TICK_FIELDS: Final[ColumnSpec] = (
     *(
         (name, "integer" if name in INTEGER_FIELDS else _PARSER_TYPES[parser])
         for _, _, name, parser in TRADE_LAYOUT.rows
-        if name not in _HEADER_FIELDS
+        if name not in _HEADER_FIELDS and name not in ARCHIVE_ONLY_FIELDS
     ),
     *ENRICHMENT,
 )

@@ -1,8 +1,10 @@
 -- Observer schema, version 4: fewer bytes per tick, and a table for rows the server refused.
 -- The archive keeps every record exactly as received; PostgreSQL keeps what queries read. So
--- the raw frame (about 250 bytes of a ~800-byte tick row) and ticks.recv_ns (recv_ts holds the
--- same instant to the microsecond) go, and prices, price differences and per-day trade counts,
--- all far below 2^31 on KRX, become integer. Volumes, sizes and values stay bigint.
+-- the raw frame (about 250 bytes of a ~800-byte tick row), ticks.recv_ns (recv_ts holds the
+-- same instant to the microsecond) and the price against the day's open/high/low with their
+-- signs (they follow from price and open/high/low) go, and prices, price differences and
+-- per-day trade counts, all far below 2^31 on KRX, become integer. Volumes, sizes and values
+-- stay bigint.
 -- The compatibility views read none of the dropped columns and keep their columns and types.
 -- Two views read columns that change; they are dropped and created again, unchanged (the swing
 -- view now names the quote columns it reads instead of q.*).
@@ -12,6 +14,12 @@ DROP VIEW swing_bars_10m;
 ALTER TABLE ticks
     DROP COLUMN raw,
     DROP COLUMN recv_ns,
+    DROP COLUMN open_vs_price_sign,
+    DROP COLUMN open_vs_price,
+    DROP COLUMN high_vs_price_sign,
+    DROP COLUMN high_vs_price,
+    DROP COLUMN low_vs_price_sign,
+    DROP COLUMN low_vs_price,
     ALTER COLUMN price TYPE integer,
     ALTER COLUMN change TYPE integer,
     ALTER COLUMN open TYPE integer,
@@ -22,9 +30,6 @@ ALTER TABLE ticks
     ALTER COLUMN sell_count TYPE integer,
     ALTER COLUMN buy_count TYPE integer,
     ALTER COLUMN net_buy_count TYPE integer,
-    ALTER COLUMN open_vs_price TYPE integer,
-    ALTER COLUMN high_vs_price TYPE integer,
-    ALTER COLUMN low_vs_price TYPE integer,
     ALTER COLUMN vi_base_price TYPE integer,
     ALTER COLUMN tick_size TYPE integer;
 
