@@ -153,8 +153,10 @@ def test_cli_import_prints_summary(db_settings: Settings, home: Path, tmp_path: 
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,  # the rejects file goes to the current directory
     )
     assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("import-rejects-*.jsonl"))) == 1
     assert "13 lines: loaded 6 (ticks 4, quotes 2), duplicates 2, rejected 5" in result.stdout
     assert "rejected bad_json: 1" in result.stdout
 
