@@ -13,6 +13,7 @@ import pytest
 import zstandard
 
 from observer.config.settings import Settings
+from observer.store.exceptions import StoreError
 from observer.store.importer import ArchiveImporter
 from tests.store.samples import OPEN_NS, gap, quote, scalp_series
 from tests.store.test_loader import _cli_env
@@ -204,3 +205,13 @@ async def test_a_row_the_server_refuses_is_a_reject_in_the_file_not_a_duplicate(
     assert summary.rejected == {"refused_ticks": 1}
     (written,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
     assert written["reason"].startswith("refused_ticks: ") and "1\x00" in written["row"]
+
+
+async def test_an_unwritable_rejects_file_is_a_store_error(
+    db_settings: Settings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"not json\n")
+    importer = ArchiveImporter(db_settings, rejects_path=tmp_path / "missing" / "rejects.jsonl")
+    with pytest.raises(StoreError, match="cannot write the rejects file"):
+        await importer.run([bad])

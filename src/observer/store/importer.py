@@ -25,6 +25,7 @@ from observer.archive.reader import Position
 from observer.config.settings import Settings
 from observer.store.batch import BatchWriter, RowBatch, load_session_settings
 from observer.store.connection import Database
+from observer.store.exceptions import StoreError
 from observer.store.feed import LineFeed, file_chunks
 from observer.store.legacy import LegacyConverter, is_archive_record
 from observer.store.migrations import migrate
@@ -191,7 +192,12 @@ class ArchiveImporter:
         if self.rejects_path is None or not (batch.rejected_lines or batch.refused):
             return
         if self._rejects is None:
-            self._rejects = self.rejects_path.open("ab")
+            try:
+                self._rejects = self.rejects_path.open("ab")
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot write the rejects file {self.rejects_path}: {exc}"
+                ) from exc
             summary.rejects_file = self.rejects_path
         out = self._rejects
         for line, reason in batch.rejected_lines:
