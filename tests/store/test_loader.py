@@ -181,9 +181,10 @@ async def test_database_outage_loses_nothing(
 async def test_a_network_partition_is_detected_within_seconds(
     make_settings: Any, pg_server: PgServer, pg_database: str
 ) -> None:
-    """The database stops answering without closing anything: the statement timeout notices,
-    db_up turns 0, the lag keeps being reported (records, and seconds that keep growing), and
-    once the network is back everything loads exactly once."""
+    """The database stops answering without closing anything, while the loader is idle and
+    while it has records to write: the statement timeout notices, db_up turns 0, the lag keeps
+    being reported (records, and seconds that keep growing), and once the network is back
+    everything loads exactly once."""
     proxy = CuttableProxy(pg_server.host, pg_server.port)
     await proxy.start()
     overrides = db_overrides(pg_server, pg_database)
@@ -200,13 +201,18 @@ async def test_a_network_partition_is_detected_within_seconds(
     try:
         write_archive(settings.assets_dir, records[:100])
         await _wait_for(dsn, "SELECT count(*) FROM ticks", 100)
-        proxy.stall()
-        write_archive(settings.assets_dir, records[100:], {"scalp": 100})
 
         async def until(condition: Any) -> None:
             while not condition():
                 await asyncio.sleep(0.02)
 
+        proxy.stall()  # while the loader is idle: nothing to write, still noticed
+        await asyncio.wait_for(until(lambda: not loader.db_up), 8)
+        proxy.resume()
+        await asyncio.wait_for(until(lambda: loader.db_up), 10)
+        proxy.stall()  # and while it has records to write
+        write_archive(settings.assets_dir, records[100:], {"scalp": 100})
+        await asyncio.wait_for(until(lambda: loader.metrics.loader_errors._value.get() >= 2), 8)
         await asyncio.wait_for(until(lambda: not loader.db_up), 8)
         assert metrics.db_up._value.get() == 0
         await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 300), 5)

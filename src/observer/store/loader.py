@@ -220,7 +220,8 @@ class ArchiveLoader:
         """One pass over every stream; True when a batch was cut short (more is waiting).
 
         Streams whose archive did not change since they were last read to the end are not
-        listed again; snapshots and lag are looked at once a second (or when ``refresh``).
+        listed again; snapshots are looked at (and an idle connection checked) once a second,
+        or when ``refresh``.
         """
         busy = False
         for stream in self.streams:
@@ -229,6 +230,8 @@ class ArchiveLoader:
         now = time.monotonic()
         if refresh or now - self._lag_checked >= LAG_CHECK_SECONDS:
             self._lag_checked = now
+            if not busy and self._db is not None:  # idle: still notice a database gone away
+                await self._db.fetchval("SELECT 1")
             await self._load_snapshots()
             if refresh:
                 await asyncio.to_thread(self._update_lag)
