@@ -39,7 +39,7 @@ async def _watch_backend(url: str, out: dict[str, float]) -> None:
     conn = await asyncpg.connect(url)
     try:
         pids: list[int] = []
-        while len(pids) < 2:
+        while len(pids) < 1:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'observer-loader%'"
             )
@@ -90,6 +90,23 @@ async def _admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+async def _bytes_per_tick(dsn: str) -> float:
+    """PostgreSQL bytes per tick: every ticks partition with its indexes and TOAST, per row."""
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute("VACUUM ANALYZE ticks")
+        size = await conn.fetchval(
+            "SELECT sum(pg_total_relation_size(inhrelid)) FROM pg_inherits"
+            " WHERE inhparent = 'ticks'::regclass"
+        )
+        rows = await conn.fetchval("SELECT count(*) FROM ticks")
+    finally:
+        await conn.close()
+    return float(size) / max(1, rows)
+
+
 async def _run(records: int, symbols: int) -> None:
     from urllib.parse import urlsplit
 
@@ -133,6 +150,7 @@ async def _run(records: int, symbols: int) -> None:
             counts = await loader.run_once()
             elapsed, loader_cpu = time.perf_counter() - t0, time.process_time() - c0
             watcher.cancel()
+            per_tick = await _bytes_per_tick(settings.db_dsn)
         finally:
             await _admin(url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     rate = counts.get("ticks", 0) / elapsed
@@ -141,7 +159,11 @@ async def _run(records: int, symbols: int) -> None:
         f"in {elapsed:.2f} s (batch {settings.loader_batch_rows:,} rows)"
     )
     print(f"catch-up rate: {rate:,.0f} rows/s wall clock (floor {FLOOR_ROWS_PER_SECOND:,})")
-    path = "binary COPY fast path (C extension)" if tickcopy.available() else "general path only"
+    path = (
+        "binary COPY fast path (C extension)"
+        if tickcopy.fast_path_active()
+        else "general path only"
+    )
     print(f"  trades went the {path}")
     rows = counts.get("ticks", 0)
     backend = cpu.get("backend_cpu")
@@ -151,9 +173,10 @@ async def _run(records: int, symbols: int) -> None:
     )
     if backend:
         print(
-            f"  CPU per row: PostgreSQL backends (two connections) {backend / rows * 1e6:.1f} us"
+            f"  CPU per row: PostgreSQL backend {backend / rows * 1e6:.1f} us"
             f" ({rows / backend:,.0f} rows per CPU second)"
         )
+    print(f"  PostgreSQL bytes per tick (table, indexes, TOAST): {per_tick:,.0f}")
     print(f"  load average during the run: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     if counts.get("ticks") != records // symbols * symbols:
         raise SystemExit("row count mismatch")

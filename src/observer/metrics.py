@@ -191,6 +191,11 @@ class Metrics:
             "Loader batches that failed and will be retried",
             registry=r,
         )
+        self.loader_rejected = Counter(
+            "observer_loader_rejected_total",
+            "Archive lines the loader could not load (bad record, or a row the server refused)",
+            registry=r,
+        )
         # operations
         self.disk_free_bytes = Gauge(
             "observer_disk_free_bytes", "Free bytes on the data volume", registry=r

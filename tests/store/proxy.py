@@ -1,4 +1,5 @@
-"""A small TCP proxy that the tests can cut (drop every connection, refuse new ones) and restore."""
+"""A small TCP proxy that the tests can cut (drop every connection, refuse new ones) and restore,
+or stall (keep every connection open but forward nothing: a network partition) and resume."""
 
 from __future__ import annotations
 
@@ -16,6 +17,8 @@ class CuttableProxy:
         self._writers: set[asyncio.StreamWriter] = set()
         self._tasks: set[asyncio.Task[None]] = set()
         self.connections = 0
+        self._flowing = asyncio.Event()
+        self._flowing.set()
 
     async def start(self) -> None:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
@@ -42,12 +45,20 @@ class CuttableProxy:
             self._writers.discard(w)
         self._tasks.difference_update(pumps)
 
-    @staticmethod
-    async def _pump(src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
+    async def _pump(self, src: asyncio.StreamReader, dst: asyncio.StreamWriter) -> None:
         with contextlib.suppress(OSError, asyncio.IncompleteReadError):
             while data := await src.read(65536):
+                await self._flowing.wait()
                 dst.write(data)
                 await dst.drain()
+
+    def stall(self) -> None:
+        """Forward nothing from now on, closing nothing (as a partitioned network behaves)."""
+        self._flowing.clear()
+
+    def resume(self) -> None:
+        """Forward again (what was held back goes through)."""
+        self._flowing.set()
 
     async def cut(self) -> None:
         """Stop listening and drop every open connection (abruptly)."""
@@ -64,6 +75,7 @@ class CuttableProxy:
         await self.start()
 
     async def stop(self) -> None:
+        self._flowing.set()
         await self.cut()
         for task in list(self._tasks):
             task.cancel()

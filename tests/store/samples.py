@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.clock import KST, NS_PER_S, kst_iso
+from observer.kis.tr.h0stcnt0 import ROWS
 from observer.pipeline.record import Record, system_record
 from observer.store.rows import TICK_FIELDS
 
@@ -33,7 +34,10 @@ def tick(symbol: str, acc_volume: int, price: int, trade_volume: int, at_ns: int
         market_treatment_class="0", vi_base_price=price, market="KOSPI", session="regular",
         tick_size=100, trade_ts=kst_iso(at_ns - at_ns % NS_PER_S),
     )  # fmt: skip
-    raw = "^".join([symbol, data["trade_time"], str(price), str(acc_volume)])
+    # The frame record as KIS sends it: the 46 H0STCNT0 fields joined by "^" (about 250 bytes).
+    raw = "^".join(
+        [symbol] + ["" if data[name] is None else str(data[name]) for _, _, name, _ in ROWS[1:]]
+    ).replace("False", "N")
     return Record("scalp", "sim", "H0STCNT0", symbol, data, at_ns, raw)
 
 

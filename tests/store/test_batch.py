@@ -19,11 +19,17 @@ from tests.store.samples import OPEN_NS, gap, quote, scalp_series, tick
 pytestmark = pytest.mark.db
 
 
-def _batch(records: list[Record]) -> RowBatch:
+def _batch(records: list[Record], *, lines: bool = False) -> RowBatch:
+    """The records as one batch: parsed records, or with ``lines`` archive lines (the fast path
+    takes the trades it can)."""
     batch = RowBatch()
     for seq, rec in enumerate(records, 1):
         rec.seq = seq
-        batch.add(orjson.loads(rec.to_line()))
+        line = rec.to_line().rstrip(b"\n")
+        if lines and not batch.take_fast(line):
+            batch.parse_and_add(line)
+        elif not lines:
+            batch.add(orjson.loads(line))
     return batch
 
 
@@ -43,8 +49,8 @@ def test_statements_match_column_declarations() -> None:
         ddl = SQL.STAGING_DDL[table]
         for name, kind in spec:
             assert f"    {name} {kind}" in ddl
-    tick_columns = _insert_columns(SQL.INSERT_TICKS, "ticks")
-    assert tick_columns[-len(R.TICK_FIELDS) :] == [name for name, _ in R.TICK_FIELDS]
+    tick_columns = _insert_columns(SQL.INSERT_STAGED_TICKS, "ticks")
+    assert tick_columns == [name for name, _ in R.TICK_COLUMNS]
     quote_columns = _insert_columns(SQL.INSERT["quotes"], "quotes")
     assert quote_columns[-len(R.QUOTE_FIELDS) :] == [name for name, _ in R.QUOTE_FIELDS]
 
@@ -129,8 +135,86 @@ async def test_rejects_are_counted_and_bad_types_do_not_drop_the_batch(
             batch, Checkpoint("scalp", "scalp_20260105_09.jsonl", 123, 5, OPEN_NS)
         )
         assert counts["ticks"] == 3
-        assert batch.rejected == {"missing_acc_volume": 1, "bad_types_ticks": 1, "bad_json": 1}
+        assert batch.rejected == {"missing_acc_volume": 1, "refused_ticks": 1, "bad_json": 1}
         cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
         assert (cp["offset"], cp["last_seq"], cp["lines"], cp["rejected"]) == (123, 5, 6, 3)
     finally:
         await db.close()
+
+
+async def test_the_ticks_table_has_the_declared_columns_and_types(db_settings: Settings) -> None:
+    """The row layout (derived from the TR table) and the SQL schema cannot drift apart."""
+    db = await _db(db_settings)
+    try:
+        rows = await db.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
+            " WHERE attrelid = 'ticks'::regclass AND attnum > 0 AND NOT attisdropped"
+            " ORDER BY attnum"
+        )
+    finally:
+        await db.close()
+    table = {r["attname"]: r["type"] for r in rows}
+    aliases = {"timestamptz": "timestamp with time zone"}
+    declared = {name: aliases.get(kind, kind) for name, kind in R.TICK_COLUMNS}
+    assert table == declared
+
+
+def test_tick_fields_follow_the_trade_tr_table() -> None:
+    from observer.kis.tr.h0stcnt0 import ROWS
+
+    kept = [name for _, _, name, _ in ROWS if name not in R.ARCHIVE_ONLY_FIELDS]
+    wire = [name for name in kept if name not in ("symbol", "business_date")]
+    names = [name for name, _ in R.TICK_FIELDS]
+    assert names == wire + [name for name, _ in R.ENRICHMENT]
+
+
+async def test_a_row_the_server_refuses_is_isolated_and_the_rest_loads(
+    db_settings: Settings,
+) -> None:
+    """A NUL byte (which PostgreSQL text cannot hold) in one trade and in one system event: the
+    batch is split until each is found, they go to load_rejects with the reason, the rest and
+    the checkpoint commit, and loading the same batch again inserts nothing more."""
+    db = await _db(db_settings)
+    try:
+        records = scalp_series(4, 25)
+        records[37].data["trade_side"] = "1\x00"
+        event = gap("100000", OPEN_NS, OPEN_NS + 10**9, OPEN_NS + 2 * 10**9)
+        event.data["reason"] = "bad\x00reason"
+        records.append(event)
+        writer = BatchWriter(db)
+        batch = _batch(records, lines=True)
+        assert batch.fast is not None and batch.fast.count == 99  # not the one with the NUL
+        counts = await writer.write(
+            batch, Checkpoint("scalp", "scalp_20260105_09.jsonl", 99, 101, OPEN_NS)
+        )
+        assert counts["ticks"] == 99
+        assert batch.rejected == {"refused_ticks": 1, "refused_gaps": 1, "refused_system_events": 1}
+        assert [r.table for r in batch.refused] == ["ticks", "system_events", "gaps"]
+        rejects = await db.fetch("SELECT * FROM load_rejects ORDER BY id")
+        assert [r["target"] for r in rejects] == ["ticks", "system_events", "gaps"]
+        assert all(r["stream"] == "scalp" and r["sqlstate"] for r in rejects)
+        assert "\\u0000" in rejects[0]["row_json"] and "0x00" in rejects[0]["reason"]
+        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        assert (cp["offset"], cp["rejected"]) == (99, 3)
+        assert await db.fetchval("SELECT count(*) FROM ticks") == 99
+        assert await db.fetchval("SELECT sum(trade_count) FROM bars_1m") == 99
+        again = await writer.write(_batch(records, lines=True))
+        assert again["ticks"] == 0
+        assert await db.fetchval("SELECT count(*) FROM ticks") == 99
+    finally:
+        await db.close()
+
+
+def test_the_pipeline_reads_only_declared_trade_fields() -> None:
+    """The pipeline's checks of a trade name their fields as text: each must be a field of the
+    TR table (or of the enrichment), and its trade TR ids those of the table."""
+    import inspect
+
+    from observer.kis.tr.h0stcnt0 import LAYOUT
+    from observer.pipeline import process
+
+    source = inspect.getsource(process.Pipeline._tick)
+    read = set(re.findall(r'data(?:\.get\(|\[)"(\w+)"', source))
+    declared = {name for _, _, name, _ in LAYOUT.rows} | {name for name, _ in R.ENRICHMENT}
+    assert read and read <= declared, read - declared
+    assert set(LAYOUT.tr_ids) == process.TRADE_TR_IDS == R.TICK_TR_IDS

@@ -13,6 +13,7 @@ import pytest
 import zstandard
 
 from observer.config.settings import Settings
+from observer.store.exceptions import StoreError
 from observer.store.importer import ArchiveImporter
 from tests.store.samples import OPEN_NS, gap, quote, scalp_series
 from tests.store.test_loader import _cli_env
@@ -79,7 +80,8 @@ async def test_legacy_import_exact_counts_and_rerun(
     db_settings: Settings, pg_dsn: str, tmp_path: Path
 ) -> None:
     files = _legacy_files(tmp_path / "legacy")
-    first = await ArchiveImporter(db_settings).run([tmp_path / "legacy"])
+    rejects = tmp_path / "rejects.jsonl"
+    first = await ArchiveImporter(db_settings, rejects_path=rejects).run([tmp_path / "legacy"])
     assert first.files == 2
     assert first.lines == 13
     assert first.loaded["ticks"] == 4
@@ -92,6 +94,10 @@ async def test_legacy_import_exact_counts_and_rerun(
         "truncated_line": 1,
         "not_an_object": 1,
     }
+    assert first.rejects_file == rejects and not first.all_rejected
+    written = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert sorted(w["reason"] for w in written) == sorted(first.rejected)
+    assert next(w["line"] for w in written if w["reason"] == "not_an_object") == "[1, 2, 3]"
     again = await ArchiveImporter(db_settings).run(files)
     assert again.loaded_lines == 0
     assert again.duplicates == 8
@@ -99,7 +105,7 @@ async def test_legacy_import_exact_counts_and_rerun(
 
     ticks = await _fetch(
         pg_dsn,
-        "SELECT symbol, trade_volume, trade_ts, mitigation_level, session_id, tr_id, raw "
+        "SELECT symbol, trade_volume, trade_ts, mitigation_level, session_id, tr_id "
         "FROM ticks ORDER BY symbol DESC, acc_volume",
     )
     assert [(t["symbol"], t["trade_volume"]) for t in ticks] == [
@@ -108,7 +114,6 @@ async def test_legacy_import_exact_counts_and_rerun(
     assert all(t["mitigation_level"] == 2 and t["tr_id"] == "H0STCNT0" for t in ticks)
     assert ticks[0]["session_id"] == "20260105_regular"
     assert ticks[0]["trade_ts"].isoformat() == "2026-01-05T00:00:01+00:00"
-    assert orjson.loads(ticks[0]["raw"])["execution_time"] == "090001"
     quotes = await _fetch(pg_dsn, "SELECT price, acc_volume, session_id FROM quotes ORDER BY 1")
     assert [(q["price"], q["acc_volume"]) for q in quotes] == [(70100, 1000), (70300, 2500)]
     assert quotes[0]["session_id"] == "20260105_regular"
@@ -149,7 +154,64 @@ def test_cli_import_prints_summary(db_settings: Settings, home: Path, tmp_path: 
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,  # the rejects file goes to the current directory
     )
     assert result.returncode == 0, result.stderr
+    assert len(list(tmp_path.glob("import-rejects-*.jsonl"))) == 1
     assert "13 lines: loaded 6 (ticks 4, quotes 2), duplicates 2, rejected 5" in result.stdout
     assert "rejected bad_json: 1" in result.stdout
+
+
+def test_cli_import_of_only_rejected_lines_fails_and_names_the_rejects_file(
+    db_settings: Settings, home: Path, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b'not json\n{"neither": "archive nor legacy"}\n[1]\n')
+    result = subprocess.run(
+        [sys.executable, "-m", "observer", "import", str(bad)],
+        env=_cli_env(home, db_settings),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "3 lines: loaded 0, duplicates 0, rejected 3" in result.stdout
+    named = [
+        line for line in result.stdout.splitlines() if "rejected lines with their reasons" in line
+    ]
+    assert len(named) == 1
+    path = tmp_path / named[0].rsplit(": ", 1)[1]
+    written = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [(w["line"], w["reason"]) for w in written] == [
+        ("not json", "bad_json"),
+        ('{"neither": "archive nor legacy"}', "unknown_format"),
+        ("[1]", "not_an_object"),
+    ]
+
+
+async def test_a_row_the_server_refuses_is_a_reject_in_the_file_not_a_duplicate(
+    db_settings: Settings, tmp_path: Path
+) -> None:
+    records = scalp_series(2, 5)
+    records[3].data["trade_side"] = "1\x00"  # PostgreSQL text cannot hold a NUL byte
+    for seq, rec in enumerate(records, 1):
+        rec.seq = seq
+    path = tmp_path / "scalp_20260105_09.jsonl"
+    path.write_bytes(b"".join(r.to_line() for r in records))
+    rejects = tmp_path / "rejects.jsonl"
+    summary = await ArchiveImporter(db_settings, rejects_path=rejects).run([path])
+    assert (summary.lines, summary.loaded["ticks"], summary.duplicates) == (10, 9, 0)
+    assert summary.rejected == {"refused_ticks": 1}
+    (written,) = [orjson.loads(line) for line in rejects.read_bytes().splitlines()]
+    assert written["reason"].startswith("refused_ticks: ") and "1\x00" in written["row"]
+
+
+async def test_an_unwritable_rejects_file_is_a_store_error(
+    db_settings: Settings, tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.jsonl"
+    bad.write_bytes(b"not json\n")
+    importer = ArchiveImporter(db_settings, rejects_path=tmp_path / "missing" / "rejects.jsonl")
+    with pytest.raises(StoreError, match="cannot write the rejects file"):
+        await importer.run([bad])

@@ -80,6 +80,22 @@ async def test_run_once_twice_loads_everything_once(db_settings: Settings, pg_ds
     assert cp == 200
 
 
+async def test_a_nul_byte_does_not_stop_the_loader(db_settings: Settings, pg_dsn: str) -> None:
+    """A record PostgreSQL refuses (a NUL byte in a text) is isolated, written to load_rejects,
+    counted, and every other record loads; the checkpoint moves past it."""
+    records = scalp_series(5, 40)
+    records[77].data["market"] = "KOSPI\x00"
+    write_archive(db_settings.assets_dir, records)
+    loader = _loader(db_settings)
+    loaded = await loader.run_once()
+    assert loaded["ticks"] == 199
+    assert loader.rejected == {"refused_ticks": 1}
+    assert loader.metrics.loader_rejected._value.get() == 1
+    assert await _count(pg_dsn, "SELECT count(*) FROM load_rejects WHERE stream = 'scalp'") == 1
+    assert await _count(pg_dsn, "SELECT last_seq FROM load_checkpoints") == 200
+    assert await _loader(db_settings).run_once() == {}
+
+
 async def test_partial_line_waits_for_its_end(db_settings: Settings, pg_dsn: str) -> None:
     records = scalp_series(1, 3)
     write_archive(db_settings.assets_dir, records)
@@ -154,6 +170,59 @@ async def test_database_outage_loses_nothing(
         assert loader.status()["loader"]["last_error"]
         await proxy.restore()
         await _wait_for(dsn, "SELECT count(*) FROM ticks", 400)
+    finally:
+        loader.stop()
+        await asyncio.wait_for(task, 10)
+        await proxy.stop()
+    assert loader.db_up
+    await _exactly_once(dsn, 400)
+
+
+async def test_a_network_partition_is_detected_within_seconds(
+    make_settings: Any, pg_server: PgServer, pg_database: str
+) -> None:
+    """The database stops answering without closing anything, while the loader is idle and
+    while it has records to write: the statement timeout notices, db_up turns 0, the lag keeps
+    being reported (records, and seconds that keep growing), and once the network is back
+    everything loads exactly once."""
+    proxy = CuttableProxy(pg_server.host, pg_server.port)
+    await proxy.start()
+    overrides = db_overrides(pg_server, pg_database)
+    overrides.update(
+        DB_HOST="127.0.0.1", DB_PORT=proxy.port, OBSERVER_LOADER_BATCH_ROWS=50,
+        OBSERVER_DB_TIMEOUT_SECONDS=1,
+    )  # fmt: skip
+    settings = make_settings(**overrides)
+    dsn = pg_server.dsn(pg_database)
+    loader = _loader(settings, backoff_initial=0.05, backoff_max=0.2)
+    task = asyncio.create_task(loader.run_forever())
+    records = scalp_series(4, 100)
+    metrics = loader.metrics
+    try:
+        write_archive(settings.assets_dir, records[:100])
+        await _wait_for(dsn, "SELECT count(*) FROM ticks", 100)
+
+        async def until(condition: Any) -> None:
+            while not condition():
+                await asyncio.sleep(0.02)
+
+        proxy.stall()  # while the loader is idle: nothing to write, still noticed
+        await asyncio.wait_for(until(lambda: not loader.db_up), 8)
+        proxy.resume()
+        await asyncio.wait_for(until(lambda: loader.db_up), 10)
+        proxy.stall()  # and while it has records to write
+        write_archive(settings.assets_dir, records[100:], {"scalp": 100})
+        await asyncio.wait_for(until(lambda: loader.metrics.loader_errors._value.get() >= 2), 8)
+        await asyncio.wait_for(until(lambda: not loader.db_up), 8)
+        assert metrics.db_up._value.get() == 0
+        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 300), 5)
+        assert metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
+        first = metrics.loader_lag_seconds._value.get()
+        assert first > 0
+        await asyncio.wait_for(until(lambda: metrics.loader_lag_seconds._value.get() > first), 5)
+        proxy.resume()
+        await _wait_for(dsn, "SELECT count(*) FROM ticks", 400)
+        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 0), 5)
     finally:
         loader.stop()
         await asyncio.wait_for(task, 10)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import orjson
@@ -48,9 +49,7 @@ def test_row_batch_never_raises(obj: dict[str, Any]) -> None:
     batch = RowBatch()
     batch.add(obj)
     assert batch.records == 1
-    kept = batch.row_count
-    batch.drop_nonconforming()
-    assert batch.row_count <= kept
+    assert batch.row_count or batch.rejected or batch.skipped
 
 
 @settings(max_examples=100, deadline=None)
@@ -58,8 +57,9 @@ def test_row_batch_never_raises(obj: dict[str, Any]) -> None:
 def test_import_line_never_raises(line: bytes) -> None:
     importer = ArchiveImporter.__new__(ArchiveImporter)
     importer._legacy = LegacyConverter()
+    importer._torn = []
     batch = RowBatch()
-    importer._add(batch, line + b"\n")
+    importer._add(batch, line)
     assert batch.records <= 1
     assert batch.records == 1 or not line.strip(b" \t\r\n")
 
@@ -79,4 +79,18 @@ def test_valid_legacy_scalp_rows_conform(acc: int, price: int, hhmmss: str) -> N
     record = LegacyConverter().convert(orjson.loads(line), line)
     assert record is not None
     row = R.tick_row(record)
-    assert R.conforms("ticks", row)
+    assert len(row) == len(R.TICK_COLUMNS)
+    for value, (name, kind) in zip(row, R.TICK_COLUMNS, strict=True):
+        assert value is None or _fits(value, kind), (name, value)
+
+
+def _fits(value: Any, kind: str) -> bool:
+    """True when ``value`` is what asyncpg encodes for a column of type ``kind``."""
+    if kind in ("integer", "bigint", "smallint"):
+        bits = {"integer": 31, "bigint": 63, "smallint": 15}[kind]
+        return type(value) is int and -(2**bits) <= value < 2**bits
+    types: dict[str, type | tuple[type, ...]] = {
+        "text": str, "double precision": (float, int), "boolean": bool, "date": dt.date,
+        "timestamptz": dt.datetime, "text[]": tuple,
+    }  # fmt: skip
+    return isinstance(value, types[kind])

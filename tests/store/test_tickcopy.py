@@ -1,5 +1,5 @@
 """The trades' binary COPY fast path (store/tickcopy.py and its C extension) against the general
-path (orjson, rows.tick_row, text staging, server casts): the same ``ticks`` and ``bars_1m``
+path (orjson, rows.tick_row, asyncpg's encoding): the same ``ticks`` and ``bars_1m``
 either way, duplicates and overlapping batches, the lines it must refuse, and that it never
 raises nor takes a line the general path would read differently."""
 
@@ -19,9 +19,8 @@ from hypothesis import strategies as st
 from observer.config.settings import Settings
 from observer.store import rows as R
 from observer.store import tickcopy
-from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
+from observer.store.batch import BatchWriter, RowBatch, load_session_settings
 from observer.store.connection import Database
-from observer.store.exceptions import QueryError
 from observer.store.migrations import migrate
 from observer.store.tickcopy import TickCopy
 from tests.store.samples import OPEN_NS, tick
@@ -49,6 +48,7 @@ def test_the_extension_is_built() -> None:
     on every machine this project supports; without it every trade takes the slow path and the
     loader misses its throughput floor, so a missing build fails here instead of passing quietly."""
     assert tickcopy.available(), "observer.store._tickcopy did not build: is gcc installed?"
+    assert tickcopy.fast_path_active()  # and it agrees with the layout in rows.py
 
 
 # -- records and lines ---------------------------------------------------------------------------
@@ -135,7 +135,8 @@ def _accepted() -> list[bytes]:
             _data(
                 _rec(C, 1070, 70000, _at(6, 10)),
                 acc_value=2**63 - 1,
-                change=-(2**63),
+                change=-(2**31),  # an integer column's extremes
+                vi_base_price=2**31 - 1,
                 open=0,
                 high=-1,
                 change_rate=-0.0,
@@ -166,7 +167,7 @@ def _refused() -> list[bytes]:
         _line(_data(_rec(A, 45, 70000, _at(1, 10)), trade_ts="2026-01-05T00:01:10Z")),
         _line(_data(_rec(A, 65, 70300, _at(1, 50)), trade_ts="2026-01-05T09:01:50.1234567+09:00")),
         _line(_data(_rec(A, 75, 70000, _at(2, 15)), trade_ts="2026-01-05T09:02:15+0900")),
-        _line(_data(_rec(A, 85, 70000, _at(7, 59)), trade_ts="2026-01-05T09:07:60+09:00")),
+        _line(_data(_rec(A, 85, 70000, _at(7, 59)), trade_ts="2026-01-05T09:07:59.9999995+09:00")),
         _line(no_day),
         _line(_data(_rec(B, 165, 120000, _at(5, 10)), trade_ts="2026-01-05T09:05:10+09")),
         _line(_data(_rec(C, 1000, 70000, _at(0, 3)), market="코스피", trade_side="매수")),
@@ -200,10 +201,16 @@ def _series(count: int, symbols: tuple[str, ...] = (A, B)) -> list[bytes]:
     return out
 
 
+def _add_line(batch: RowBatch, line: bytes) -> None:
+    """One line as the loader adds it: through the fast path if it takes it, else parsed."""
+    if not batch.take_fast(line):
+        batch.parse_and_add(line)
+
+
 def _batch(lines: list[bytes], *, use_fast: bool = True) -> RowBatch:
     batch = RowBatch(use_fast=use_fast)
     for line in lines:
-        batch.add_line(line)
+        _add_line(batch, line)
     return batch
 
 
@@ -284,7 +291,6 @@ async def test_fast_and_general_paths_load_the_same_rows(db_settings: Settings) 
     # a mixed batch: what the extension refused went the general way, as rows
     assert fast.rows["ticks"] == [R.tick_row(orjson.loads(line)) for line in refused]
     assert fast.rejected == {} and fast.records == len(lines)
-    assert _aggregated(fast.fast)  # the extension builds the bars
     fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
         db_settings, fast, lines
     )
@@ -303,7 +309,7 @@ async def test_fast_and_general_paths_load_the_same_rows(db_settings: Settings) 
     assert by_acc[C, 1010]["buy_ratio"] == float(2**60)
     assert by_acc[C, 1100]["business_date"] == date(2026, 1, 6)
     assert by_acc[C, 1050]["schema_version"] == 1 and by_acc[C, 1030]["schema_version"] == 2
-    assert by_acc[C, 1040]["seq"] is None and by_acc[C, 1050]["raw"] is None
+    assert by_acc[C, 1040]["seq"] is None and "raw" not in by_acc[C, 1050]
 
 
 @needs_extension
@@ -342,7 +348,7 @@ async def test_a_bar_fed_both_ways_gets_the_session_id_of_one_general_batch(
 
 @needs_extension
 @pytest.mark.db
-async def test_bars_the_extension_leaves_to_the_server_are_the_same(
+async def test_bars_of_unusual_trades_are_the_same(
     db_settings: Settings,
 ) -> None:
     lines = [
@@ -357,7 +363,6 @@ async def test_bars_the_extension_leaves_to_the_server_are_the_same(
     ]
     fast = _batch(lines)
     assert fast.fast is not None and fast.fast.count == len(lines)
-    assert not _aggregated(fast.fast)  # the server aggregates these
     fast_counts, fast_tables, general_counts, general_tables = await _both_ways(
         db_settings, fast, lines
     )
@@ -432,7 +437,6 @@ async def test_batches_of_a_split_day_merge_into_the_bars_of_one_batch(
         for part in parts:
             batch = _batch(part)
             assert batch.fast is not None and batch.fast.count == len(part)
-            assert _aggregated(batch.fast)
             assert (await writer.write(batch))["ticks"] == len(part)
         split = await _tables(db)
         _, whole = await _general_load(db, lines)
@@ -451,112 +455,27 @@ async def test_batches_of_a_split_day_merge_into_the_bars_of_one_batch(
     assert first["trade_count"] == 9
 
 
-# -- 4b. two connections -------------------------------------------------------------------------
-
 SYMBOLS: Final = tuple(f"{100000 + i:06d}" for i in range(12))
-
-
-async def _helper(settings: Settings) -> Database:
-    return await Database.connect(
-        settings.db_dsn, label="helper", server_settings=load_session_settings("test-helper")
-    )
-
-
-@needs_extension
-@pytest.mark.db
-async def test_two_connections_write_what_one_general_batch_writes(db_settings: Settings) -> None:
-    lines = _series(20, SYMBOLS)
-    batches = [lines[:90], lines[90:170], lines[170:]]
-    db = await _db(db_settings)
-    helper = await _helper(db_settings)
-    try:
-        writer = BatchWriter(db, helper, parallel_min_trades=1)
-        counts = []
-        for part in batches:
-            batch = _batch(part)
-            assert batch.fast is not None and len(batch.fast.parts()) == 2  # both connections
-            counts.append(await writer.write(batch))
-        split = await _tables(db)
-        general_counts, whole = await _general_load(db, lines)
-    finally:
-        await helper.close()
-        await db.close()
-    assert sum(c["ticks"] for c in counts) == general_counts["ticks"] == len(lines)
-    assert _differences(split, whole) == []
-
-
-@needs_extension
-@pytest.mark.db
-async def test_a_batch_failing_after_the_helper_committed_loads_once_when_read_again(
-    db_settings: Settings,
-) -> None:
-    """The helper's part commits before the batch's transaction; if that transaction then fails
-    (here: a checkpoint the table refuses), the helper's rows are in without the checkpoint, and
-    the batch read again must insert exactly the rest."""
-    lines = _series(20, SYMBOLS)
-    db = await _db(db_settings)
-    helper = await _helper(db_settings)
-    try:
-        writer = BatchWriter(db, helper, parallel_min_trades=len(lines))
-        first = _batch(lines)
-        assert first.fast is not None
-        on_helper = first.fast.parts()[-1]
-        helper_rows = first.fast.counts[on_helper]
-        refused = Checkpoint(None, "f", 0, None, None)  # type: ignore[arg-type]
-        with pytest.raises(QueryError):
-            await writer.write(first, refused)
-        loaded = await db.fetchval("SELECT count(*) FROM ticks")
-        assert loaded == helper_rows > 0  # only the helper's part, committed on its own
-        again = await writer.write(_batch(lines), Checkpoint("scalp", "f", 99, None, None))
-        assert again["ticks"] == len(lines) - helper_rows
-        assert await db.fetchval('SELECT "offset" FROM load_checkpoints') == 99
-        retried = await _tables(db)
-        _, whole = await _general_load(db, lines)
-    finally:
-        await helper.close()
-        await db.close()
-    assert _differences(retried, whole) == []
-
-
-@needs_extension
-@pytest.mark.db
-async def test_a_batch_below_the_parallel_size_commits_all_at_once(db_settings: Settings) -> None:
-    """Following live, batches are small and go over one connection: all of a batch becomes
-    visible at once or none of it (a reader tailing by receive time never skips a row)."""
-    lines = _series(20, SYMBOLS)
-    db = await _db(db_settings)
-    helper = await _helper(db_settings)
-    try:
-        writer = BatchWriter(db, helper, parallel_min_trades=len(lines) + 1)
-        refused = Checkpoint(None, "f", 0, None, None)  # type: ignore[arg-type]
-        with pytest.raises(QueryError):
-            await writer.write(_batch(lines), refused)
-        assert await db.fetchval("SELECT count(*) FROM ticks") == 0
-        done = await writer.write(_batch(lines), Checkpoint("scalp", "f", 1, None, None))
-        assert done["ticks"] == len(lines)
-    finally:
-        await helper.close()
-        await db.close()
 
 
 @needs_extension
 def test_a_chunk_of_lines_is_taken_as_line_by_line() -> None:
     """RowBatch.take_lines (the loader's loop, one call per chunk) gathers the same rows as
-    add_line one line at a time, stops at the first line it refuses and at ``most``, and steps
+    the fast path one line at a time, stops at the first line it refuses and at ``most``, and steps
     over empty lines."""
     lines = _series(30, SYMBOLS)
     refused = _line(_data(_rec(A, 9999, 70000, _at(3, 0)), market="코스피"))
     data = b"\n".join([*lines[:100], b"", *lines[100:200], refused, *lines[200:]]) + b"\nPARTIAL"
     one_by_one = _batch([line for line in data.split(b"\n")[:-1] if line])
     batch = RowBatch()
-    batch.add_line(lines[0])  # the first trade fixes the day
+    _add_line(batch, lines[0])  # the first trade fixes the day
     pos = len(lines[0]) + 1
     pos = batch.take_lines(data, pos, 50)
     assert batch.records == 51 and data[:pos].count(b"\n") == 51  # stopped at ``most``
     pos = batch.take_lines(data, pos, 10**6)
     assert data[pos:].startswith(refused + b"\n")  # stopped before the refused line
     assert batch.records == 200 and data[:pos].count(b"\n") == 201  # the empty line too
-    batch.add_line(refused)
+    _add_line(batch, refused)
     pos = batch.take_lines(data, pos + len(refused) + 1, 10**6)
     assert data[pos:] == b"PARTIAL"  # never an incomplete line
     assert batch.fast is not None and one_by_one.fast is not None
@@ -566,8 +485,7 @@ def test_a_chunk_of_lines_is_taken_as_line_by_line() -> None:
         one_by_one.last_recv_ns,
         one_by_one.rows,
     )
-    for part in range(tickcopy.PARTS):
-        assert batch.fast.gathered(part) == one_by_one.fast.gathered(part)
+    assert (batch.fast.rows, batch.fast.bars) == (one_by_one.fast.rows, one_by_one.fast.bars)
 
 
 # -- 5. lines the fast path refuses -------------------------------------------------------------
@@ -599,6 +517,8 @@ REFUSED: Final[dict[str, bytes]] = {
     "float for a bigint": _edited(lambda r: r["data"].update(price=70100.0)),
     "exponent for a bigint": _text(b'"price":70100', b'"price":701e2'),
     "int beyond int64": _edited(lambda r: r["data"].update(acc_value=2**63)),
+    "int beyond an integer column": _edited(lambda r: r["data"].update(price=2**31)),
+    "int below an integer column": _edited(lambda r: r["data"].update(change=-(2**31) - 1)),
     "int below int64": _text(b'"change":100', b'"change":-9223372036854775809'),
     "int beyond uint64 for a float": _text(b'"turnover":0.01', b'"turnover":18446744073709551616'),
     "recv_ns beyond int64": _edited(lambda r: r.update(recv_ns=2**64 - 1)),
@@ -653,9 +573,9 @@ def test_a_refused_line_appends_nothing_and_goes_the_general_way(bad: bytes) -> 
     good = _line(_rec(A, 10, 70000, _at(0, 1)))
     copy = TickCopy.for_record(orjson.loads(good))
     assert copy is not None and copy.add_line(good) is not None
-    before = (copy.size, copy.counts, [copy.aggregated_bars(part) for part in copy.parts()])
+    before = (bytes(copy.rows), bytes(copy.bars), copy.count)
     assert copy.add_line(bad) is None
-    assert (copy.size, copy.counts, [copy.aggregated_bars(part) for part in copy.parts()]) == before
+    assert (bytes(copy.rows), bytes(copy.bars), copy.count) == before
     fast, general = _batch([good, bad]), _batch([good, bad], use_fast=False)
     assert fast.fast is not None and fast.fast.count == 1
     assert (fast.records, fast.rejected, fast.skipped) == (
@@ -694,11 +614,6 @@ def _last_row_start(stream: bytearray) -> int:
     return start
 
 
-def _aggregated(copy: TickCopy) -> bool:
-    """True when the extension aggregated the bars of every part that holds trades."""
-    return all(copy.aggregated_bars(part) is not None for part in copy.parts())
-
-
 def _text_array(value: bytes) -> tuple[str, ...]:
     ndim, _, oid = struct.unpack(">iii", value[:12])
     assert oid == 25  # text
@@ -720,6 +635,7 @@ def _int(value: bytes) -> int:
 DECODE: Final[dict[str, Callable[[bytes], Any]]] = {
     "text": bytes.decode,
     "bigint": _int,
+    "integer": _int,
     "smallint": _int,
     "double precision": lambda b: b,  # compared by their bits
     "boolean": lambda b: b == b"\x01",
@@ -742,15 +658,14 @@ def _general_values(rec: Rec) -> dict[str, Any]:
     """The ``ticks`` and bar input columns the general path gives ``rec``, as the COPY data
     holds them (timestamps in microseconds from 2000, floats as their bits)."""
     row = R.tick_row(rec)
-    values = dict(zip((name for name, _ in R.STAGING["ticks"]), row, strict=True))
+    values = dict(zip((name for name, _ in R.TICK_COLUMNS), row, strict=True))
     for name, kind in R.TICK_FIELDS:
         if kind == "double precision" and values[name] is not None:
             values[name] = struct.pack(">d", float(values[name]))
     ts = row[2]
     values.update(
-        business_date=datetime.strptime(row[1], "%Y%m%d").date(),
-        trade_ts=None if ts is None else (datetime.fromisoformat(ts) - PG_EPOCH) // US,
-        recv_ts=row[3] // 1000 - (PG_EPOCH - datetime(1970, 1, 1, tzinfo=UTC)) // US,
+        trade_ts=None if ts is None else (ts - PG_EPOCH) // US,
+        recv_ts=(row[3] - PG_EPOCH) // US,
         flags=tuple(row[10]),
         flagged=bool(row[10]),
     )
@@ -801,6 +716,7 @@ INT64: Final = st.integers(min_value=-(2**63), max_value=2**63 - 1)
 PLAUSIBLE: Final[dict[str, st.SearchStrategy[Any]]] = {
     "text": ASCII | st.none(),
     "bigint": INT64 | st.none(),
+    "integer": st.integers(-(2**31), 2**31 - 1) | INT64 | st.none(),
     "double precision": st.floats(allow_nan=False, allow_infinity=False) | INT64 | NUMBER_TEXT,
     "boolean": st.booleans() | st.none(),
     "smallint": st.integers(-(2**15), 2**15 - 1),
@@ -878,23 +794,21 @@ def _mutated_line(draw: st.DrawFn) -> bytes:
 def test_what_the_fast_path_takes_the_general_path_reads_alike(line: bytes) -> None:
     copy = TickCopy(DAY, tickcopy.day_value(DAY) or 0)
     assert copy.add_line(_line(_rec(B, 1, 70000, _at(0, 0)))) is not None
-    size, counts = copy.size, list(copy.counts)
+    before = (bytes(copy.rows), bytes(copy.bars), copy.count)
     got = copy.add_line(line)
     event("taken" if got is not None else "refused")
     if got is None:
-        assert (copy.size, copy.counts) == (size, counts)
+        assert (bytes(copy.rows), bytes(copy.bars), copy.count) == before
         return
-    part = next(p for p, count in enumerate(copy.counts) if count != counts[p])
-    rows, bars = copy.gathered(part)
+    rows, bars = copy.rows, copy.bars
     rows_at, bars_at = _last_row_start(rows), _last_row_start(bars)
     rec = orjson.loads(line)
     assert isinstance(rec, dict)
     seq = rec.get("seq")
     assert got == (seq if isinstance(seq, int) else None, rec["recv_ns"])
-    assert R.conforms("ticks", R.tick_row(rec))
     expected = _general_values(rec)
     for stream, columns in (
-        (rows[rows_at:], R.TICK_COPY_COLUMNS),
+        (rows[rows_at:], R.TICK_COLUMNS),
         (bars[bars_at:], R.BAR_TICK_COLUMNS),
     ):
         decoded = _decoded(bytes(stream), columns)

@@ -131,8 +131,16 @@ def load_command(follow: bool, env_file: str | None) -> None:
 @click.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--env-file", type=click.Path(dir_okay=False), help="Read variables from this file.")
-def import_command(paths: tuple[str, ...], env_file: str | None) -> None:
-    """Load archive files/directories (plain or .jsonl.zst) and the earlier system's JSONL."""
+@click.option(
+    "--rejects",
+    type=click.Path(dir_okay=False),
+    help="Write each rejected line with its reason here (default: import-rejects-<time>.jsonl).",
+)
+def import_command(paths: tuple[str, ...], env_file: str | None, rejects: str | None) -> None:
+    """Load archive files/directories (plain or .jsonl.zst) and the earlier system's JSONL.
+
+    Exits 1 when every line was rejected."""
+    import time
     from pathlib import Path
 
     from observer.store.importer import describe, import_files, run_import
@@ -142,13 +150,14 @@ def import_command(paths: tuple[str, ...], env_file: str | None) -> None:
     total = sum(p.stat().st_size for p in import_files(chosen))
     try:
         with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-            summary = run_import(settings, chosen, progress=bar.update)
+            rejects_path = Path(rejects or time.strftime("import-rejects-%Y%m%dT%H%M%S.jsonl"))
+            summary = run_import(settings, chosen, progress=bar.update, rejects_path=rejects_path)
     except StoreError as err:
         _fail(err)
         return
     for line in describe(summary):
         click.echo(line)
-    if summary.unreadable_files:
+    if summary.unreadable_files or summary.all_rejected:
         sys.exit(EXIT_STORE)
 
 

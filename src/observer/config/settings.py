@@ -81,6 +81,8 @@ class Settings(BaseSettings):
     loader_enabled: bool = Field(True, alias="OBSERVER_LOADER_ENABLED")
     loader_batch_rows: int = Field(20_000, ge=1, alias="OBSERVER_LOADER_BATCH_ROWS")
     loader_batch_ms: int = Field(200, ge=1, alias="OBSERVER_LOADER_BATCH_MS")
+    # A loader statement or COPY taking longer than this means PostgreSQL is unreachable.
+    db_timeout_seconds: float = Field(10.0, gt=0, le=3600, alias="OBSERVER_DB_TIMEOUT_SECONDS")
     # source and KIS
     source: Literal["kis", "sim", "replay"] = Field("sim", alias="OBSERVER_SOURCE")
     replay_path: Path | None = Field(None, alias="OBSERVER_REPLAY_PATH")

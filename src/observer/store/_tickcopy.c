@@ -4,8 +4,11 @@
  * The loader's hot path. ``encode_lines()`` reads archive lines of scalp trade records
  * (H0STCNT0 and its NXT/combined siblings) straight from its JSON text, without building Python
  * objects, and appends two rows: the ``ticks`` row in the column order of
- * ``rows.TICK_COPY_COLUMNS`` (typed: date, timestamptz, int8, float8, ...) and the
- * ``rows.BAR_TICK_COLUMNS`` row the one-minute bars are built from.
+ * ``rows.TICK_COLUMNS`` (typed: date, timestamptz, int8, int4, float8, ...) and the
+ * ``rows.BAR_TICK_COLUMNS`` row the one-minute bars are built from (by the bar SQL, the one
+ * bar rule). The row header is fixed here and published as ``HEADER`` (checked against
+ * ``rows.TICK_HEADER`` before use); the data fields come from ``configure()``, which the Python
+ * side calls with ``rows.TICK_FIELDS``, derived from the TR table in ``kis/tr/h0stcnt0.py``.
  *
  * It takes only the shape the service writes: ASCII strings without escapes, integers that fit
  * int64, finite numbers, the batch's business date, timestamps as "YYYY-MM-DDTHH:MM:SS[.f]+HH:MM".
@@ -31,7 +34,7 @@
 #define RECV_NS_MAX (INT64_C(1) << 62)
 
 /* Field kinds of the data columns, as rows.py declares them. */
-enum { K_TEXT = 't', K_INT8 = 'q', K_FLOAT8 = 'd', K_BOOL = '?' };
+enum { K_TEXT = 't', K_INT8 = 'q', K_INT4 = 'i', K_FLOAT8 = 'd', K_BOOL = '?' };
 
 typedef struct {
     char *data;
@@ -93,7 +96,7 @@ static int add_int2(Buf *b, int16_t v) {
     return 0;
 }
 
-static int add_int4_value(Buf *b, int32_t v) { /* a date: days since 2000-01-01 */
+static int add_int4_value(Buf *b, int32_t v) { /* an int4, or a date: days since 2000-01-01 */
     if (buf_reserve(b, 8) < 0) return -1;
     put32(b->data + b->len, 4);
     put32(b->data + b->len + 4, (uint32_t)v);
@@ -355,12 +358,20 @@ static int scan_value(Scan *sc, Value *v, int depth) {
 }
 
 /* Record keys: what tick_row reads at the top level, and in "data". */
-enum { R_V, R_STREAM, R_SEQ, R_RECV_NS, R_SOURCE, R_TR_ID, R_SYMBOL, R_DATA, R_RAW, R_FLAGS,
+enum { R_V, R_STREAM, R_SEQ, R_RECV_NS, R_SOURCE, R_TR_ID, R_SYMBOL, R_DATA, R_FLAGS,
        R_MITIGATION, R_SESSION_ID, R_COUNT };
 static const char *const record_keys[R_COUNT] = {
-    "v", "stream", "seq", "recv_ns", "source", "tr_id", "symbol", "data", "raw", "flags",
+    "v", "stream", "seq", "recv_ns", "source", "tr_id", "symbol", "data", "flags",
     "mitigation", "session_id",
 };
+/* The row header this file writes, in order (name, PostgreSQL type): HEADER in the module. */
+static const char *const header_columns[][2] = {
+    {"symbol", "text"}, {"business_date", "date"}, {"trade_ts", "timestamptz"},
+    {"recv_ts", "timestamptz"}, {"seq", "bigint"}, {"tr_id", "text"}, {"source", "text"},
+    {"schema_version", "smallint"}, {"session_id", "text"}, {"mitigation_level", "smallint"},
+    {"flags", "text[]"},
+};
+#define HEADER_COUNT ((int)(sizeof header_columns / sizeof header_columns[0]))
 static Py_ssize_t record_key_lens[R_COUNT];
 
 #define MAX_FIELDS 96
@@ -435,40 +446,6 @@ static int scan_object(Scan *sc, const char *const *names, const Py_ssize_t *len
     }
 }
 
-/* What a bar needs of one copied trade, fixed-size so a batch's inputs sit in one bytearray.
- * ``usable`` is 0 when the bar SQL would have to decide (a NULL price or volume, a long text):
- * then aggregate() declines the whole batch and the per-trade inputs go to the server. */
-typedef struct {
-    char symbol[24];
-    char session_id[40];
-    int64_t minute, acc, price, volume;
-    uint8_t symbol_len, session_id_len, flagged, usable;
-} BarInput;
-
-static int64_t floor_div(int64_t a, int64_t b) { return a / b - (a % b != 0 && (a < 0) != (b < 0)); }
-
-static void fill_bar_input(BarInput *in_, const Value *symbol, int64_t at, const Value *price,
-                           const Value *volume, int64_t acc, int flagged, const char *sid,
-                           Py_ssize_t sid_len) {
-    BarInput in;
-    memset(&in, 0, sizeof in);
-    in.usable = price->kind == V_INT && volume->kind == V_INT &&
-                symbol->len <= (Py_ssize_t)sizeof in.symbol &&
-                sid_len <= (Py_ssize_t)sizeof in.session_id;
-    if (in.usable) {
-        memcpy(in.symbol, symbol->s, (size_t)symbol->len);
-        in.symbol_len = (uint8_t)symbol->len;
-        memcpy(in.session_id, sid, (size_t)sid_len);
-        in.session_id_len = (uint8_t)sid_len;
-        in.minute = floor_div(at, INT64_C(60000000)) * INT64_C(60000000);
-        in.acc = acc;
-        in.price = price->i;
-        in.volume = volume->i;
-        in.flagged = (uint8_t)flagged;
-    }
-    *in_ = in;
-}
-
 /* ---- encoding --------------------------------------------------------------------------- */
 
 static int is_text(const Value *v) { return v->kind == V_STR; }
@@ -536,18 +513,13 @@ static int add_flags(Buf *b, const Value *flags, Py_ssize_t *count) {
         if ((expr) < 0) return FAIL;                                                             \
     } while (0)
 
-static int add_text_or_null(Buf *b, const Value *v) { /* caller checked: text or missing */
-    return is_missing(v) ? add_null(b) : add_bytes(b, v->s, v->len);
-}
-
 static int add_int8_or_null(Buf *b, const Value *v) { /* caller checked: int or missing */
     return is_missing(v) ? add_null(b) : add_int8(b, v->i);
 }
 
 /* Encode into the scratch buffers: 1 done, 0 not ours, -1 error set. */
 static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t day_len,
-                  int32_t day_value, int64_t *seq_out, int *has_seq, int64_t *recv_ns_out,
-                  BarInput *bar_in, uint32_t *symbol_hash) {
+                  int32_t day_value, int64_t *seq_out, int *has_seq, int64_t *recv_ns_out) {
     Value rec[R_COUNT] = {{0}};
     Value data[MAX_FIELDS + 2] = {{0}};
     Scan sc = {line, line + n};
@@ -573,7 +545,7 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     /* The row header, checked the way rows.tick_row and rows.conforms see it. */
     const Value *symbol = &rec[R_SYMBOL], *source = &rec[R_SOURCE], *recv = &rec[R_RECV_NS];
     const Value *seq = &rec[R_SEQ], *version = &rec[R_V], *sid = &rec[R_SESSION_ID];
-    const Value *mitigation = &rec[R_MITIGATION], *raw = &rec[R_RAW];
+    const Value *mitigation = &rec[R_MITIGATION];
     if (!is_text(symbol) || !is_text(source) || recv->kind != V_INT || recv->i < 0 ||
         recv->i >= RECV_NS_MAX)
         return NOT_OURS;
@@ -584,7 +556,6 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     if (mitigation->kind != V_ABSENT &&
         (mitigation->kind != V_INT || mitigation->i < INT16_MIN || mitigation->i > INT16_MAX))
         return NOT_OURS;
-    if (!is_missing(raw) && !is_text(raw)) return NOT_OURS;
     int has_ts = 0;
     int64_t ts = 0;
     const Value *trade_ts = &data[f_trade_ts];
@@ -617,6 +588,9 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
         case K_INT8:
             if (v->kind != V_INT) return NOT_OURS;
             break;
+        case K_INT4:
+            if (v->kind != V_INT || v->i < INT32_MIN || v->i > INT32_MAX) return NOT_OURS;
+            break;
         case K_FLOAT8:
             if (v->kind != V_FLOAT && v->kind != V_INT) return NOT_OURS;
             break;
@@ -633,13 +607,12 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     row->len = bar->len = 0;
     int64_t recv_ts = recv->i / 1000 - PG_EPOCH_US;
     CHECK(buf_reserve(row, 2));
-    put16(row->data, (uint16_t)(13 + nfields));
+    put16(row->data, (uint16_t)(HEADER_COUNT + nfields));
     row->len = 2;
     CHECK(add_bytes(row, symbol->s, symbol->len));
     CHECK(add_int4_value(row, day_value));
     CHECK(add_ts_or_null(row, has_ts, ts));
     CHECK(add_int8(row, recv_ts));
-    CHECK(add_int8(row, recv->i));
     CHECK(add_int8_or_null(row, seq));
     CHECK(add_bytes(row, tr_id->s, tr_id->len));
     CHECK(add_bytes(row, source->s, source->len));
@@ -670,7 +643,6 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     int64_t level = mitigation->kind == V_INT ? mitigation->i : (nflags > 0 ? 1 : 0);
     put32(row->data + mitigation_at, 2);
     put16(row->data + mitigation_at + 4, (uint16_t)(int16_t)level);
-    CHECK(add_text_or_null(row, raw));
     for (Py_ssize_t i = 0; i < nfields; i++) {
         const Value *v = &data[i];
         if (is_missing(v)) {
@@ -683,6 +655,9 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
             break;
         case K_INT8:
             CHECK(add_int8(row, v->i));
+            break;
+        case K_INT4:
+            CHECK(add_int4_value(row, (int32_t)v->i));
             break;
         case K_FLOAT8:
             CHECK(add_float8(row, v->kind == V_FLOAT ? v->f : (double)v->i));
@@ -710,117 +685,10 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     CHECK(buf_reserve(bar, sid_len));
     memcpy(bar->data + bar->len, row->data + session_id_at, (size_t)sid_len);
     bar->len += sid_len;
-
-    fill_bar_input(bar_in, symbol, has_ts ? ts : recv_ts, &data[f_price], &data[f_trade_volume],
-                   data[f_acc_volume].i, nflags > 0, row->data + session_id_at + 4, sid_len - 4);
-    uint32_t hash = 2166136261u; /* FNV-1a: spreads symbols over the parts */
-    for (Py_ssize_t i = 0; i < symbol->len; i++) hash = (hash ^ (uint8_t)symbol->s[i]) * 16777619u;
-    *symbol_hash = hash;
     *has_seq = seq->kind == V_INT;
     *seq_out = seq->i;
     *recv_ns_out = recv->i;
     return 1;
-}
-
-/* ---- one-minute bars -------------------------------------------------------------------- */
-
-static int bar_order(const void *a, const void *b) {
-    const BarInput *x = *(const BarInput *const *)a, *y = *(const BarInput *const *)b;
-    size_t n = x->symbol_len < y->symbol_len ? x->symbol_len : y->symbol_len;
-    int c = memcmp(x->symbol, y->symbol, n);
-    if (c != 0) return c;
-    if (x->symbol_len != y->symbol_len) return x->symbol_len < y->symbol_len ? -1 : 1;
-    if (x->minute != y->minute) return x->minute < y->minute ? -1 : 1;
-    return x->acc < y->acc ? -1 : x->acc > y->acc;
-}
-
-PyDoc_STRVAR(aggregate_doc,
-             "aggregate(inputs, day_value) -> bytes | None\n\n"
-             "The one-minute bars of a batch's copied trades as a binary COPY stream in the\n"
-             "column order of rows.BAR_COLUMNS (one row per symbol and minute), built the way\n"
-             "the bar SQL builds them (open/close and the session of the lowest/highest\n"
-             "accumulated volume); None when the server must do it (a trade without price or\n"
-             "volume, a long symbol or session id, a sum out of range).");
-
-static PyObject *aggregate(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    (void)module;
-    if (nargs != 2 || !PyByteArray_CheckExact(args[0]) || !PyLong_Check(args[1])) {
-        PyErr_SetString(PyExc_TypeError, "aggregate(bytearray, int) expected");
-        return NULL;
-    }
-    long day_value = PyLong_AsLong(args[1]);
-    if (day_value == -1 && PyErr_Occurred()) return NULL;
-    Py_ssize_t n = PyByteArray_GET_SIZE(args[0]) / (Py_ssize_t)sizeof(BarInput);
-    const BarInput *inputs = (const BarInput *)PyByteArray_AS_STRING(args[0]);
-    for (Py_ssize_t i = 0; i < n; i++)
-        if (!inputs[i].usable) Py_RETURN_NONE;
-    const BarInput **order = PyMem_Malloc(sizeof(BarInput *) * (size_t)(n ? n : 1));
-    if (order == NULL) return PyErr_NoMemory();
-    for (Py_ssize_t i = 0; i < n; i++) order[i] = &inputs[i];
-    qsort(order, (size_t)n, sizeof order[0], bar_order);
-    Buf out = {NULL, 0, 0};
-    int declined = 0;
-    static const char header[] = "PGCOPY\n\377\r\n\0\0\0\0\0\0\0\0\0";
-    if (buf_reserve(&out, sizeof header - 1) < 0) goto fail;
-    memcpy(out.data, header, sizeof header - 1);
-    out.len = sizeof header - 1;
-    for (Py_ssize_t i = 0; i < n && !declined;) {
-        const BarInput *first = order[i], *last = first;
-        int64_t high = first->price, low = first->price, volume = 0;
-        int64_t count = 0, flagged = 0;
-        Py_ssize_t j = i;
-        for (; j < n; j++) {
-            const BarInput *t = order[j];
-            if (t->symbol_len != first->symbol_len ||
-                memcmp(t->symbol, first->symbol, first->symbol_len) != 0 ||
-                t->minute != first->minute)
-                break;
-            if (__builtin_add_overflow(volume, t->volume, &volume) || count == INT32_MAX) {
-                declined = 1;
-                break;
-            }
-            if (t->price > high) high = t->price;
-            if (t->price < low) low = t->price;
-            count++;
-            flagged += t->flagged;
-            last = t;
-        }
-        if (declined) break;
-        /* symbol, business_date, bar_time, open, high, low, close, volume, trade_count,
-         * flagged_count, first_acc_volume, last_acc_volume, session_id */
-        if (buf_reserve(&out, 2) < 0) goto fail;
-        put16(out.data + out.len, 13);
-        out.len += 2;
-        if (add_bytes(&out, first->symbol, first->symbol_len) < 0 ||
-            add_int4_value(&out, (int32_t)day_value) < 0 ||
-            add_int8(&out, first->minute) < 0 || add_int8(&out, first->price) < 0 ||
-            add_int8(&out, high) < 0 || add_int8(&out, low) < 0 ||
-            add_int8(&out, last->price) < 0 || add_int8(&out, volume) < 0 ||
-            add_int4_value(&out, (int32_t)count) < 0 ||
-            add_int4_value(&out, (int32_t)flagged) < 0 || add_int8(&out, first->acc) < 0 ||
-            add_int8(&out, last->acc) < 0 ||
-            add_bytes(&out, last->session_id, last->session_id_len) < 0)
-            goto fail;
-        i = j;
-    }
-    PyMem_Free(order);
-    if (declined) {
-        PyMem_RawFree(out.data);
-        Py_RETURN_NONE;
-    }
-    if (buf_reserve(&out, 2) < 0) {
-        PyMem_RawFree(out.data);
-        return PyErr_NoMemory();
-    }
-    put16(out.data + out.len, UINT16_MAX); /* trailer: -1 */
-    out.len += 2;
-    PyObject *result = PyBytes_FromStringAndSize(out.data, out.len);
-    PyMem_RawFree(out.data);
-    return result;
-fail:
-    PyMem_Free(order);
-    PyMem_RawFree(out.data);
-    return PyErr_NoMemory();
 }
 
 /* ---- module ----------------------------------------------------------------------------- */
@@ -828,76 +696,138 @@ fail:
 PyDoc_STRVAR(configure_doc,
              "configure(fields, tr_ids)\n\n"
              "Declare the data fields as (name, kind) pairs, kind one of 't' text, 'q' int8,\n"
-             "'d' float8, '?' bool (the rows.TICK_FIELDS order), and the trade TR ids.");
+             "'i' int4, 'd' float8, '?' bool (the rows.TICK_FIELDS order), and the trade TR ids.\n"
+             "Nothing changes unless every argument is valid; once a layout is set, calling\n"
+             "again with the same layout is a no-op and another layout is refused.");
+
+/* The layout being checked: nothing global changes until all of it is valid. */
+typedef struct {
+    Py_ssize_t n;
+    char kinds[MAX_FIELDS];
+    char names[MAX_FIELDS + 2][64];
+    Py_ssize_t lens[MAX_FIELDS + 2];
+    char trs[8][16];
+    int ntrs;
+} Layout;
+
+static int same_layout(const Layout *l) {
+    if (l->n != nfields || l->ntrs != n_tr_ids) return 0;
+    for (Py_ssize_t i = 0; i < l->n; i++)
+        if (l->kinds[i] != field_kinds[i] || l->lens[i] != field_lens[i] ||
+            memcmp(l->names[i], field_names[i], (size_t)l->lens[i]) != 0)
+            return 0;
+    for (int i = 0; i < l->ntrs; i++)
+        if (strcmp(l->trs[i], tr_ids[i]) != 0) return 0;
+    return 1;
+}
+
+static Py_ssize_t layout_index(const Layout *l, const char *word) {
+    for (Py_ssize_t i = 0; i < l->n; i++)
+        if (l->lens[i] == (Py_ssize_t)strlen(word) && memcmp(l->names[i], word, (size_t)l->lens[i]) == 0)
+            return i;
+    return -1;
+}
+
+static int read_layout(PyObject *fields, PyObject *trs, Layout *l) {
+    l->n = PyTuple_GET_SIZE(fields);
+    if (l->n == 0 || l->n > MAX_FIELDS || PyTuple_GET_SIZE(trs) > 8) {
+        PyErr_SetString(PyExc_ValueError, "1 to 96 fields and at most 8 TR ids");
+        return -1;
+    }
+    for (Py_ssize_t i = 0; i < l->n + 2; i++) {
+        const char *name, *kind = "t";
+        Py_ssize_t len, kind_len = 1;
+        if (i < l->n) {
+            PyObject *item = PyTuple_GET_ITEM(fields, i);
+            if (!PyTuple_Check(item)) {
+                PyErr_SetString(PyExc_TypeError, "each field must be a (name, kind) tuple");
+                return -1;
+            }
+            if (!PyArg_ParseTuple(item, "s#s#", &name, &len, &kind, &kind_len)) return -1;
+            if (kind_len != 1 || strchr("tqid?", kind[0]) == NULL || kind[0] == '\0') {
+                PyErr_SetString(PyExc_ValueError, "field kind must be one of t q i d ?");
+                return -1;
+            }
+            l->kinds[i] = kind[0];
+        } else {
+            name = i == l->n ? "business_date" : "trade_ts";
+            len = (Py_ssize_t)strlen(name);
+        }
+        if (len == 0 || len >= (Py_ssize_t)sizeof l->names[0]) {
+            PyErr_SetString(PyExc_ValueError, "field names must be 1 to 63 bytes");
+            return -1;
+        }
+        memcpy(l->names[i], name, (size_t)len);
+        l->names[i][len] = '\0';
+        l->lens[i] = len;
+    }
+    if (layout_index(l, "price") < 0 || layout_index(l, "trade_volume") < 0 ||
+        layout_index(l, "acc_volume") < 0 || layout_index(l, "session") < 0 ||
+        layout_index(l, "session_code") < 0) {
+        PyErr_SetString(PyExc_ValueError,
+                        "fields must include price, trade_volume, acc_volume, session, session_code");
+        return -1;
+    }
+    l->ntrs = 0;
+    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(trs); i++) {
+        Py_ssize_t len;
+        PyObject *item = PyTuple_GET_ITEM(trs, i);
+        const char *tr = PyUnicode_Check(item) ? PyUnicode_AsUTF8AndSize(item, &len) : NULL;
+        if (tr == NULL) {
+            if (!PyErr_Occurred()) PyErr_SetString(PyExc_TypeError, "TR ids must be str");
+            return -1;
+        }
+        if (len == 0 || len >= (Py_ssize_t)sizeof l->trs[0]) {
+            PyErr_SetString(PyExc_ValueError, "TR ids must be 1 to 15 bytes");
+            return -1;
+        }
+        memcpy(l->trs[l->ntrs++], tr, (size_t)len + 1);
+    }
+    return 0;
+}
 
 static PyObject *configure(PyObject *module, PyObject *args) {
     (void)module;
     PyObject *fields, *trs;
     if (!PyArg_ParseTuple(args, "O!O!:configure", &PyTuple_Type, &fields, &PyTuple_Type, &trs))
         return NULL;
-    Py_ssize_t n = PyTuple_GET_SIZE(fields);
+    Layout *l = PyMem_Calloc(1, sizeof *l);
+    if (l == NULL) return PyErr_NoMemory();
+    PyObject *result = NULL;
+    if (read_layout(fields, trs, l) < 0) goto done;
     if (nfields > 0) { /* encode_lines may be reading the layout in another thread */
-        PyErr_SetString(PyExc_RuntimeError, "configure() may be called once");
-        return NULL;
+        if (same_layout(l))
+            result = Py_NewRef(Py_None);
+        else
+            PyErr_SetString(PyExc_RuntimeError, "configure() was already called with another layout");
+        goto done;
     }
-    if (n > MAX_FIELDS || PyTuple_GET_SIZE(trs) > 8) {
-        PyErr_SetString(PyExc_ValueError, "too many fields or TR ids");
-        return NULL;
-    }
-    f_price = f_trade_volume = f_acc_volume = f_session = f_session_code = -1;
-    for (Py_ssize_t i = 0; i < n + 2; i++) {
-        const char *name, *kind = "t";
-        Py_ssize_t len, kind_len = 1;
-        if (i < n) {
-            if (!PyArg_ParseTuple(PyTuple_GET_ITEM(fields, i), "s#s#", &name, &len, &kind,
-                                  &kind_len))
-                return NULL;
-        } else {
-            name = i == n ? "business_date" : "trade_ts";
-            len = (Py_ssize_t)strlen(name);
+    for (Py_ssize_t i = 0; i < l->n + 2; i++) {
+        field_names[i] = PyMem_RawMalloc((size_t)l->lens[i] + 1);
+        if (field_names[i] == NULL) {
+            for (Py_ssize_t j = 0; j < i; j++) PyMem_RawFree(field_names[j]), field_names[j] = NULL;
+            PyErr_NoMemory();
+            goto done;
         }
-        if (kind_len != 1 || strchr("tqd?", kind[0]) == NULL) {
-            PyErr_SetString(PyExc_ValueError, "field kind must be one of t q d ?");
-            return NULL;
-        }
-        field_names[i] = PyMem_Malloc((size_t)len + 1);
-        if (field_names[i] == NULL) return PyErr_NoMemory();
-        memcpy(field_names[i], name, (size_t)len + 1);
-        field_lens[i] = len;
-        if (i < n) field_kinds[i] = kind[0];
-        nfields = i < n ? i + 1 : n;
-#define IS(word) (len == (Py_ssize_t)strlen(word) && memcmp(name, word, (size_t)len) == 0)
-        if (i < n && IS("price")) f_price = i;
-        if (i < n && IS("trade_volume")) f_trade_volume = i;
-        if (i < n && IS("acc_volume")) f_acc_volume = i;
-        if (i < n && IS("session")) f_session = i;
-        if (i < n && IS("session_code")) f_session_code = i;
-#undef IS
+        memcpy(field_names[i], l->names[i], (size_t)l->lens[i] + 1);
+        field_lens[i] = l->lens[i];
+        if (i < l->n) field_kinds[i] = l->kinds[i];
     }
-    f_business_date = n;
-    f_trade_ts = n + 1;
-    if (f_price < 0 || f_trade_volume < 0 || f_acc_volume < 0 || f_session < 0 ||
-        f_session_code < 0) {
-        nfields = 0;
-        PyErr_SetString(PyExc_ValueError,
-                        "fields must include price, trade_volume, acc_volume, session, session_code");
-        return NULL;
-    }
-    n_tr_ids = 0;
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(trs); i++) {
-        Py_ssize_t len;
-        const char *tr = PyUnicode_AsUTF8AndSize(PyTuple_GET_ITEM(trs, i), &len);
-        if (tr == NULL) return NULL;
-        if (len >= (Py_ssize_t)sizeof tr_ids[0]) {
-            PyErr_SetString(PyExc_ValueError, "TR id too long");
-            return NULL;
-        }
-        memcpy(tr_ids[n_tr_ids++], tr, (size_t)len + 1);
-    }
-    Py_RETURN_NONE;
+    f_price = layout_index(l, "price");
+    f_trade_volume = layout_index(l, "trade_volume");
+    f_acc_volume = layout_index(l, "acc_volume");
+    f_session = layout_index(l, "session");
+    f_session_code = layout_index(l, "session_code");
+    f_business_date = l->n;
+    f_trade_ts = l->n + 1;
+    memcpy(tr_ids, l->trs, sizeof tr_ids);
+    n_tr_ids = l->ntrs;
+    nfields = l->n; /* last: the layout is complete before encode_lines can see it */
+    result = Py_NewRef(Py_None);
+done:
+    PyMem_Free(l);
+    return result;
 }
-
-#define MAX_PARTS 8
 
 static int buf_append(Buf *b, const char *data, Py_ssize_t n) {
     if (buf_reserve(b, n) < 0) return -1;
@@ -916,34 +846,24 @@ static int flush_to(PyObject *target, Buf *from) {
 }
 
 PyDoc_STRVAR(encode_lines_doc,
-             "encode_lines(data, start, most, day, day_value, buffers)\n"
+             "encode_lines(data, start, most, day, day_value, rows, bars)\n"
              "    -> (next, taken, last_seq, last_recv_ns)\n\n"
              "Takes the newline-ended archive lines of ``data`` from byte ``start`` on, without\n"
              "the GIL, until ``most`` are taken, the complete lines end, or a line needs the\n"
              "general path (empty lines are stepped over). For each it appends the binary COPY\n"
-             "rows to the bytearrays ``rows`` and ``bars`` of one part and its bar input (for\n"
-             "aggregate()) to that part's ``inputs``; ``buffers`` is (rows, bars, inputs) for\n"
-             "each part, and a symbol always goes to the same part. ``day`` is the batch's\n"
-             "business date (YYYYMMDD), ``day_value`` its days since 2000-01-01. ``next`` is the\n"
-             "offset of the first line not consumed; ``last_seq`` (None when no taken line had\n"
-             "one) and ``last_recv_ns`` (None when none was taken) are of the last taken.");
+             "rows to the bytearrays ``rows`` (ticks) and ``bars`` (bar inputs). ``day`` is the\n"
+             "batch's business date (YYYYMMDD), ``day_value`` its days since 2000-01-01. ``next``\n"
+             "is the offset of the first line not consumed; ``last_seq`` (None when no taken line\n"
+             "had one) and ``last_recv_ns`` (None when none was taken) are of the last taken.");
 
 static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     (void)module;
-    if (nargs != 6 || !PyBytes_CheckExact(args[0]) || !PyLong_Check(args[1]) ||
+    if (nargs != 7 || !PyBytes_CheckExact(args[0]) || !PyLong_Check(args[1]) ||
         !PyLong_Check(args[2]) || !PyUnicode_Check(args[3]) || !PyLong_Check(args[4]) ||
-        !PyTuple_CheckExact(args[5]) || PyTuple_GET_SIZE(args[5]) == 0 ||
-        PyTuple_GET_SIZE(args[5]) % 3 != 0 || PyTuple_GET_SIZE(args[5]) / 3 > MAX_PARTS) {
+        !PyByteArray_CheckExact(args[5]) || !PyByteArray_CheckExact(args[6])) {
         PyErr_SetString(PyExc_TypeError,
-                        "encode_lines(bytes, int, int, str, int, (bytearray rows, bars, inputs) * parts)");
+                        "encode_lines(bytes, int, int, str, int, bytearray rows, bytearray bars)");
         return NULL;
-    }
-    PyObject *buffers = args[5];
-    for (Py_ssize_t i = 0; i < PyTuple_GET_SIZE(buffers); i++) {
-        if (!PyByteArray_CheckExact(PyTuple_GET_ITEM(buffers, i))) {
-            PyErr_SetString(PyExc_TypeError, "the buffers must be bytearrays");
-            return NULL;
-        }
     }
     if (nfields == 0) {
         PyErr_SetString(PyExc_RuntimeError, "configure() was not called");
@@ -964,8 +884,7 @@ static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_
     const char *data = PyBytes_AS_STRING(args[0]);
     Py_ssize_t size = PyBytes_GET_SIZE(args[0]);
     Py_ssize_t pos = start < 0 ? 0 : (start > size ? size : start);
-    Py_ssize_t parts = PyTuple_GET_SIZE(buffers) / 3;
-    Buf out[MAX_PARTS * 3];
+    Buf out[2];
     memset(out, 0, sizeof out);
     Py_ssize_t taken = 0;
     int64_t last_seq = 0, last_recv = 0, seq = 0, recv_ns = 0;
@@ -980,20 +899,15 @@ static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_
             pos += 1;
             continue;
         }
-        BarInput bar_in;
-        uint32_t hash = 0;
         int has_seq = 0;
-        int done = encode(line, len, day, day_len, (int32_t)day_value, &seq, &has_seq, &recv_ns,
-                          &bar_in, &hash);
+        int done = encode(line, len, day, day_len, (int32_t)day_value, &seq, &has_seq, &recv_ns);
         if (done < 0) {
             failed = 1;
             break;
         }
         if (done == 0) break;
-        Py_ssize_t part = (Py_ssize_t)(hash % (uint32_t)parts);
-        if (buf_append(&out[3 * part], scratch_row.data, scratch_row.len) < 0 ||
-            buf_append(&out[3 * part + 1], scratch_bar.data, scratch_bar.len) < 0 ||
-            buf_append(&out[3 * part + 2], (const char *)&bar_in, (Py_ssize_t)sizeof bar_in) < 0) {
+        if (buf_append(&out[0], scratch_row.data, scratch_row.len) < 0 ||
+            buf_append(&out[1], scratch_bar.data, scratch_bar.len) < 0) {
             failed = 1;
             break;
         }
@@ -1009,27 +923,22 @@ static PyObject *encode_lines(PyObject *module, PyObject *const *args, Py_ssize_
     PyObject *result = NULL;
     if (failed) {
         PyErr_NoMemory();
-    } else {
-        int ok = 1;
-        for (Py_ssize_t b = 0; b < 3 * parts && ok; b++)
-            ok = flush_to(PyTuple_GET_ITEM(buffers, b), &out[b]) == 0;
-        if (ok) {
-            PyObject *seq_obj = has_last_seq ? PyLong_FromLongLong(last_seq) : Py_NewRef(Py_None);
-            PyObject *recv_obj = taken ? PyLong_FromLongLong(last_recv) : Py_NewRef(Py_None);
-            if (seq_obj != NULL && recv_obj != NULL)
-                result = Py_BuildValue("(nnOO)", pos, taken, seq_obj, recv_obj);
-            Py_XDECREF(seq_obj);
-            Py_XDECREF(recv_obj);
-        }
+    } else if (flush_to(args[5], &out[0]) == 0 && flush_to(args[6], &out[1]) == 0) {
+        PyObject *seq_obj = has_last_seq ? PyLong_FromLongLong(last_seq) : Py_NewRef(Py_None);
+        PyObject *recv_obj = taken ? PyLong_FromLongLong(last_recv) : Py_NewRef(Py_None);
+        if (seq_obj != NULL && recv_obj != NULL)
+            result = Py_BuildValue("(nnOO)", pos, taken, seq_obj, recv_obj);
+        Py_XDECREF(seq_obj);
+        Py_XDECREF(recv_obj);
     }
-    for (Py_ssize_t b = 0; b < 3 * parts; b++) PyMem_RawFree(out[b].data);
+    PyMem_RawFree(out[0].data);
+    PyMem_RawFree(out[1].data);
     return result;
 }
 
 static PyMethodDef methods[] = {
     {"configure", (PyCFunction)configure, METH_VARARGS, configure_doc},
     {"encode_lines", (PyCFunction)(void (*)(void))encode_lines, METH_FASTCALL, encode_lines_doc},
-    {"aggregate", (PyCFunction)(void (*)(void))aggregate, METH_FASTCALL, aggregate_doc},
     {NULL, NULL, 0, NULL},
 };
 
@@ -1043,7 +952,15 @@ PyMODINIT_FUNC PyInit__tickcopy(void) {
     if (c_locale == (locale_t)0) return PyErr_NoMemory();
     for (int i = 0; i < R_COUNT; i++) record_key_lens[i] = (Py_ssize_t)strlen(record_keys[i]);
     PyObject *module = PyModule_Create(&module_def);
-    if (module != NULL && PyModule_AddIntConstant(module, "BAR_INPUT_SIZE", (long)sizeof(BarInput)) < 0) {
+    if (module == NULL) return NULL;
+    PyObject *header = PyTuple_New(HEADER_COUNT);
+    for (int i = 0; header != NULL && i < HEADER_COUNT; i++) {
+        PyObject *pair = Py_BuildValue("(ss)", header_columns[i][0], header_columns[i][1]);
+        if (pair == NULL) Py_CLEAR(header);
+        else PyTuple_SET_ITEM(header, i, pair);
+    }
+    if (header == NULL || PyModule_AddObject(module, "HEADER", header) < 0) {
+        Py_XDECREF(header);
         Py_DECREF(module);
         return NULL;
     }

@@ -1,6 +1,6 @@
 """Types of the C extension ``_tickcopy.c`` (the loader's binary COPY fast path)."""
 
-BAR_INPUT_SIZE: int
+HEADER: tuple[tuple[str, str], ...]
 
 def configure(fields: tuple[tuple[str, str], ...], tr_ids: tuple[str, ...]) -> None: ...
 def encode_lines(
@@ -9,6 +9,6 @@ def encode_lines(
     most: int,
     day: str,
     day_value: int,
-    buffers: tuple[bytearray, ...],
+    rows: bytearray,
+    bars: bytearray,
 ) -> tuple[int, int, int | None, int | None]: ...
-def aggregate(inputs: bytearray, day_value: int) -> bytes | None: ...

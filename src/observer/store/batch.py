@@ -1,23 +1,24 @@
 """One batch of archive records -> rows in PostgreSQL, exactly once.
 
-:class:`RowBatch` turns archive lines into staging rows (counting rejects by reason);
-:class:`BatchWriter` writes a batch in ONE transaction: binary COPY into temporary staging
-tables, ``INSERT ... SELECT ... ON CONFLICT DO NOTHING`` into the real tables, the one-minute
-bars merged from exactly the ticks that were new, and (for the loader) the stream checkpoint.
-Either all of it commits or none of it does, so a crash at any point followed by a re-run
-loads every record once.
+:class:`RowBatch` turns archive lines into rows (counting rejects by reason); :class:`BatchWriter`
+writes a batch in ONE transaction, with the stream's checkpoint. Either all of it commits or
+none of it does, so a crash at any point followed by a re-run loads every record once.
 
-Trades, almost every row of a catch-up, take a faster way when the C extension is built
-(:mod:`observer.store.tickcopy`): their binary COPY data goes straight into the day partition
-inside a savepoint, and their bars are aggregated before they are sent. If any of those rows is
-already loaded (a batch read again after a crash), the savepoint is rolled back and the same data
-goes through a typed staging table and ``ON CONFLICT DO NOTHING`` like everything else, so the
-guarantee is the same.
+A trade reaches ``ticks`` one of two ways. Its typed row (built from the JSON text by the C
+extension, :mod:`observer.store.tickcopy`, or by ``rows.tick_row``) goes by binary COPY straight
+into the table inside a savepoint; if any row of the batch is already loaded (a batch read again
+after a crash), the savepoint is rolled back and the same rows go through a staging table and
+``INSERT ... ON CONFLICT DO NOTHING``. Either way the bar inputs of exactly the inserted trades
+are staged and the one-minute bars merged from them once, by one SQL rule
+(``statements.MERGE_BARS``). Other tables always go through staging and ``ON CONFLICT DO NOTHING``.
+
+A row the server refuses (a NUL byte in a text, a value out of its column's range) would fail
+the batch for ever: the writer then splits the batch until the one record is found, writes it to
+``load_rejects`` with the reason, counts it, and loads the rest.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable
@@ -29,18 +30,22 @@ import orjson
 from observer.store import rows as R
 from observer.store import statements as SQL
 from observer.store.connection import Database
-from observer.store.exceptions import DuplicateObjectError, RowEncodingError
-from observer.store.tickcopy import BAR_NAMES, BAR_TICK_NAMES, TICK_COPY_NAMES, TickCopy
+from observer.store.exceptions import DuplicateObjectError, QueryError
+from observer.store.tickcopy import TickCopy
 
 log = logging.getLogger(__name__)
 UNIQUE_VIOLATION: Final = "23505"
+# SQLSTATE classes of a refused row (data exception, integrity violation, program limit).
+REFUSED_CLASSES: Final = ("22", "23", "54")
 
 TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
-# Batches of at least this many copied trades (a catch-up: the loader is behind) are written
-# over two connections. Smaller ones (following live) use one, so their rows become visible
-# at once, in archive order, as a reader tailing ``ticks`` by receive time expects.
-PARALLEL_MIN_TRADES: Final = 5_000
-PARTITIONED: Final = ("ticks", "quotes", "bars_1m")
+TICK_NAMES: Final = [name for name, _ in R.TICK_COLUMNS]
+BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
+# The bar inputs of a tick row (stage_bar_ticks): symbol, business_date, trade_ts, recv_ts,
+# price, trade_volume, acc_volume, flagged, session_id.
+_PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
+    TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
+)
 
 
 def load_session_settings(application_name: str) -> dict[str, str]:
@@ -53,21 +58,34 @@ def load_session_settings(application_name: str) -> dict[str, str]:
         "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
         "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
         "jit": "off",  # short per-batch statements: compiling them costs more than it saves
-        # Bars are cut at UTC minutes, here and in the extension alike (whole-minute offsets,
-        # such as KST's, give the same minutes in every zone).
+        # Bars are cut at UTC minutes (whole-minute offsets, such as KST's, give the same
+        # minutes in every zone).
         "TimeZone": "UTC",
     }
 
 
 @dataclass(frozen=True, slots=True)
 class Checkpoint:
-    """Where a stream's loading got to: the position after the last line of the batch."""
+    """Where a stream's loading got to: the position after the last loaded line, the newest
+    loaded record's seq and receive time, and (as stored) the lines and rejects so far."""
 
     stream: str
     file: str
     offset: int
     last_seq: int | None
     last_recv_ns: int | None
+    lines: int = 0
+    rejected: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """A row the server refused: its table, the row and why."""
+
+    table: str
+    row: R.Row
+    reason: str
+    sqlstate: str
 
 
 @dataclass(slots=True)
@@ -80,35 +98,34 @@ class RowBatch:
     records: int = 0
     last_seq: int | None = None
     last_recv_ns: int | None = None
-    # Trades of one business day as binary COPY data (store/tickcopy.py), when the extension is
-    # built; ``use_fast=False`` sends every record the general way.
+    # Trades of one business day as binary COPY data (store/tickcopy.py) when the fast path is
+    # active; ``use_fast=False`` sends every record the general way.
     use_fast: bool = True
     fast: TickCopy | None = None
+    # Rows the server refused (filled by BatchWriter.write).
+    refused: list[Refused] = field(default_factory=list)
+    # With ``keep_lines``, each rejected line and its reason (for ``observer import``).
+    keep_lines: bool = False
+    rejected_lines: list[tuple[bytes, str]] = field(default_factory=list)
 
-    def add(self, rec: dict[str, Any]) -> None:
+    def add(self, rec: dict[str, Any], line: bytes = b"") -> None:
         """Add one parsed archive record (rejects are counted, never raised)."""
         self.records += 1
         try:
             self._dispatch(rec)
         except R.RowError as err:
-            self.rejected[err.reason] += 1
+            self._rejected(err.reason, line)
             return
         except KeyError as err:
-            self.rejected[f"missing_{err.args[0]}"] += 1
+            self._rejected(f"missing_{err.args[0]}", line)
             return
         except (TypeError, AttributeError):
-            self.rejected["malformed_record"] += 1
+            self._rejected("malformed_record", line)
             return
         seq = rec.get("seq")
         if isinstance(seq, int):
             self.last_seq = seq
         self.last_recv_ns = rec["recv_ns"]
-
-    def add_line(self, line: bytes) -> None:
-        """Add one archive line: a trade of the batch's day straight to binary COPY data when
-        the extension takes it, anything else parsed and added like :meth:`add`."""
-        if not self.take_fast(line):
-            self.parse_and_add(line)
 
     def parse_and_add(self, line: bytes) -> None:
         """Add a line the fast path did not take (or has not seen yet: the batch's first trade
@@ -116,10 +133,10 @@ class RowBatch:
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
-            self.reject("bad_json")
+            self.reject("bad_json", line)
             return
         if type(rec) is not dict:
-            self.reject("not_an_object")
+            self.reject("not_an_object", line)
             return
         self.add_parsed(rec, line)
 
@@ -157,12 +174,17 @@ class RowBatch:
             self.fast = TickCopy.for_record(rec)
             if self.take_fast(line):
                 return
-        self.add(rec)
+        self.add(rec, line)
 
-    def reject(self, reason: str) -> None:
+    def reject(self, reason: str, line: bytes = b"") -> None:
         """Count a line that did not even parse as a record."""
         self.records += 1
+        self._rejected(reason, line)
+
+    def _rejected(self, reason: str, line: bytes) -> None:
         self.rejected[reason] += 1
+        if self.keep_lines:
+            self.rejected_lines.append((line, reason))
 
     def _dispatch(self, rec: dict[str, Any]) -> None:
         stream = rec["stream"]
@@ -200,16 +222,11 @@ class RowBatch:
         copied = self.fast.count if self.fast is not None else 0
         return copied + sum(len(rows) for rows in self.rows.values())
 
-    def drop_nonconforming(self) -> int:
-        """Remove rows whose values cannot be encoded for their columns; how many went."""
-        dropped = 0
-        for table, rows in self.rows.items():
-            keep = [row for row in rows if R.conforms(table, row)]
-            if len(keep) != len(rows):
-                self.rejected[f"bad_types_{table}"] += len(rows) - len(keep)
-                dropped += len(rows) - len(keep)
-                self.rows[table] = keep
-        return dropped
+    def part(self, table: str, rows: list[R.Row]) -> RowBatch:
+        """A batch of only ``rows`` of ``table`` (to isolate a refused row)."""
+        part = RowBatch(use_fast=False)
+        part.rows[table] = rows
+        return part
 
 
 def _count(status: str) -> int:
@@ -217,50 +234,42 @@ def _count(status: str) -> int:
     return int(status.rsplit(" ", 1)[-1])
 
 
+def _refused(err: QueryError) -> bool:
+    """True when ``err`` is the server (or the encoder) refusing a row's values."""
+    return err.sqlstate[:2] in REFUSED_CLASSES or err.sqlstate == ""
+
+
+def _bar_input(row: R.Row) -> R.Row:
+    """What the bars need of a general tick row (the columns of stage_bar_ticks)."""
+    return (
+        row[0], row[1], row[2], row[3], row[_PRICE], row[_TRADE_VOLUME], row[_ACC_VOLUME],
+        bool(row[10]), row[8],
+    )  # fmt: skip
+
+
 class BatchWriter:
-    """Writes :class:`RowBatch` es over one connection (staging tables live per connection).
+    """Writes :class:`RowBatch` es over one connection (staging tables live per connection)."""
 
-    With a ``helper`` connection, a large batch of copied trades (``PARALLEL_MIN_TRADES``) is
-    written in two parts at once (the parts hold different symbols, so they never wait for each
-    other): the helper's part in its own transaction, committed just before the batch's
-    transaction with its checkpoint. A crash between the two commits leaves the helper's rows
-    loaded without the checkpoint; the batch is read again and those rows meet their keys and
-    are skipped, as any re-read row is.
-    """
-
-    def __init__(
-        self,
-        db: Database,
-        helper: Database | None = None,
-        *,
-        parallel_min_trades: int = PARALLEL_MIN_TRADES,
-    ) -> None:
+    def __init__(self, db: Database) -> None:
         self.db = db
-        self.helper = helper
-        self.parallel_min_trades = parallel_min_trades
-        self._partitions: set[tuple[str, str]] = set()
+        self._partitions: set[tuple[str, Any]] = set()
         self._prepared = False
 
     async def _prepare(self) -> None:
         if not self._prepared:
-            for db in (self.db, self.helper):
-                if db is not None:
-                    for ddl in (*SQL.STAGING_DDL.values(), *SQL.FAST_STAGING_DDL):
-                        await db.execute(ddl)
+            for ddl in (*SQL.STAGING_DDL.values(), *SQL.TICK_STAGING_DDL):
+                await self.db.execute(ddl)
             self._prepared = True
 
     async def _ensure_partitions(self, batch: RowBatch) -> None:
-        wanted: set[tuple[str, str]] = set()
-        for row in batch.rows["ticks"]:
-            wanted.add(("ticks", row[1]))
-        for row in batch.rows["quotes"]:
-            wanted.add(("quotes", row[1]))
+        wanted: set[tuple[str, Any]] = {("ticks", row[1]) for row in batch.rows["ticks"]}
+        wanted |= {("quotes", row[1]) for row in batch.rows["quotes"]}
         if batch.fast is not None and batch.fast.count:
             wanted.add(("ticks", batch.fast.day))
         wanted |= {("bars_1m", day) for table, day in wanted if table == "ticks"}
-        for table, day in sorted(wanted - self._partitions):
+        for table, day in sorted(wanted - self._partitions, key=str):
             await self.db.execute(
-                "SELECT observer_ensure_partition($1, $2::text::date)", table, day
+                "SELECT observer_ensure_partition($1, $2::text::date)", table, str(day)
             )
             self._partitions.add((table, day))
 
@@ -273,152 +282,115 @@ class BatchWriter:
     ) -> dict[str, int]:
         """Insert the batch (and move the checkpoint) atomically; rows inserted per table.
 
-        ``after_copy`` is called once the rows are in the staging tables, while the server
-        merges them: the moment to start Python work without slowing the COPY down.
+        ``after_copy`` is called once the rows are sent, while the server merges them: the
+        moment to start Python work without slowing the COPY down.
         """
         await self._prepare()
         await self._ensure_partitions(batch)
-        try:
-            return await self._write_once(batch, checkpoint, after_copy)
-        except RowEncodingError as err:
-            dropped = batch.drop_nonconforming()
-            log.warning("batch had %d rows with unusable values (%s); retrying", dropped, err)
-            if not dropped:
-                raise
-            return await self._write_once(batch, checkpoint, after_copy)
-
-    async def _insert_ticks(self) -> int:
-        """Staged ticks into ``ticks``, their bar inputs into ``stage_bar_ticks``: a plain INSERT
-        in a savepoint first, the ON CONFLICT DO NOTHING form only when that meets a key
-        already loaded. Returns how many were inserted."""
-        try:
-            async with self.db.transaction():  # nested: a savepoint of the batch's transaction
-                return _count(await self.db.execute(SQL.INSERT_TICKS_NO_DUPLICATES))
-        except DuplicateObjectError as err:
-            if err.sqlstate != UNIQUE_VIOLATION:
-                raise
-        return _count(await self.db.execute(SQL.INSERT_TICKS))
-
-    async def _copy_new(self, db: Database, fast: TickCopy, part: int, *, bars: bool) -> Any:
-        """One part's copied trades straight into their day partition in a (sub)transaction of
-        ``db``, and with ``bars`` their bars upserted in it, else their bar inputs staged. The
-        row of ``bars``, or True, when all were new; None (nothing written) when one was
-        already loaded."""
-        rows, inputs = fast.payloads(part)
-        try:
-            async with db.transaction():  # a savepoint of the batch, or the helper's own
-                await db.copy_binary(fast.partition, rows, TICK_COPY_NAMES)
-                if not bars:
-                    await db.copy_binary("stage_bar_ticks", inputs, BAR_TICK_NAMES)
-                    return True
-                aggregated = fast.aggregated_bars(part)
-                if aggregated is None:
-                    await db.copy_binary("stage_bar_ticks", inputs, BAR_TICK_NAMES)
-                    return await db.fetchrow(SQL.MERGE_BARS)
-                await db.copy_binary("stage_bars", aggregated, BAR_NAMES)
-                return await db.fetchrow(SQL.UPSERT_STAGED_BARS)
-        except DuplicateObjectError as err:
-            if err.sqlstate != UNIQUE_VIOLATION:
-                raise
-            return None
-
-    async def _insert_typed(self, fast: TickCopy, part: int) -> int:
-        """One part's copied trades that meet loaded keys: typed staging, ON CONFLICT DO NOTHING,
-        bar inputs staged. Returns how many were inserted."""
-        rows, _ = fast.payloads(part)
-        await self.db.copy_binary("stage_ticks_typed", rows, TICK_COPY_NAMES)
-        return _count(await self.db.execute(SQL.INSERT_TYPED_TICKS))
-
-    async def _copy_parts(self, fast: TickCopy) -> tuple[int, int, list[int]]:
-        """Every part of a batch whose only trades are copied ones, each with its own bars
-        (their symbols differ), the last part on the helper connection when there is one.
-        Returns (ticks inserted, bars upserted, the parts that met loaded keys)."""
-        parts = fast.parts()
-        parallel = self.helper is not None and fast.count >= self.parallel_min_trades
-        on_helper = parts.pop() if parallel and len(parts) > 1 else None
-        results: list[tuple[int, Any]] = []
-
-        async def main_parts() -> None:
-            for part in parts:
-                results.append((part, await self._copy_new(self.db, fast, part, bars=True)))
-
-        async def helper_part(helper: Database, part: int) -> None:
-            results.append((part, await self._copy_new(helper, fast, part, bars=True)))
-
-        if on_helper is None or self.helper is None:
-            await main_parts()
-        else:  # committed when helper_part returns: before the batch, as it must be
-            outcomes = await asyncio.gather(
-                main_parts(), helper_part(self.helper, on_helper), return_exceptions=True
-            )
-            for outcome in outcomes:  # both finished: no statement left running on either
-                if isinstance(outcome, BaseException):
-                    raise outcome
-        inserted = bars = 0
-        met: list[int] = []
-        for part, row in sorted(results):
-            if row is None:
-                met.append(part)
-            else:
-                inserted += fast.counts[part]
-                bars += int(row["bars"])
-        return inserted, bars, met
-
-    async def _write_ticks(self, batch: RowBatch) -> tuple[int, int]:
-        """Every trade of the batch (its general rows already in ``stage_ticks``) and their
-        one-minute bars; (ticks inserted, bars upserted)."""
-        fast = batch.fast if batch.fast is not None and batch.fast.count else None
-        general = bool(batch.rows["ticks"])
-        inserted = bars = 0
-        staged: list[int] = []  # parts whose bars are merged below with everything else
-        if fast is not None and not general:
-            inserted, bars, staged = await self._copy_parts(fast)
-            for part in staged:
-                inserted += await self._insert_typed(fast, part)
-        elif fast is not None:
-            for part in fast.parts():  # bars merged once below, with the general rows' bars
-                if await self._copy_new(self.db, fast, part, bars=False):
-                    inserted += fast.counts[part]
-                else:
-                    inserted += await self._insert_typed(fast, part)
-                staged.append(part)
-        if general:
-            inserted += await self._insert_ticks()
-        if general or staged:
-            merged = await self.db.fetchrow(SQL.MERGE_BARS)
-            bars += int(merged["bars"])
-        return inserted, bars
-
-    async def _write_once(
-        self,
-        batch: RowBatch,
-        checkpoint: Checkpoint | None,
-        after_copy: Callable[[], None] | None,
-    ) -> dict[str, int]:
-        inserted: dict[str, int] = {}
-        tables = [table for table in TABLES if batch.rows[table]]
-        ticks = batch.table_rows("ticks") > 0
         async with self.db.transaction():
-            for table in tables:
-                columns = [name for name, _ in R.STAGING[table]]
-                await self.db.copy_records("stage_" + table, batch.rows[table], columns)
-            if after_copy is not None:
-                after_copy()
-            if ticks:
-                inserted["ticks"], inserted["bars_1m"] = await self._write_ticks(batch)
-            for table in tables:
-                if table != "ticks":
-                    status = await self.db.execute(SQL.INSERT[table])
-                    inserted[table] = _count(status)
+            try:
+                async with self.db.transaction():  # a savepoint: a refused row undoes only it
+                    inserted = await self._write_rows(batch, after_copy)
+            except QueryError as err:
+                if not _refused(err):
+                    raise
+                stream = checkpoint.stream if checkpoint is not None else None
+                inserted = await self._isolate(batch, err, stream)
             if checkpoint is not None:
                 await self.db.execute(
-                    SQL.CHECKPOINT,
-                    checkpoint.stream,
-                    checkpoint.file,
-                    checkpoint.offset,
-                    checkpoint.last_seq,
-                    checkpoint.last_recv_ns,
-                    batch.records,
+                    SQL.CHECKPOINT, checkpoint.stream, checkpoint.file, checkpoint.offset,
+                    checkpoint.last_seq, checkpoint.last_recv_ns, batch.records,
                     sum(batch.rejected.values()),
-                )
+                )  # fmt: skip
         return inserted
+
+    async def _write_rows(
+        self, batch: RowBatch, after_copy: Callable[[], None] | None = None
+    ) -> dict[str, int]:
+        tables = [table for table in TABLES[1:] if batch.rows[table]]
+        for table in tables:
+            columns = [name for name, _ in R.STAGING[table]]
+            await self.db.copy_records("stage_" + table, batch.rows[table], columns)
+        inserted: dict[str, int] = {}
+        if batch.table_rows("ticks"):
+            inserted["ticks"] = await self._write_ticks(batch, after_copy)
+            inserted["bars_1m"] = int((await self.db.fetchrow(SQL.MERGE_BARS))["bars"])
+            await self.db.execute(SQL.CLEAR_BAR_INPUTS)
+        elif after_copy is not None:
+            after_copy()
+        for table in tables:
+            inserted[table] = _count(await self.db.execute(SQL.INSERT[table]))
+        return inserted
+
+    async def _send_ticks(self, batch: RowBatch, fast: TickCopy | None, staged: bool) -> None:
+        """COPY every tick row of the batch into ``ticks`` (the day partition for the copied
+        trades) or, when ``staged``, into the typed staging table."""
+        general = batch.rows["ticks"]
+        if fast is not None:
+            rows, _ = fast.payloads()
+            await self.db.copy_binary("stage_ticks" if staged else fast.partition, rows, TICK_NAMES)
+        if general:
+            await self.db.copy_records("stage_ticks" if staged else "ticks", general, TICK_NAMES)
+
+    async def _write_ticks(self, batch: RowBatch, after_copy: Callable[[], None] | None) -> int:
+        """The batch's trades, all new straight into the table, else (some already loaded)
+        through staging and ON CONFLICT DO NOTHING; their bar inputs staged. How many went in."""
+        fast = batch.fast if batch.fast is not None and batch.fast.count else None
+        try:
+            async with self.db.transaction():  # a savepoint of the batch's transaction
+                await self._send_ticks(batch, fast, staged=False)
+                if after_copy is not None:
+                    after_copy()
+                    after_copy = None
+                if fast is not None:
+                    await self.db.copy_binary("stage_bar_ticks", fast.payloads()[1], BAR_TICK_NAMES)
+                if batch.rows["ticks"]:
+                    inputs = [_bar_input(row) for row in batch.rows["ticks"]]
+                    await self.db.copy_records("stage_bar_ticks", inputs, BAR_TICK_NAMES)
+            return batch.table_rows("ticks")
+        except DuplicateObjectError as err:
+            if err.sqlstate != UNIQUE_VIOLATION:
+                raise
+        await self._send_ticks(batch, fast, staged=True)
+        if after_copy is not None:
+            after_copy()
+        return _count(await self.db.execute(SQL.INSERT_STAGED_TICKS))
+
+    async def _isolate(
+        self, batch: RowBatch, err: QueryError, stream: str | None
+    ) -> dict[str, int]:
+        """Write the batch table by table, splitting the rows of a table the server refuses
+        until each refused row stands alone; those go to ``load_rejects``."""
+        log.warning("a batch was refused (%s); isolating the refused rows", err)
+        inserted: Counter[str] = Counter()
+        if batch.fast is not None and batch.fast.count:  # rows the extension checked: no split
+            copied = RowBatch(use_fast=False, fast=batch.fast)
+            async with self.db.transaction():
+                inserted.update(await self._write_rows(copied))
+        for table in TABLES:
+            if batch.rows[table]:
+                inserted.update(await self._split(batch, table, batch.rows[table], stream))
+        return dict(inserted)
+
+    async def _split(
+        self, batch: RowBatch, table: str, rows: list[R.Row], stream: str | None
+    ) -> Counter[str]:
+        try:
+            async with self.db.transaction():
+                return Counter(await self._write_rows(batch.part(table, rows)))
+        except QueryError as err:
+            if not _refused(err):
+                raise
+            if len(rows) > 1:
+                half = len(rows) // 2
+                counts = await self._split(batch, table, rows[:half], stream)
+                counts.update(await self._split(batch, table, rows[half:], stream))
+                return counts
+            refused = Refused(table, rows[0], str(err)[:1000], err.sqlstate)
+        batch.refused.append(refused)
+        batch.rejected[f"refused_{table}"] += 1
+        text = orjson.dumps(refused.row, default=str).decode()
+        await self.db.execute(
+            SQL.INSERT_REJECT, stream, table, refused.reason, refused.sqlstate, text
+        )
+        return Counter()

@@ -8,9 +8,10 @@ escapes the store and callers only ever see ``StoreError`` subclasses.
 from __future__ import annotations
 
 import logging
+import socket
 from collections.abc import AsyncIterator, Iterable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
@@ -25,6 +26,11 @@ from observer.store.exceptions import (
 log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
+# TCP keepalive: an idle connection whose peer vanished is dropped after about 5 + 3 x 2 s, and
+# unacknowledged data gives up after TCP_USER_TIMEOUT. A peer that still acknowledges but never
+# answers (a stalled proxy) is caught by the statement timeout (``command_seconds``).
+_KEEPALIVE: Final = (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
+_USER_TIMEOUT_MS: Final = 15_000
 # SQLSTATE classes that mean "the server or the connection went away": retry later.
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _DUPLICATE_STATES = frozenset({"42P04", "42P07", "42710", "23505"})
@@ -68,6 +74,20 @@ async def translated(context: str) -> AsyncIterator[None]:
         raise _translate(exc, context) from exc
 
 
+def _keep_alive(conn: Any) -> None:
+    """Turn on TCP keepalive (and a user timeout) on a connection's socket, where it has one."""
+    transport = getattr(conn, "_transport", None)  # asyncpg has no keepalive option
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _KEEPALIVE:
+        if hasattr(socket, name):
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
+    if hasattr(socket, "TCP_USER_TIMEOUT"):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, _USER_TIMEOUT_MS)
+
+
 class Database:
     """One PostgreSQL connection with every call translated into store errors."""
 
@@ -82,13 +102,19 @@ class Database:
         *,
         label: str,
         connect_seconds: float = CONNECT_TIMEOUT_SECONDS,
+        command_seconds: float | None = None,
         server_settings: dict[str, str] | None = None,
     ) -> Database:
-        """Open a connection to ``dsn``; ``label`` (a redacted DSN) names it in errors."""
+        """Open a connection to ``dsn``; ``label`` (a redacted DSN) names it in errors. With
+        ``command_seconds`` every statement and COPY that takes longer fails as unavailable."""
         async with translated(f"connecting to {label}"):
             conn = await asyncpg.connect(
-                dsn, timeout=connect_seconds, server_settings=server_settings or {}
+                dsn,
+                timeout=connect_seconds,
+                command_timeout=command_seconds,
+                server_settings=server_settings or {},
             )
+        _keep_alive(conn)
         return cls(conn, label)
 
     @property

@@ -4,16 +4,16 @@ Paths may be files or directories (searched recursively for ``*.jsonl`` and ``*.
 Every line is detected on its own: Observer's archive format, or one of the legacy formats
 (:mod:`observer.store.legacy`). Rows go through the same staging + ``ON CONFLICT DO NOTHING``
 path as the loader, so importing the same files again loads nothing twice; the summary counts
-loaded, duplicate and rejected lines (with reasons).
+loaded, duplicate and rejected lines (with reasons). Each rejected line is written with its
+reason to a rejects file (JSON lines), which the summary names.
 """
 
 from __future__ import annotations
 
 import asyncio
-import io
 import logging
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Final
@@ -21,9 +21,12 @@ from typing import IO, Any, Final
 import orjson
 import zstandard
 
+from observer.archive.reader import Position
 from observer.config.settings import Settings
 from observer.store.batch import BatchWriter, RowBatch, load_session_settings
 from observer.store.connection import Database
+from observer.store.exceptions import StoreError
+from observer.store.feed import LineFeed, file_chunks
 from observer.store.legacy import LegacyConverter, is_archive_record
 from observer.store.migrations import migrate
 from observer.store.rows import RowError
@@ -45,11 +48,17 @@ class ImportSummary:
     rejected: Counter[str] = field(default_factory=Counter)
     skipped: Counter[str] = field(default_factory=Counter)
     unreadable_files: list[str] = field(default_factory=list)
+    rejects_file: Path | None = None
 
     @property
     def loaded_lines(self) -> int:
         """Lines that became new rows (ticks, quotes, system events)."""
         return sum(self.loaded[t] for t in PRIMARY_TABLES)
+
+    @property
+    def all_rejected(self) -> bool:
+        """True when there were lines and every one of them was rejected."""
+        return self.lines > 0 and sum(self.rejected.values()) >= self.lines
 
 
 def import_files(paths: list[Path]) -> list[Path]:
@@ -65,26 +74,23 @@ def import_files(paths: list[Path]) -> list[Path]:
     return found
 
 
-def _open_lines(path: Path) -> tuple[IO[bytes], int]:
-    """A line-iterable handle on the file's (decompressed) bytes, and the file's size."""
-    raw = path.open("rb")
-    size = path.stat().st_size
-    if path.name.endswith(".zst"):
-        reader = zstandard.ZstdDecompressor().stream_reader(raw, closefd=True)
-        return io.BufferedReader(reader, buffer_size=1 << 20), size
-    return raw, size
-
-
 class ArchiveImporter:
     """Imports files idempotently in batches of ``loader_batch_rows`` lines."""
 
     def __init__(
-        self, settings: Settings, *, progress: Callable[[int], None] | None = None
+        self,
+        settings: Settings,
+        *,
+        progress: Callable[[int], None] | None = None,
+        rejects_path: Path | None = None,
     ) -> None:
         self.settings = settings
         self.progress = progress
+        self.rejects_path = rejects_path
+        self._rejects: IO[bytes] | None = None
         self.batch_rows = settings.loader_batch_rows
         self._legacy = LegacyConverter()
+        self._torn: list[bytes] = []  # the current file's last line, when it has no newline
 
     async def run(self, paths: list[Path]) -> ImportSummary:
         """Import every file under ``paths``; migrates the database first."""
@@ -101,55 +107,59 @@ class ArchiveImporter:
                 await self._import_file(writer, path, summary)
         finally:
             await db.close()
+            if self._rejects is not None:
+                self._rejects.close()
         return summary
 
     async def _import_file(self, writer: BatchWriter, path: Path, summary: ImportSummary) -> None:
         try:
-            handle, size = await asyncio.to_thread(_open_lines, path)
+            size = (await asyncio.to_thread(path.stat)).st_size
         except OSError as exc:
             log.error("cannot read %s: %s", path, exc)
             summary.unreadable_files.append(str(path))
             return
         summary.files += 1
         compressed = path.name.endswith(".zst")
-        with handle:
-            lines = iter(handle)
+        self._torn.clear()
+        feed = LineFeed(file_chunks(path, self._torn))
+        done_bytes = 0
+        try:
             while True:
                 try:
-                    batch, consumed, done = await asyncio.to_thread(self._collect, lines)
+                    batch, position, exhausted = await asyncio.to_thread(self._collect, feed)
                 except (OSError, zstandard.ZstdError) as exc:
                     log.error("reading %s failed: %s", path, exc)
                     summary.unreadable_files.append(str(path))
                     return
                 await self._write(writer, batch, summary)
-                if self.progress is not None and not compressed:
-                    self.progress(consumed)
-                if done:
+                if self.progress is not None and not compressed and position is not None:
+                    self.progress(min(position.offset, size) - done_bytes)
+                    done_bytes = min(position.offset, size)
+                if exhausted:
                     break
+        finally:
+            feed.close()
         if self.progress is not None and compressed:
             self.progress(size)
 
-    def _collect(self, lines: Iterator[bytes]) -> tuple[RowBatch, int, bool]:
-        batch = RowBatch()
-        consumed = 0
-        for line in lines:
-            consumed += len(line)
-            self._add(batch, line)
-            if batch.records >= self.batch_rows:
-                return batch, consumed, False
-        return batch, consumed, True
+    def _collect(self, feed: LineFeed) -> tuple[RowBatch, Position | None, bool]:
+        batch = RowBatch(keep_lines=self.rejects_path is not None)
+        position, exhausted = feed.fill(batch, self.batch_rows, None, self._add)
+        return batch, position, exhausted
 
     def _add(self, batch: RowBatch, line: bytes) -> None:
+        """Add one line the fast path did not take: an archive record or a legacy line."""
         text = line.rstrip(b"\r\n")
-        if not text.strip(b" \t\r\n") or batch.take_fast(text):  # JSON whitespace only
+        if not text.strip(b" \t\r\n"):  # JSON whitespace only
             return
         try:
             obj = orjson.loads(text)
         except orjson.JSONDecodeError:
-            batch.reject("truncated_line" if not line.endswith(b"\n") else "bad_json")
+            torn = bool(self._torn) and line == self._torn[-1]
+            batch.reject("truncated_line" if torn else "bad_json", text)
             return
         if type(obj) is not dict:
-            batch.reject("not_an_object")
+            batch.reject("not_an_object", text)
             return
         if is_archive_record(obj):
             batch.add_parsed(obj, text)
@@ -157,23 +167,46 @@ class ArchiveImporter:
         try:
             record = self._legacy.convert(obj, text)
         except RowError as err:
-            batch.reject(err.reason)
+            batch.reject(err.reason, text)
             return
         if record is None:
-            batch.reject("unknown_format")
+            batch.reject("unknown_format", text)
             return
-        batch.add(record)
+        batch.add(record, text)
 
     async def _write(self, writer: BatchWriter, batch: RowBatch, summary: ImportSummary) -> None:
         counts = await writer.write(batch) if batch.row_count else {}
+        self._write_rejects(batch, summary)
         summary.lines += batch.records
         summary.rejected.update(batch.rejected)
         summary.skipped.update(batch.skipped)
         for table, count in counts.items():
             summary.loaded[table] += count
-        # Rows dropped for unusable values were counted as rejected by the writer.
-        kept = {t: batch.table_rows(t) for t in PRIMARY_TABLES}
-        summary.duplicates += sum(kept[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
+        # Rows the server refused were counted as rejected by the writer, not as duplicates.
+        refused = Counter(r.table for r in batch.refused)
+        sent = {t: batch.table_rows(t) - refused[t] for t in PRIMARY_TABLES}
+        summary.duplicates += sum(sent[t] - counts.get(t, 0) for t in PRIMARY_TABLES)
+
+    def _write_rejects(self, batch: RowBatch, summary: ImportSummary) -> None:
+        """Append the batch's rejected lines (and rows the server refused) to the rejects file."""
+        if self.rejects_path is None or not (batch.rejected_lines or batch.refused):
+            return
+        if self._rejects is None:
+            try:
+                self._rejects = self.rejects_path.open("ab")
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot write the rejects file {self.rejects_path}: {exc}"
+                ) from exc
+            summary.rejects_file = self.rejects_path
+        out = self._rejects
+        for line, reason in batch.rejected_lines:
+            text = line.decode("utf-8", "replace")
+            out.write(orjson.dumps({"reason": reason, "line": text}) + b"\n")
+        for refused in batch.refused:
+            entry = {"reason": f"refused_{refused.table}: {refused.reason}", "row": refused.row}
+            out.write(orjson.dumps(entry, default=str) + b"\n")
+        out.flush()
 
 
 def describe(summary: ImportSummary) -> list[str]:
@@ -191,9 +224,19 @@ def describe(summary: ImportSummary) -> list[str]:
         out.append(f"  skipped (no table for {tr_id}): {count:,}")
     for name in summary.unreadable_files:
         out.append(f"  unreadable file: {name}")
+    if summary.rejects_file is not None:
+        out.append(f"  rejected lines with their reasons: {summary.rejects_file}")
+    if summary.all_rejected:
+        out.append("every line was rejected")
     return out
 
 
-def run_import(settings: Settings, paths: list[Path], progress: Any = None) -> ImportSummary:
+def run_import(
+    settings: Settings,
+    paths: list[Path],
+    progress: Any = None,
+    rejects_path: Path | None = None,
+) -> ImportSummary:
     """Run an import to completion (for the CLI)."""
-    return asyncio.run(ArchiveImporter(settings, progress=progress).run(paths))
+    importer = ArchiveImporter(settings, progress=progress, rejects_path=rejects_path)
+    return asyncio.run(importer.run(paths))

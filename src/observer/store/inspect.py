@@ -6,6 +6,7 @@ from typing import Any
 
 from observer.config.settings import Settings
 from observer.pipeline.record import STREAMS
+from observer.store.batch import Checkpoint
 from observer.store.connection import Database
 from observer.store.migrations import applied_migrations, available_migrations
 
@@ -19,24 +20,13 @@ _COUNTS = {
 }
 
 
-async def read_checkpoints(db: Database) -> dict[str, dict[str, Any]]:
+async def read_checkpoints(db: Database) -> dict[str, Checkpoint]:
     """The stored checkpoint of every stream that has one."""
     rows = await db.fetch(
-        'SELECT stream, file, "offset", last_seq, last_recv_ns, lines, rejected, updated_at '
+        'SELECT stream, file, "offset", last_seq, last_recv_ns, lines, rejected '
         "FROM load_checkpoints"
     )
-    return {
-        r["stream"]: {
-            "file": r["file"],
-            "offset": r["offset"],
-            "last_seq": r["last_seq"],
-            "last_recv_ns": r["last_recv_ns"],
-            "lines": r["lines"],
-            "rejected": r["rejected"],
-            "updated_at": r["updated_at"].isoformat(),
-        }
-        for r in rows
-    }
+    return {r["stream"]: Checkpoint(**dict(r)) for r in rows}
 
 
 async def database_status(
@@ -58,17 +48,16 @@ async def database_status(
     last = archive_last_seq or {}
     streams: dict[str, Any] = {}
     for stream in STREAMS:
-        cp = checkpoints.get(stream, {})
+        cp = checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
         newest = last.get(stream)
-        loaded = cp.get("last_seq")
-        lag = None if newest is None else max(0, newest - (loaded or 0))
+        lag = None if newest is None else max(0, newest - (cp.last_seq or 0))
         streams[stream] = {
-            "file": cp.get("file"),
-            "offset": cp.get("offset", 0),
-            "last_seq": loaded,
+            "file": cp.file or None,
+            "offset": cp.offset,
+            "last_seq": cp.last_seq,
             "archive_last_seq": newest,
             "lag_records": lag,
-            "lines": cp.get("lines", 0),
-            "rejected": cp.get("rejected", 0),
+            "lines": cp.lines,
+            "rejected": cp.rejected,
         }
     return {"migrations": applied, "pending": pending, "streams": streams, "rows": counts}

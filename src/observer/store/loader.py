@@ -20,11 +20,11 @@ import logging
 import os
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from observer.archive.files import newest_seq
+from observer.archive.reader import ArchiveReader, Position
 from observer.backoff import Backoff
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
@@ -33,8 +33,10 @@ from observer.pipeline.record import STREAMS
 from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
+from observer.store.feed import LineFeed
 from observer.store.inspect import read_checkpoints
 from observer.store.migrations import migrate
+from observer.store.tickcopy import fast_path_active
 from observer.store.universe import SnapshotTracker
 
 log = logging.getLogger(__name__)
@@ -47,63 +49,6 @@ QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
 
 
-class ChunkLike(Protocol):
-    """Consecutive complete lines of one file and the offset of the first."""
-
-    @property
-    def file(self) -> str:
-        """The plain file name (without ``.zst``)."""
-        ...
-
-    @property
-    def offset(self) -> int:
-        """Byte offset of the first line."""
-        ...
-
-    @property
-    def data(self) -> bytes:
-        """The lines, each with its ``\\n``, up to ``end`` (then the start of a line that is
-        not complete yet, without ``\\n``)."""
-        ...
-
-    @property
-    def end(self) -> int:
-        """Where the complete lines end in ``data``."""
-        ...
-
-
-class LineReader(Protocol):
-    """What the loader needs of the archive reader."""
-
-    def iter_chunks(self, stream: str, start: Any = None) -> Iterator[ChunkLike]:
-        """Complete lines of ``stream`` from ``start`` on, a read buffer at a time."""
-        ...
-
-
-class _Feed:
-    """A stream's lines handed out a batch at a time: where the last batch stopped in the
-    current chunk. Only one reader thread uses it at a time."""
-
-    def __init__(self, chunks: Iterator[ChunkLike]) -> None:
-        self.chunks = chunks
-        self.file = ""
-        self.base = 0  # the file offset of data[0]
-        self.data = b""
-        self.end = 0  # data[:end] are complete lines
-        self.pos = 0  # the next line starts at data[pos]
-
-    def close(self) -> None:
-        close = getattr(self.chunks, "close", None)
-        if close is not None:
-            close()
-
-
-def _position(file: str, offset: int) -> Any:
-    from observer.archive.reader import Position
-
-    return Position(file, offset)
-
-
 class ArchiveLoader:
     """Loads the archive into PostgreSQL from per-stream checkpoints (catch-up and follow)."""
 
@@ -112,7 +57,7 @@ class ArchiveLoader:
         settings: Settings,
         clock: Clock,
         metrics: Metrics,
-        reader: LineReader,
+        reader: ArchiveReader,
         *,
         streams: tuple[str, ...] = STREAMS,
         backoff_initial: float = BACKOFF_INITIAL_SECONDS,
@@ -129,10 +74,8 @@ class ArchiveLoader:
         self.auto_migrate = auto_migrate
         self._backoff = Backoff(backoff_initial, backoff_max)
         self._db: Database | None = None
-        self._helper: Database | None = None
         self._writer: BatchWriter | None = None
-        self._positions: dict[str, Any] = {}
-        self._last: dict[str, dict[str, Any]] = {}
+        self._checkpoints: dict[str, Checkpoint] = {}
         self._snapshots = SnapshotTracker(settings.snapshot_dir)
         self.rows: Counter[str] = Counter()
         self.rejected: Counter[str] = Counter()
@@ -160,6 +103,7 @@ class ArchiveLoader:
 
     async def run_forever(self) -> None:
         """Follow the archive until ``stop()``; never raises for database trouble."""
+        lag = asyncio.create_task(self._watch_lag())
         try:
             while not self._stopping.is_set():
                 try:
@@ -175,6 +119,8 @@ class ArchiveLoader:
                     log.exception("loader: unexpected error")
                     await self._on_error(StoreError(f"unexpected {type(exc).__name__}: {exc}"))
         finally:
+            lag.cancel()
+            await asyncio.gather(lag, return_exceptions=True)
             await self._disconnect()
 
     def stop(self) -> None:
@@ -199,39 +145,34 @@ class ArchiveLoader:
     async def _connect(self) -> None:
         if self.auto_migrate:
             await migrate(self.settings)
-        db = await self._open("observer-loader")
-        try:
-            # A second connection writes half of each large batch of trades (a catch-up) at once.
-            helper = await self._open("observer-loader-helper")
-        except StoreError:
-            await db.close()
-            raise
+        db = await Database.connect(
+            self.settings.db_dsn,
+            label=self.settings.db_dsn_redacted,
+            connect_seconds=self.settings.db_timeout_seconds,
+            command_seconds=self.settings.db_timeout_seconds,
+            server_settings=load_session_settings("observer-loader"),
+        )
         try:
             checkpoints = await read_checkpoints(db)
         except StoreError:
             await db.close()
-            await helper.close()
             raise
-        self._db, self._helper, self._writer = db, helper, BatchWriter(db, helper)
-        self._last = checkpoints
-        self._positions = {s: _position(cp["file"], cp["offset"]) for s, cp in checkpoints.items()}
+        self._db = db
+        self._writer = BatchWriter(db)
+        self._checkpoints = checkpoints
         self._snapshots.forget()
         self._quiet_keys.clear()
         self._set_db_up(True)
-        log.info("loader connected to %s", self.settings.db_dsn_redacted)
-
-    async def _open(self, application_name: str) -> Database:
-        return await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            server_settings=load_session_settings(application_name),
+        log.info(
+            "loader connected to %s (trade fast path %s)",
+            self.settings.db_dsn_redacted,
+            "active" if fast_path_active() else "off",
         )
 
     async def _disconnect(self) -> None:
-        db, helper, self._db, self._helper, self._writer = self._db, self._helper, None, None, None
-        for conn in (db, helper):
-            if conn is not None:
-                await conn.close()
+        db, self._db, self._writer = self._db, None, None
+        if db is not None:
+            await db.close()
 
     def _set_db_up(self, up: bool) -> None:
         self.db_up = up
@@ -243,7 +184,6 @@ class ArchiveLoader:
         if isinstance(err, DatabaseUnavailableError):
             self._set_db_up(False)
         await self._disconnect()
-        await asyncio.to_thread(self._update_lag)  # the archive keeps growing meanwhile
         delay = self._backoff.next_delay()
         log.warning("loader: %s; retrying in %.1f s", err, delay)
         await self._idle(delay)
@@ -259,7 +199,8 @@ class ArchiveLoader:
         """One pass over every stream; True when a batch was cut short (more is waiting).
 
         Streams whose archive did not change since they were last read to the end are not
-        listed again; snapshots and lag are looked at once a second (or when ``refresh``).
+        listed again; snapshots are looked at (and an idle connection checked) once a second,
+        or when ``refresh``.
         """
         busy = False
         for stream in self.streams:
@@ -268,8 +209,11 @@ class ArchiveLoader:
         now = time.monotonic()
         if refresh or now - self._lag_checked >= LAG_CHECK_SECONDS:
             self._lag_checked = now
+            if not busy and self._db is not None:  # idle: still notice a database gone away
+                await self._db.fetchval("SELECT 1")
             await self._load_snapshots()
-            await asyncio.to_thread(self._update_lag)
+            if refresh:
+                await asyncio.to_thread(self._update_lag)
         self.last_error = None
         if not busy:
             self.caught_up.set()
@@ -285,8 +229,10 @@ class ArchiveLoader:
         assert writer is not None  # noqa: S101 - connected by the caller
         before = self._archive_key(stream)
         self._quiet_keys.pop(stream, None)
-        feed = _Feed(self.reader.iter_chunks(stream, self._positions.get(stream)))
-        reading: asyncio.Future[tuple[RowBatch, Any, bool]] | None = None
+        checkpoint = self._checkpoints.get(stream)
+        start = Position(checkpoint.file, checkpoint.offset) if checkpoint is not None else None
+        feed = LineFeed(self.reader.iter_chunks(stream, start))
+        reading: asyncio.Future[tuple[RowBatch, Position | None, bool]] | None = None
         more = True
 
         def read_next() -> None:
@@ -306,11 +252,9 @@ class ArchiveLoader:
                     # batch while the server writes this one.
                     read_next()
                 if position is not None:
-                    checkpoint = Checkpoint(
-                        stream, position.file, position.offset, batch.last_seq, batch.last_recv_ns
-                    )
+                    checkpoint = self._next_checkpoint(stream, batch, position)
                     counts = await writer.write(batch, checkpoint, after_copy=read_next)
-                    self._committed(stream, batch, position, counts)
+                    self._committed(batch, checkpoint, counts)
                 if exhausted:
                     self._quiet_keys[stream] = (before, time.monotonic())
                     return False
@@ -323,64 +267,40 @@ class ArchiveLoader:
                     reading.exception()
             feed.close()
 
-    def _collect(self, feed: _Feed) -> tuple[RowBatch, Any, bool]:
+    def _collect(self, feed: LineFeed) -> tuple[RowBatch, Position | None, bool]:
         """Read up to one batch of lines (runs in a worker thread): the batch, the position
-        after its last line (None when there was no line), and whether the lines ran out.
-
-        Runs of trades the fast path takes are handed to it a chunk at a time; any other line
-        is added on its own."""
+        after its last line (None when there was no line), and whether the lines ran out."""
         batch = RowBatch()
-        limit = self.settings.loader_batch_rows
         deadline = time.monotonic() + self.settings.loader_batch_ms / 1000
-        data, end, pos, base, file = feed.data, feed.end, feed.pos, feed.base, feed.file
-        moved = False
-        exhausted = False
-        while batch.records < limit:
-            if pos >= end:
-                if time.monotonic() >= deadline:
-                    break
-                chunk = next(feed.chunks, None)
-                if chunk is None:
-                    exhausted = True
-                    break
-                data, end, pos, base, file = chunk.data, chunk.end, 0, chunk.offset, chunk.file
-                continue
-            taken_to = batch.take_lines(data, pos, limit - batch.records)
-            if taken_to > pos:
-                pos, moved = taken_to, True
-                continue
-            newline = data.index(b"\n", pos)
-            line = data[pos:newline]
-            pos, moved = newline + 1, True
-            if line:  # refused by take_lines, or before the batch had a fast path
-                batch.parse_and_add(line)
-                if not batch.records & 1023 and time.monotonic() >= deadline:
-                    break
-        feed.data, feed.end, feed.pos, feed.base, feed.file = data, end, pos, base, file
-        return batch, _position(file, base + pos) if moved else None, exhausted
+        limit = self.settings.loader_batch_rows
+        position, exhausted = feed.fill(batch, limit, deadline, RowBatch.parse_and_add)
+        return batch, position, exhausted
 
-    def _committed(
-        self, stream: str, batch: RowBatch, position: Any, counts: dict[str, int]
-    ) -> None:
-        self._positions[stream] = position
-        last = self._last.setdefault(stream, {})
-        if batch.last_seq is not None:
-            last["last_seq"] = batch.last_seq
-        if batch.last_recv_ns is not None:
-            last["last_recv_ns"] = batch.last_recv_ns
+    def _next_checkpoint(self, stream: str, batch: RowBatch, position: Position) -> Checkpoint:
+        """The stream's checkpoint once ``batch`` is loaded (seq and receive time carried over
+        when the batch has none)."""
+        last = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+        last_seq = last.last_seq if batch.last_seq is None else batch.last_seq
+        last_recv = last.last_recv_ns if batch.last_recv_ns is None else batch.last_recv_ns
+        return Checkpoint(stream, position.file, position.offset, last_seq, last_recv)
+
+    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
+        self._checkpoints[checkpoint.stream] = checkpoint
         for table, count in counts.items():
             if count:
                 self.rows[table] += count
                 self.metrics.loader_rows.labels(table=table).inc(count)
         self.rejected.update(batch.rejected)
         if batch.rejected:
-            log.warning("loader rejected %s in %s", dict(batch.rejected), stream)
+            self.metrics.loader_rejected.inc(sum(batch.rejected.values()))
+            log.warning("loader rejected %s in %s", dict(batch.rejected), checkpoint.stream)
 
     async def _load_snapshots(self) -> None:
-        assert self._writer is not None  # noqa: S101 - connected by the caller
+        writer = self._writer
+        assert writer is not None  # noqa: S101 - connected by the caller
         pending = await asyncio.to_thread(self._snapshots.pending)
         for name, batch in pending:
-            counts = await self._writer.write(batch)
+            counts = await writer.write(batch)
             self._snapshots.done(name)
             inserted = counts.get("universe_members", 0)
             if inserted:
@@ -395,11 +315,11 @@ class ArchiveLoader:
             dir_mtime = os.stat(assets).st_mtime_ns
         except OSError:
             return (-1, -1)
-        position = self._positions.get(stream)
-        if position is None:
+        checkpoint = self._checkpoints.get(stream)
+        if checkpoint is None:
             return (dir_mtime, -1)
         try:
-            return (dir_mtime, os.stat(assets / position.file).st_size)
+            return (dir_mtime, os.stat(assets / checkpoint.file).st_size)
         except OSError:
             return (dir_mtime, -2)
 
@@ -420,14 +340,22 @@ class ArchiveLoader:
                 self.metrics.loader_lag_records.labels(stream=stream).set(0)
                 continue
             newest = newest_seq(Path(self.settings.assets_dir), stream)
-            loaded = self._last.get(stream, {}).get("last_seq") or 0
+            checkpoint = self._checkpoints.get(stream)
+            loaded = (checkpoint.last_seq if checkpoint is not None else None) or 0
             lag = 0 if newest is None else max(0, newest - loaded)
             self.lag_records[stream] = lag
             self.metrics.loader_lag_records.labels(stream=stream).set(lag)
             if lag:
-                recv = self._last.get(stream, {}).get("last_recv_ns")
+                recv = checkpoint.last_recv_ns if checkpoint is not None else None
                 if recv is not None and (oldest_ns is None or recv < oldest_ns):
                     oldest_ns = recv
         lag_s = 0.0 if oldest_ns is None else max(0.0, (self.clock.now_ns() - oldest_ns) / NS_PER_S)
         self.lag_seconds = lag_s
         self.metrics.loader_lag_seconds.set(lag_s)
+
+    async def _watch_lag(self) -> None:
+        """Refresh the lag figures every LAG_CHECK_SECONDS whatever the database does (a
+        statement waiting on a partitioned network, a backoff), so they keep growing."""
+        while True:
+            await asyncio.to_thread(self._update_lag)
+            await asyncio.sleep(LAG_CHECK_SECONDS)

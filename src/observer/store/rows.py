@@ -1,72 +1,73 @@
-"""Archive records -> table rows: the column layout of every staging table and the one
-function per table that turns a parsed archive record into a row tuple.
+"""Archive records -> table rows: the column layout of every table the loader writes and the
+one function per table that turns a parsed archive record into a row tuple.
 
-Rows are built with as little Python per record as possible (one ``itemgetter`` call for the
-typed fields); dates and times travel as text and are cast by the server in the
-``INSERT ... SELECT`` (see :mod:`observer.store.batch`). A record that cannot become a row
-raises :class:`RowError` with the reason, and is counted as rejected.
+``ticks`` rows are typed like the table (``TICK_COLUMNS``, derived from the TR table) and go
+by binary COPY; the other tables' rows are staged with dates and times as text, cast by the
+server in their ``INSERT ... SELECT`` (:mod:`observer.store.statements`). Rows are built with
+as little Python per record as possible (one ``itemgetter`` call for the typed fields). A
+record that cannot become a row raises :class:`RowError` with the reason, and is counted as
+rejected.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from operator import itemgetter
 from typing import Any, Final
 
 import orjson
 
+from observer.kis.tr import yes_no
+from observer.kis.tr.h0stcnt0 import LAYOUT as TRADE_LAYOUT
+
 Row = tuple[Any, ...]
 ColumnSpec = tuple[tuple[str, str], ...]
 
-# Typed H0STCNT0 fields in wire order (business_date and trade_ts travel with the row header).
+# The trade record is declared once, in the TR table (kis/tr/h0stcnt0.py). Its typed fields
+# become ``ticks`` columns in wire order (symbol and business_date lead every row, in the
+# header; the archive-only ones below are left out), typed by their parser; these are stored
+# narrower (KRW prices, price differences and
+# per-day trade counts stay far below 2^31; volumes, sizes and values do not).
+INTEGER_FIELDS: Final = frozenset(
+    {"price", "change", "open", "high", "low", "ask1", "bid1", "sell_count", "buy_count",
+     "net_buy_count", "vi_base_price", "tick_size"}
+)  # fmt: skip
+# Fields only the archive keeps: the price against the day's open, high and low (and their
+# signs) follow from ``price`` and ``open``/``high``/``low``.
+ARCHIVE_ONLY_FIELDS: Final = frozenset(
+    {"open_vs_price_sign", "open_vs_price", "high_vs_price_sign", "high_vs_price",
+     "low_vs_price_sign", "low_vs_price"}
+)  # fmt: skip
+_PARSER_TYPES: Final = {int: "bigint", float: "double precision", str: "text", yes_no: "boolean"}
+_HEADER_FIELDS: Final = frozenset({"symbol", "business_date"})
+# What the pipeline adds to every trade (pipeline/enrich.py).
+ENRICHMENT: Final[ColumnSpec] = (("market", "text"), ("session", "text"), ("tick_size", "integer"))
 TICK_FIELDS: Final[ColumnSpec] = (
-    ("trade_time", "text"),
-    ("price", "bigint"),
-    ("change_sign", "text"),
-    ("change", "bigint"),
-    ("change_rate", "double precision"),
-    ("vwap", "double precision"),
-    ("open", "bigint"),
-    ("high", "bigint"),
-    ("low", "bigint"),
-    ("ask1", "bigint"),
-    ("bid1", "bigint"),
-    ("trade_volume", "bigint"),
-    ("acc_volume", "bigint"),
-    ("acc_value", "bigint"),
-    ("sell_count", "bigint"),
-    ("buy_count", "bigint"),
-    ("net_buy_count", "bigint"),
-    ("strength", "double precision"),
-    ("sell_volume", "bigint"),
-    ("buy_volume", "bigint"),
-    ("trade_side", "text"),
-    ("buy_ratio", "double precision"),
-    ("volume_ratio_prev_day", "double precision"),
-    ("open_time", "text"),
-    ("open_vs_price_sign", "text"),
-    ("open_vs_price", "bigint"),
-    ("high_time", "text"),
-    ("high_vs_price_sign", "text"),
-    ("high_vs_price", "bigint"),
-    ("low_time", "text"),
-    ("low_vs_price_sign", "text"),
-    ("low_vs_price", "bigint"),
-    ("session_code", "text"),
-    ("halted", "boolean"),
-    ("ask1_size", "bigint"),
-    ("bid1_size", "bigint"),
-    ("total_ask_size", "bigint"),
-    ("total_bid_size", "bigint"),
-    ("turnover", "double precision"),
-    ("prev_day_same_time_volume", "bigint"),
-    ("prev_day_same_time_volume_rate", "double precision"),
-    ("hour_class", "text"),
-    ("market_treatment_class", "text"),
-    ("vi_base_price", "bigint"),
-    ("market", "text"),
-    ("session", "text"),
-    ("tick_size", "bigint"),
+    *(
+        (name, "integer" if name in INTEGER_FIELDS else _PARSER_TYPES[parser])
+        for _, _, name, parser in TRADE_LAYOUT.rows
+        if name not in _HEADER_FIELDS and name not in ARCHIVE_ONLY_FIELDS
+    ),
+    *ENRICHMENT,
 )
+# Every ticks row starts with these, typed like the table; the C extension writes the same
+# header (its ``HEADER``, checked against this one before the fast path is used).
+TICK_HEADER: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("trade_ts", "timestamptz"),
+    ("recv_ts", "timestamptz"),
+    ("seq", "bigint"),
+    ("tr_id", "text"),
+    ("source", "text"),
+    ("schema_version", "smallint"),
+    ("session_id", "text"),
+    ("mitigation_level", "smallint"),
+    ("flags", "text[]"),
+)
+# The ``ticks`` row, however it is built (tick_row here, or the extension) and however it is
+# sent (binary COPY into the day partition, or into the typed staging table).
+TICK_COLUMNS: Final[ColumnSpec] = TICK_HEADER + TICK_FIELDS
 QUOTE_FIELDS: Final[ColumnSpec] = (
     ("session", "text"),
     ("name", "text"),
@@ -88,21 +89,7 @@ QUOTE_FIELDS: Final[ColumnSpec] = (
     ("base_price", "bigint"),
     ("tick_size", "bigint"),
 )
-# Row headers: the columns every row of a table starts with (staging types).
-TICK_HEADER: Final[ColumnSpec] = (
-    ("symbol", "text"),
-    ("business_date", "text"),
-    ("trade_ts", "text"),
-    ("recv_ns", "bigint"),
-    ("seq", "bigint"),
-    ("tr_id", "text"),
-    ("source", "text"),
-    ("schema_version", "smallint"),
-    ("session_id", "text"),
-    ("mitigation_level", "smallint"),
-    ("flags", "text[]"),
-    ("raw", "text"),
-)
+# The quotes row header (staging types: dates travel as text and are cast by the server).
 QUOTE_HEADER: Final[ColumnSpec] = (
     ("symbol", "text"),
     ("business_date", "text"),
@@ -115,7 +102,6 @@ QUOTE_HEADER: Final[ColumnSpec] = (
     ("session_id", "text"),
     ("mitigation_level", "smallint"),
     ("flags", "text[]"),
-    ("raw", "text"),
 )
 SYSTEM_COLUMNS: Final[ColumnSpec] = (
     ("recv_ns", "bigint"),
@@ -147,16 +133,6 @@ UNIVERSE_COLUMNS: Final[ColumnSpec] = (
     ("prev_close", "bigint"),
     ("origin", "text"),
 )
-# The ``ticks`` columns in the order the binary COPY fast path (``store/tickcopy.py``) sends
-# them: the staging header typed like the table itself, so the rows can go straight into a day
-# partition, with the receive time (which the staging path leaves to the server) after trade_ts.
-_TABLE_TYPES: Final = {"business_date": "date", "trade_ts": "timestamptz"}
-TICK_COPY_COLUMNS: Final[ColumnSpec] = (
-    *((name, _TABLE_TYPES.get(name, kind)) for name, kind in TICK_HEADER[:3]),
-    ("recv_ts", "timestamptz"),
-    *TICK_HEADER[3:],
-    *TICK_FIELDS,
-)
 # What the one-minute bars need of each inserted trade: the columns of stage_bar_ticks.
 BAR_TICK_COLUMNS: Final[ColumnSpec] = (
     ("symbol", "text"),
@@ -169,42 +145,19 @@ BAR_TICK_COLUMNS: Final[ColumnSpec] = (
     ("flagged", "boolean"),
     ("session_id", "text"),
 )
-# bars_1m as the extension aggregates them (its column order).
-BAR_COLUMNS: Final[ColumnSpec] = (
-    ("symbol", "text"),
-    ("business_date", "date"),
-    ("bar_time", "timestamptz"),
-    ("open", "bigint"),
-    ("high", "bigint"),
-    ("low", "bigint"),
-    ("close", "bigint"),
-    ("volume", "bigint"),
-    ("trade_count", "integer"),
-    ("flagged_count", "integer"),
-    ("first_acc_volume", "bigint"),
-    ("last_acc_volume", "bigint"),
-    ("session_id", "text"),
-)
 STAGING: Final[dict[str, ColumnSpec]] = {
-    "ticks": TICK_HEADER + TICK_FIELDS,
     "quotes": QUOTE_HEADER + QUOTE_FIELDS,
     "system_events": SYSTEM_COLUMNS,
     "gaps": GAP_COLUMNS,
     "universe_members": UNIVERSE_COLUMNS,
 }
-PYTHON_TYPES: Final[dict[str, tuple[type, ...]]] = {
-    "text": (str,),
-    "bigint": (int,),
-    "smallint": (int,),
-    "double precision": (float, int),
-    "boolean": (bool,),
-    "text[]": (tuple, list),
-}
-TICK_TR_IDS: Final = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0"})
+TICK_TR_IDS: Final = frozenset(TRADE_LAYOUT.tr_ids)
 # Flags travel as tuples: a row holding only immutable atoms is untracked by the cyclic garbage
 # collector, which halves the Python cost of a large batch.
 _NO_FLAGS: Final[tuple[str, ...]] = ()
 _TICK_VALUES = itemgetter(*(name for name, _ in TICK_FIELDS))
+_ACC_VOLUME: Final = [name for name, _ in TICK_FIELDS].index("acc_volume")
+_UTC_EPOCH: Final = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _QUOTE_VALUES = itemgetter(*(name for name, _ in QUOTE_FIELDS))
 
 
@@ -228,23 +181,50 @@ def _kst_day(ts: Any) -> str:
     return ts[0:4] + ts[5:7] + ts[8:10]
 
 
+def _date(day: Any) -> dt.date:
+    """The business date of ``YYYYMMDD`` (or ISO ``YYYY-MM-DD``) text."""
+    try:
+        return dt.date.fromisoformat(day)
+    except (TypeError, ValueError) as exc:
+        raise RowError("bad_business_date") from exc
+
+
+def _timestamp(value: Any) -> dt.datetime | None:
+    """An ISO 8601 timestamp (UTC when it names no offset, as the loader's sessions), or None."""
+    if value is None:
+        return None
+    try:
+        when = dt.datetime.fromisoformat(value)
+    except (TypeError, ValueError) as exc:
+        raise RowError("bad_trade_ts") from exc
+    return when if when.tzinfo is not None else when.replace(tzinfo=dt.UTC)
+
+
+def recv_time(recv_ns: Any) -> dt.datetime:
+    """The receive time of ``recv_ns`` to the microsecond (as the extension writes it)."""
+    if type(recv_ns) is not int or not -(2**63) <= recv_ns < 2**63:
+        raise RowError("bad_recv_ns")
+    micros = recv_ns // 1000 if recv_ns >= 0 else -(-recv_ns // 1000)  # toward zero
+    return _UTC_EPOCH + dt.timedelta(microseconds=micros)
+
+
 def tick_row(rec: dict[str, Any]) -> Row:
-    """The ``ticks`` staging row of a scalp trade record."""
+    """The ``ticks`` row (``TICK_COLUMNS``, typed) of a scalp trade record."""
     data = rec["data"]
     try:
         values = _TICK_VALUES(data)
     except KeyError:
         values = tuple(data.get(name) for name, _ in TICK_FIELDS)
-    if values[12] is None:  # acc_volume: part of the unique key
+    if values[_ACC_VOLUME] is None:  # part of the unique key
         raise RowError("missing_acc_volume")
     day = data.get("business_date") or _kst_day(rec.get("ts"))
     flags = tuple(rec.get("flags") or _NO_FLAGS)
     level = rec.get("mitigation", 1 if flags else 0)
     session = data.get("session") or data.get("session_code")
     return (
-        rec["symbol"], day, data.get("trade_ts"), rec["recv_ns"], rec.get("seq"), rec["tr_id"],
-        rec["source"], rec.get("v", 1), rec.get("session_id") or session_id(day, session),
-        level, flags, rec.get("raw"), *values,
+        rec["symbol"], _date(day), _timestamp(data.get("trade_ts")), recv_time(rec["recv_ns"]),
+        rec.get("seq"), rec["tr_id"], rec["source"], rec.get("v", 1),
+        rec.get("session_id") or session_id(day, session), level, flags, *values,
     )  # fmt: skip
 
 
@@ -262,7 +242,7 @@ def quote_row(rec: dict[str, Any]) -> Row:
     return (
         rec["symbol"], day, sweep, rec["recv_ns"], rec.get("seq"), rec["tr_id"], rec["source"],
         rec.get("v", 1), rec.get("session_id") or session_id(day, values[0]), level, flags,
-        rec.get("raw"), *values,
+        *values,
     )  # fmt: skip
 
 
@@ -298,24 +278,3 @@ def universe_row(rec: dict[str, Any]) -> Row | None:
     if data.get("action") != "added" or not rec.get("symbol"):
         return None
     return (_kst_day(rec.get("ts")), rec["symbol"], None, None, None, "event")
-
-
-_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
-
-
-def conforms(table: str, row: Row) -> bool:
-    """True when every value of ``row`` has the Python type its staging column needs."""
-    columns = STAGING[table]
-    if len(row) != len(columns):
-        return False
-    for value, (_, kind) in zip(row, columns, strict=True):
-        if value is None:
-            continue
-        allowed = PYTHON_TYPES[kind]
-        if not isinstance(value, allowed) or (isinstance(value, bool) and bool not in allowed):
-            return False
-        if isinstance(value, int) and not _INT_MIN <= value <= _INT_MAX:
-            return False
-        if isinstance(value, tuple | list) and not all(isinstance(i, str) for i in value):
-            return False
-    return True

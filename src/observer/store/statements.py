@@ -16,45 +16,25 @@ def _staging_ddl(table: str, columns: R.ColumnSpec) -> str:
 
 # One staging table per target table, with exactly the columns rows.py builds (one source).
 STAGING_DDL: Final = {table: _staging_ddl(table, columns) for table, columns in R.STAGING.items()}
-# The binary COPY fast path (store/tickcopy.py): typed ticks rows, for a batch that meets rows
-# already loaded, and the bar inputs of rows copied straight into their day partition.
-FAST_STAGING_DDL: Final = (
-    "CREATE TEMP TABLE IF NOT EXISTS stage_ticks_typed (LIKE ticks) ON COMMIT DELETE ROWS",
+# Trades: the typed rows of a batch that meets rows already loaded, and the bar inputs of every
+# trade inserted (the bars are merged from them once per batch, by MERGE_BARS).
+TICK_STAGING_DDL: Final = (
+    "CREATE TEMP TABLE IF NOT EXISTS stage_ticks (LIKE ticks) ON COMMIT DELETE ROWS",
     _staging_ddl("bar_ticks", R.BAR_TICK_COLUMNS),
-    "CREATE TEMP TABLE IF NOT EXISTS stage_bars (LIKE bars_1m) ON COMMIT DELETE ROWS",
 )
-_INSERT_STAGED_TICKS: Final = """
-    INSERT INTO ticks (symbol, business_date, trade_ts, recv_ts, recv_ns, seq, tr_id, source,
-                       schema_version, session_id, mitigation_level, flags, raw,
-        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
-        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
-        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
-        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
-        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
-        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
-        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
-        market, session, tick_size)
-    SELECT symbol, business_date::date, trade_ts::timestamptz,
-           timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq,
-           tr_id, source, schema_version, session_id, mitigation_level, flags, raw,
-        trade_time, price, change_sign, change, change_rate, vwap, open, high, low, ask1, bid1,
-        trade_volume, acc_volume, acc_value, sell_count, buy_count, net_buy_count, strength,
-        sell_volume, buy_volume, trade_side, buy_ratio, volume_ratio_prev_day, open_time,
-        open_vs_price_sign, open_vs_price, high_time, high_vs_price_sign, high_vs_price,
-        low_time, low_vs_price_sign, low_vs_price, session_code, halted, ask1_size, bid1_size,
-        total_ask_size, total_bid_size, turnover, prev_day_same_time_volume,
-        prev_day_same_time_volume_rate, hour_class, market_treatment_class, vi_base_price,
-        market, session, tick_size
-    FROM stage_ticks
-"""
 # What the bars need of each inserted trade: the columns of stage_bar_ticks, in their order.
 _RETURNING_BAR_INPUTS: Final = """
     RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
               cardinality(flags) > 0 AS flagged, session_id"""
-# Given the CTE ``ins`` (bar inputs of the trades just inserted), their one-minute bars. The
-# session is the last trade's, the same rule the upsert below applies across batches.
-_AGGREGATE_BARS: Final = """, agg AS (
-    SELECT symbol, business_date, minute,
+# The one bar rule: the one-minute bars of every trade staged in stage_bar_ticks, merged into
+# bars_1m. open/close are the prices of the lowest/highest accumulated volume, the session the
+# last trade's (looked up only for the rare minute whose trades name several sessions), so
+# batches merge to the same bars in any order. CLEAR_BAR_INPUTS then empties the staging table
+# (a later merge in the same transaction must not count those trades again).
+MERGE_BARS: Final = """
+WITH agg AS (
+    SELECT symbol, business_date,
+           date_trunc('minute', coalesce(trade_ts, recv_ts))   AS minute,
            (min(ARRAY[acc_volume, price]))[2]                   AS open,
            max(price)                                           AS high,
            min(price)                                           AS low,
@@ -64,18 +44,25 @@ _AGGREGATE_BARS: Final = """, agg AS (
            count(*) FILTER (WHERE flagged)                      AS flagged_count,
            min(acc_volume)                                      AS first_acc,
            max(acc_volume)                                      AS last_acc,
-           (array_agg(session_id ORDER BY acc_volume DESC))[1]  AS session_id
-    FROM ins
-    GROUP BY symbol, business_date, minute
-)"""
-# Given the CTE ``agg`` (one row per bar), upsert the bars and count them.
-_UPSERT_BARS: Final = """, bars AS (
+           CASE WHEN min(session_id) = max(session_id) AND count(session_id) = count(*)
+                THEN min(session_id) END                        AS one_session
+    FROM stage_bar_ticks
+    GROUP BY 1, 2, 3
+), last_session AS (
+    SELECT t.symbol, t.business_date, t.acc_volume, t.session_id
+    FROM stage_bar_ticks t
+    JOIN agg a ON a.one_session IS NULL AND t.symbol = a.symbol
+              AND t.business_date = a.business_date AND t.acc_volume = a.last_acc
+), bars AS (
     INSERT INTO bars_1m AS b (symbol, business_date, bar_time, open, high, low, close, volume,
                               trade_count, flagged_count, first_acc_volume, last_acc_volume,
                               session_id)
-    SELECT symbol, business_date, minute, open, high, low, close, volume, trade_count,
-           flagged_count, first_acc, last_acc, session_id
-    FROM agg
+    SELECT a.symbol, a.business_date, a.minute, a.open, a.high, a.low, a.close, a.volume,
+           a.trade_count, a.flagged_count, a.first_acc, a.last_acc,
+           coalesce(a.one_session, l.session_id)
+    FROM agg a
+    LEFT JOIN last_session l ON l.symbol = a.symbol AND l.business_date = a.business_date
+                            AND l.acc_volume = a.last_acc
     ON CONFLICT (symbol, business_date, bar_time) DO UPDATE SET
         open = CASE WHEN excluded.first_acc_volume < b.first_acc_volume
                     THEN excluded.open ELSE b.open END,
@@ -94,45 +81,25 @@ _UPSERT_BARS: Final = """, bars AS (
 )
 SELECT (SELECT count(*) FROM bars) AS bars
 """
-# Every way of inserting ticks writes the bar inputs of the rows it inserted into
-# stage_bar_ticks, and the batch's bars are merged from there once (MERGE_BARS).
 _SAVE_BAR_INPUTS: Final = "\n)\nINSERT INTO stage_bar_ticks SELECT * FROM ins"
-INSERT_TICKS: Final = (
-    "WITH ins AS (" + _INSERT_STAGED_TICKS + "    ON CONFLICT DO NOTHING" + _RETURNING_BAR_INPUTS
-    + _SAVE_BAR_INPUTS
-)  # fmt: skip
-# The same statement without ON CONFLICT: no speculative insertion, about a third cheaper per
-# row. Used first, inside a savepoint; a duplicate key rolls it back and INSERT_TICKS runs.
-INSERT_TICKS_NO_DUPLICATES: Final = (
-    "WITH ins AS (" + _INSERT_STAGED_TICKS + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
-)
-_TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COPY_COLUMNS)
-# Fast path, batch meeting loaded rows: the typed staging rows, ON CONFLICT DO NOTHING.
-# (Every statement here is built from constant text only.)
-INSERT_TYPED_TICKS: Final = (
+_TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COLUMNS)
+# A batch meeting loaded rows: the staged typed rows with ON CONFLICT DO NOTHING, the bar
+# inputs of those inserted saved. (Every statement here is built from constant text only.)
+INSERT_STAGED_TICKS: Final = (
     f"WITH ins AS (\n    INSERT INTO ticks ({_TICK_COLUMNS})\n"  # noqa: S608
-    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks_typed\n    ON CONFLICT DO NOTHING"
+    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks\n    ON CONFLICT DO NOTHING"
     + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
-# The bars of every trade staged so far (the staged inputs are used up: a later merge in the
-# same transaction does not count them again).
-MERGE_BARS: Final = (
-    "WITH ins AS (\n    DELETE FROM stage_bar_ticks\n"  # noqa: S608
-    "    RETURNING symbol, business_date,\n"
-    "              date_trunc('minute', coalesce(trade_ts, recv_ts)) AS minute,\n"
-    "              price, trade_volume, acc_volume, flagged, session_id\n)"
-    + _AGGREGATE_BARS
-    + _UPSERT_BARS
-)
+CLEAR_BAR_INPUTS: Final = "TRUNCATE stage_bar_ticks"
 INSERT: Final = {
     "quotes": """
 INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
-                    schema_version, session_id, mitigation_level, flags, raw,
+                    schema_version, session_id, mitigation_level, flags,
     session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
         high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size)
 SELECT symbol, business_date::date, sweep_id,
        timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq, tr_id, source,
-       schema_version, session_id, mitigation_level, flags, raw,
+       schema_version, session_id, mitigation_level, flags,
     session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
         high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size
 FROM stage_quotes
@@ -171,11 +138,6 @@ ON CONFLICT (stream) DO UPDATE SET
     lines = c.lines + excluded.lines,
     rejected = c.rejected + excluded.rejected,
     updated_at = now()"""
-# Fast path, bars of one part of the batch's trades aggregated by the extension
-# (store/tickcopy.py) into stage_bars: upsert them (and use them up, like MERGE_BARS).
-UPSERT_STAGED_BARS: Final = (
-    "WITH agg AS (\n    DELETE FROM stage_bars\n"  # noqa: S608
-    "    RETURNING symbol, business_date, bar_time AS minute, open, high, low, close, volume,\n"
-    "              trade_count, flagged_count, first_acc_volume AS first_acc,\n"
-    "              last_acc_volume AS last_acc, session_id\n)" + _UPSERT_BARS
-)
+# A row the server refused, isolated by splitting its batch (see BatchWriter).
+INSERT_REJECT: Final = """
+INSERT INTO load_rejects (stream, target, reason, sqlstate, row_json) VALUES ($1, $2, $3, $4, $5)"""
