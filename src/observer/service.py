@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from observer import __version__
 from observer.api.server import ApiServer
+from observer.archive.lock import DataDirLock
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
@@ -99,16 +100,30 @@ class Service:
         self._warnings: list[str] = []
         self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
+        self.lock = DataDirLock(settings.data_dir)
 
     async def start(self) -> None:
+        """Start every component; ConfigError or ArchiveError for an environment problem."""
         prepare_paths(self.settings)
-        marker = write_persistence_marker(self.settings.data_dir, self.clock)
+        data_dir = self.settings.data_dir
+        try:
+            self.lock.acquire()  # one writer per archive: ArchiveLocked names the holder
+            self._stoppers.append(("lock", self._release_lock))
+            marker = write_persistence_marker(data_dir, self.clock)
+        except OSError as exc:
+            raise ConfigError([f"OBSERVER_DATA_DIR: {data_dir} is not writable: {exc}"]) from exc
         report = await self.writer.start()
         self._stoppers.append(("archive", self.writer.close))
         self._stoppers.append(("quarantine", self.quarantine.close))
         self.api.add_check("archive", self._archive_check)
         self.api.add_status(self._status)
-        await self.api.start()
+        try:
+            await self.api.start()
+        except OSError as exc:  # the port is taken, or the host is not an address of ours
+            s = self.settings
+            where = f"{s.http_host}:{s.service_port}"
+            problem = f"OBSERVER_HTTP_HOST/SERVICE_PORT: cannot listen on {where}: {exc.strerror}"
+            raise ConfigError([problem]) from exc
         self._stoppers.append(("api", self.api.stop))
         await self.writer.submit(
             system_record(
@@ -272,6 +287,9 @@ class Service:
             except Exception:
                 log.exception("stopping %s failed", name)
         self._stoppers.clear()
+
+    async def _release_lock(self) -> None:
+        self.lock.release()
 
     async def _record_shutdown(self) -> None:
         if not self.writer.accepting:

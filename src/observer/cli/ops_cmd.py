@@ -4,6 +4,7 @@ and ``status``. Maintenance and backup commands log to ``maintenance_YYYYMMDD.lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import click
 import orjson
 
-from observer.cli.context import clock_from, load_or_exit
+from observer.cli.context import archive_lock_or_exit, clock_from, load_or_exit
 from observer.clock import Clock
 from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
@@ -24,6 +25,7 @@ from observer.ops.maintenance import TASKS, run_tasks
 from observer.ops.status_report import fetch_status, human_bytes, render_status
 
 EXIT_FAILED = 1
+RESTORE_HINT = "stop the service first, or restore elsewhere with --target"
 
 
 def _maintenance_context(env_file: str | None = None) -> tuple[Settings, Clock]:
@@ -60,7 +62,18 @@ def maintenance_group() -> None:
 def maintenance_run(tasks: tuple[str, ...], as_json: bool) -> None:
     """Run maintenance tasks once now; exit code 1 when one failed."""
     settings, clock = _maintenance_context()
-    results = asyncio.run(run_tasks(settings, clock, Metrics(), tasks or TASKS))
+    chosen = tasks or TASKS
+    with contextlib.ExitStack() as stack:
+        if "retention" in chosen:  # compresses and deletes archive files: the one writer only
+            stack.enter_context(
+                archive_lock_or_exit(
+                    settings.data_dir,
+                    "observer maintenance run",
+                    "the running service does retention itself (OBSERVER_STANDALONE=true);"
+                    " stop it first to run it by hand",
+                )
+            )
+        results = asyncio.run(run_tasks(settings, clock, Metrics(), chosen))
     if as_json:
         _echo_json(results)
     else:
@@ -132,11 +145,17 @@ def backup_verify(backup: str) -> None:
 @click.option("--force", is_flag=True, help="Overwrite existing files that differ.")
 def backup_restore(backup: str, target: Path | None, force: bool) -> None:
     """Restore BACKUP; identical files are skipped, differing ones need --force."""
-    store = _store()
-    try:
-        report = store.restore(store.resolve(backup), target, force)
-    except OpsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings, clock = _maintenance_context()
+    store = BackupStore(settings, clock, Metrics())
+    with contextlib.ExitStack() as stack:
+        if target is None:  # into the live archive: never under a running service
+            stack.enter_context(
+                archive_lock_or_exit(settings.data_dir, "observer backup restore", RESTORE_HINT)
+            )
+        try:
+            report = store.restore(store.resolve(backup), target, force)
+        except OpsError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(
         f"restored {len(report.written)} file(s), skipped {len(report.skipped)} identical,"
         f" overwrote {len(report.overwritten)}"
