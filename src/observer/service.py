@@ -142,6 +142,7 @@ class Service:
         """Maintenance (disk guard first), source, market runtime, then the loader."""
         self.maintenance = Maintenance(self.settings, self.clock, self.metrics, self.writer)
         await self.maintenance.start()
+        self.writer.on_write_error = self.maintenance.check_disk_soon
         self._stoppers.append(("maintenance", self.maintenance.stop))
         self.api.add_status(self._maintenance_status)
         if self.settings.source == "replay":
@@ -247,6 +248,9 @@ class Service:
     def _archive_check(self) -> str | None:
         if not self.writer.accepting:
             return "archive is not accepting input"
+        refusals = self.writer.refusals
+        if refusals.refusing and refusals.since_ns is not None:
+            return f"archive writes failing since {kst_iso(refusals.since_ns)} (records refused)"
         return self.writer.probe_writable()
 
     def _status(self) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,12 +29,14 @@ from observer.archive.compress import CompressionWorker
 from observer.archive.exceptions import ArchiveError, ArchiveNotAccepting, ArchiveWriteError
 from observer.archive.paths import hour_index, parse_name, plain_name
 from observer.archive.recovery import RecoveryReport, recover
+from observer.archive.refusals import REFUSED_REASON, RefusalLedger
 from observer.archive.segment import Segment, probe_directory
 from observer.clock import Clock, kst_iso
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS, Record
 
 log = logging.getLogger(__name__)
+REFUSAL_RETRY_SECONDS = 1.0  # while writes fail, try the gap record (a real write) this often
 
 
 class ArchiveWriter:
@@ -79,6 +81,10 @@ class ArchiveWriter:
         self._compressor = CompressionWorker(self.assets_dir, metrics)
         self._compress_before = 0
         self.report = RecoveryReport()
+        self.refusals = RefusalLedger()
+        self._next_gap_try = 0.0
+        # called on every failed write (the disk guard checks at once, not on its timer)
+        self.on_write_error: Callable[[], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -213,6 +219,8 @@ class ArchiveWriter:
 
     async def _loop(self) -> None:
         while True:
+            if self.refusals.waiting and time.monotonic() >= self._next_gap_try:
+                self._queue_refusal_gaps()
             if not self._queue:
                 self._rotate()
                 if self._closing:
@@ -275,7 +283,9 @@ class ArchiveWriter:
         self._metrics.fsync_seconds.observe(finished - started)
         if error is not None:
             self._roll_back(groups[done:], floor_before, groups[:done])
-            log.error("archive: batch of %d entries failed: %s", len(batch), error)
+            self._note_refused(batch, marks, done, error)
+        elif groups:
+            self._next_gap_try = 0.0  # the archive accepts again: record refusals at once
         self._account(groups[:done])
         observe = self._metrics.ack_seconds.observe
         acked_at = time.perf_counter()
@@ -289,6 +299,48 @@ class ArchiveWriter:
                 observe(acked_at - enqueued)
             else:
                 future.set_exception(error or ArchiveError("record not written"))
+
+    def _note_refused(
+        self, batch: list[Entry], marks: list[int | Exception], done: int, error: Exception
+    ) -> None:
+        """Count the records of failed groups for their archive_refused gap; alert the guard."""
+        now_ns = self._clock.now_ns()
+        refused = 0
+        for (item, _future, _t), mark in zip(batch, marks, strict=True):
+            if isinstance(mark, Exception) or mark < done:
+                continue
+            for record in item if isinstance(item, list) else (item,):
+                if self.refusals.is_gap(record):
+                    continue  # its refusals stay open and are retried
+                self.refusals.note(record, str(error), now_ns)
+                self._metrics.archive_refused.labels(record.stream).inc()
+                refused += 1
+        self._metrics.archive_refusing.set(1)
+        self._next_gap_try = time.monotonic() + REFUSAL_RETRY_SECONDS
+        self.refusals.log_failure(refused, error)
+        if self.on_write_error is not None:
+            self.on_write_error()
+
+    def _queue_refusal_gaps(self) -> None:
+        """Put the archive_refused gap records first in line (they are the next write)."""
+        gaps = self.refusals.gap_records(self._clock.now_ns())
+        if not gaps:
+            return
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: self._gaps_settled(gaps, f))
+        for gap in gaps:
+            self._received[gap.stream] += 1
+        self._queue.appendleft((gaps, future, time.perf_counter()))
+        self._depth += len(gaps)
+        self._next_gap_try = time.monotonic() + REFUSAL_RETRY_SECONDS
+
+    def _gaps_settled(self, gaps: list[Record], future: asyncio.Future[int]) -> None:
+        written = not future.cancelled() and future.exception() is None
+        for gap in gaps:
+            if self.refusals.settled(gap, written):
+                self._metrics.gaps.labels(REFUSED_REASON).inc()
+        if not self.refusals.refusing:
+            self._metrics.archive_refusing.set(0)
 
     def _roll_back(
         self, failed: list[Group], floor_before: dict[str, int], kept: list[Group]
@@ -371,6 +423,7 @@ class ArchiveWriter:
                 "pause_reason": self._pause_reason,
                 "files": files,
                 "recovered_truncations": len(self.report.truncations),
+                "refusing": self.refusals.refusing,
                 "next_seq": dict(self._next_seq),
                 "compression": self._compressor.status(),
             },
