@@ -17,6 +17,7 @@ REQUIRED_ALERTS = {
     "ObserverRateLimited",
     "ObserverLoaderLag",
     "ObserverDiskAlmostFull",
+    "ObserverArchiveRefusingWrites",
     "ObserverPodRestarting",
     "ObserverDatabaseDown",
 }
