@@ -187,16 +187,29 @@ def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str) -> date
 
 
 @click.command("export")
-@click.option("--stream", type=click.Choice(("scalp", "swing")), required=True)
+@click.option("--stream", type=click.Choice(("scalp", "swing", "gaps")), required=True)
 @click.option("--from", "start", required=True, callback=_parse_day, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", required=True, callback=_parse_day, help="Last day, inclusive.")
 @click.option("--symbol", "symbols", multiple=True, help="Only these symbols (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(("parquet", "csv")), default="parquet")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--allow-empty", is_flag=True, help="Write an empty file (exit 0) when the range has no rows."
+)
 def export_command(
-    stream: str, start: date, end: date, symbols: tuple[str, ...], fmt: str, out: Path
+    stream: str,
+    start: date,
+    end: date,
+    symbols: tuple[str, ...],
+    fmt: str,
+    out: Path,
+    allow_empty: bool,
 ) -> None:
-    """Export archived records of a day range to Parquet or CSV with typed columns."""
+    """Export archived records of a day range to Parquet or CSV with typed columns.
+
+    ``--stream gaps`` exports the gap records. Exit code 1 when the range holds no records
+    (nothing is written) unless ``--allow-empty``.
+    """
     from observer.ops.export import ExportJob
 
     settings = load_or_exit().settings
@@ -212,6 +225,15 @@ def export_command(
             summary = job.run(progress=bar.update)
     except OpsError as exc:
         raise click.ClickException(str(exc)) from exc
+    if summary.rows == 0 and not allow_empty:
+        out.unlink(missing_ok=True)
+        click.echo(
+            f"no {stream} records from {start} to {end}"
+            f"{' for ' + ','.join(symbols) if symbols else ''} in {settings.assets_dir};"
+            " nothing written (--allow-empty writes an empty file)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
     click.echo(
         f"{summary.rows:,} rows from {summary.files} file(s) -> {out}"
         f" ({human_bytes(summary.bytes_written)}, {summary.seconds:.1f} s,"
