@@ -22,6 +22,7 @@ from pydantic import SecretStr
 
 from observer import __version__
 from observer.api.server import ApiServer
+from observer.archive.downtime import DOWN_REASON, downtime_gaps
 from observer.archive.lock import DataDirLock
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.reader import ArchiveReader
@@ -112,6 +113,9 @@ class Service:
             marker = write_persistence_marker(data_dir, self.clock)
         except OSError as exc:
             raise ConfigError([f"OBSERVER_DATA_DIR: {data_dir} is not writable: {exc}"]) from exc
+        down = await asyncio.to_thread(
+            downtime_gaps, self.settings.assets_dir, self.clock.now_ns(), self.settings.source
+        )  # read before this run writes anything: the last records are the previous run's
         report = await self.writer.start()
         self._stoppers.append(("archive", self.writer.close))
         self._stoppers.append(("quarantine", self.quarantine.close))
@@ -125,6 +129,12 @@ class Service:
             problem = f"OBSERVER_HTTP_HOST/SERVICE_PORT: cannot listen on {where}: {exc.strerror}"
             raise ConfigError([problem]) from exc
         self._stoppers.append(("api", self.api.stop))
+        if down:
+            await self.writer.submit_many(down)
+            self.metrics.gaps.labels(DOWN_REASON).inc(len(down))
+            log.warning(
+                "downtime since the last archived records: %d service_down gap(s)", len(down)
+            )
         await self.writer.submit(
             system_record(
                 "startup",
