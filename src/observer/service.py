@@ -24,7 +24,7 @@ from observer import __version__
 from observer.api.server import ApiServer
 from observer.archive.downtime import DOWN_REASON, downtime_gaps
 from observer.archive.lock import DataDirLock
-from observer.archive.quarantine import QuarantineWriter
+from observer.archive.quarantine import RAW_MAX_CHARS, UNENCODABLE, QuarantineWriter
 from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock, kst_iso
@@ -42,7 +42,7 @@ from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.ops.maintenance import Maintenance
 from observer.pipeline.process import Pipeline
-from observer.pipeline.record import system_record
+from observer.pipeline.record import Record, system_record
 from observer.sim.server import SimServer
 from observer.store.loader import ArchiveLoader
 
@@ -102,6 +102,7 @@ class Service:
         self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
         self.lock = DataDirLock(settings.data_dir)
+        self._quarantining: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start every component; ConfigError or ArchiveError for an environment problem."""
@@ -116,6 +117,7 @@ class Service:
         down = await asyncio.to_thread(
             downtime_gaps, self.settings.assets_dir, self.clock.now_ns(), self.settings.source
         )  # read before this run writes anything: the last records are the previous run's
+        self.writer.on_unencodable = self._quarantine_unencodable
         report = await self.writer.start()
         self._stoppers.append(("archive", self.writer.close))
         self._stoppers.append(("quarantine", self.quarantine.close))
@@ -296,11 +298,25 @@ class Service:
         for name, stop in reversed(self._stoppers):
             if name == "quarantine":  # every producer has stopped: the last record is ours
                 await self._record_shutdown()
+                await asyncio.gather(*self._quarantining, return_exceptions=True)
             try:
                 await stop()
             except Exception:
                 log.exception("stopping %s failed", name)
         self._stoppers.clear()
+
+    def _quarantine_unencodable(self, record: Record, detail: str) -> None:
+        """A parsed record the archive cannot encode goes to the quarantine with its reason."""
+        raw = record.raw if record.raw is not None else repr(record.data)[:RAW_MAX_CHARS]
+        write = self.quarantine.write(f"{UNENCODABLE}: {detail}", raw, record.tr_id)
+        task = asyncio.create_task(write, name="quarantine-unencodable")
+        self._quarantining.add(task)
+        task.add_done_callback(self._quarantined)
+
+    def _quarantined(self, task: asyncio.Task[None]) -> None:
+        self._quarantining.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("an unencodable record could not be quarantined: %s", task.exception())
 
     async def _release_lock(self) -> None:
         self.lock.release()

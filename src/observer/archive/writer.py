@@ -85,6 +85,8 @@ class ArchiveWriter:
         self._next_gap_try = 0.0
         # called on every failed write (the disk guard checks at once, not on its timer)
         self.on_write_error: Callable[[], None] | None = None
+        # gets each record that cannot become an archive line (the service quarantines it)
+        self.on_unencodable: Callable[[Record, str], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -275,7 +277,10 @@ class ArchiveWriter:
 
     async def _commit(self, batch: list[Entry]) -> None:
         floor_before = dict(self._floor)
-        groups, marks = group_batch(batch, self._floor, self._next_seq)
+        unencodable: list[tuple[Record, str]] = []
+        groups, marks = group_batch(batch, self._floor, self._next_seq, unencodable)
+        for record, reason in unencodable:
+            self._reject(record, reason)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         done, error = await loop.run_in_executor(self._executor, self._write, groups)
@@ -320,6 +325,12 @@ class ArchiveWriter:
         self.refusals.log_failure(refused, error)
         if self.on_write_error is not None:
             self.on_write_error()
+
+    def _reject(self, record: Record, reason: str) -> None:
+        if self.on_unencodable is not None:
+            self.on_unencodable(record, reason)
+        else:
+            log.error("archive: a %s record cannot be encoded: %s", record.stream, reason)
 
     def _queue_refusal_gaps(self) -> None:
         """Put the archive_refused gap records first in line (they are the next write)."""
