@@ -9,7 +9,8 @@ plus its own; when idle the writer wakes every ``fsync_ms`` to rotate files by t
 File routing: a record goes to the file of its KST receive hour, but never into an hour before
 the clock's current hour or before a newer file of its stream (a straggler goes into the current
 file). So ``seq`` order equals file order, and a closed hour is never written again and can be
-handed to the compressor safely.
+handed to the compressor safely. A file of an hour still to come (left by a run whose clock was
+ahead) does not move the floor: records always go to the file of their own hour.
 """
 
 from __future__ import annotations
@@ -105,6 +106,10 @@ class ArchiveWriter:
                 self._next_seq[stream] = seq + 1
         for stream, newest in self.report.newest.items():
             parsed = parse_name(newest)
+            if parsed is not None and parsed.index > now_h:
+                # written by a run whose clock was ahead: records still go to their own hour
+                log.warning("archive: %s is of an hour still to come; left alone", newest)
+                continue
             if parsed is not None and stream in self._floor:
                 zst_exists = (self.assets_dir / parsed.zst).exists()
                 self._floor[stream] = parsed.index + 1 if zst_exists else parsed.index
