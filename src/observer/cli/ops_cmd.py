@@ -164,10 +164,18 @@ def backup_restore(backup: str, target: Path | None, force: bool) -> None:
 
 # -- status --------------------------------------------------------------------------------
 @click.command("status")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Service URL.")
+@click.option(
+    "--url", help="Service URL (default: http://OBSERVER_HTTP_HOST:SERVICE_PORT of the settings)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw /status JSON.")
-def status_command(url: str, as_json: bool) -> None:
+def status_command(url: str | None, as_json: bool) -> None:
     """Show the running service's status."""
+    if url is None:
+        settings = load_or_exit().settings
+        host = settings.http_host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - listening everywhere: ask loopback
+            host = "127.0.0.1"
+        url = f"http://{host}:{settings.service_port}"
     try:
         status = fetch_status(url)
     except OpsError as exc:
