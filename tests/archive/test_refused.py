@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -125,3 +126,21 @@ async def test_write_error_calls_the_disk_guard_hook(
     with pytest.raises(ArchiveWriteError):
         await (await writer.submit(record_at("scalp", 1)))
     assert calls == [1]
+
+
+async def test_error_lines_during_an_outage_are_rate_limited(
+    writer: ArchiveWriter,
+    assets: Path,
+    record_at: Callable[..., Record],
+    immutable: Callable[[Path], None],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await (await writer.submit(record_at("scalp", 0)))
+    immutable(next(assets.glob("scalp_*.jsonl")))
+    caplog.set_level(logging.ERROR, logger="observer.archive.refusals")
+    for i in range(1, 30):
+        with pytest.raises(ArchiveWriteError):
+            await (await writer.submit(record_at("scalp", i)))
+    lines = [r for r in caplog.records if r.name == "observer.archive.refusals"]
+    assert len(lines) == 1  # 29 failed commits within seconds: one line
+    assert writer.refusals.open["scalp"].records == 29

@@ -12,11 +12,11 @@ flood the log.
 from __future__ import annotations
 
 import logging
-import time
 from dataclasses import dataclass
 
 from observer.clock import kst_iso
 from observer.pipeline.record import Record, system_record
+from observer.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 REFUSED_REASON = "archive_refused"
@@ -41,8 +41,7 @@ class RefusalLedger:
         self.open: dict[str, Refusal] = {}
         self.since_ns: int | None = None  # clock time of the first refusal still unrecorded
         self._pending: dict[int, tuple[str, Refusal]] = {}  # id(gap record) -> what it reports
-        self._last_log = 0.0
-        self._suppressed = 0
+        self._errors = LogThrottle(log, LOG_INTERVAL_SECONDS)
 
     @property
     def refusing(self) -> bool:
@@ -67,13 +66,7 @@ class RefusalLedger:
 
     def log_failure(self, records: int, error: object) -> None:
         """An ERROR line at most every LOG_INTERVAL_SECONDS; the rest are counted in it."""
-        now = time.monotonic()
-        if now - self._last_log < LOG_INTERVAL_SECONDS:
-            self._suppressed += 1
-            return
-        more = f" ({self._suppressed} more failed commits not logged)" if self._suppressed else ""
-        log.error("archive: %d record(s) not written: %s%s", records, error, more)
-        self._last_log, self._suppressed = now, 0
+        self._errors.error("archive: %d record(s) not written: %s", records, error)
 
     def gap_records(self, now_ns: int) -> list[Record]:
         """One gap record per stream for the refused records not yet in a gap record."""
