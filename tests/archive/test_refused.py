@@ -70,7 +70,8 @@ async def test_refused_records_become_one_gap_per_stream(
     assert sample_value(metrics, "observer_archive_refusing") == 1
     assert sample_value(metrics, "observer_archive_refused_records_total", {"stream": "scalp"}) == 5
     chattr("-i", scalp_file)
-    # nothing else is submitted: the writer records the refusal on its own once writes succeed
+    # nothing else is submitted: after a quiet while the writer records the refusal on its own
+    writer.refusals.quiet_seconds = 0.3
     await wait_until(lambda: not writer.refusals.refusing)
     system = lines(next(assets.glob("system_*.jsonl")))
     gaps = [r for r in system if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
@@ -108,6 +109,7 @@ async def test_gap_waits_while_the_archive_keeps_refusing(
     assert writer.refusals.refusing
     chattr("-i", scalp_file)
     chattr("-i", system_file)
+    writer.refusals.quiet_seconds = 0.3
     await wait_until(lambda: not writer.refusals.refusing)
     gaps = [r for r in lines(system_file) if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
     assert len(gaps) == 1 and gaps[0]["data"]["records"] == 2  # type: ignore[index]
@@ -144,3 +146,32 @@ async def test_error_lines_during_an_outage_are_rate_limited(
     lines = [r for r in caplog.records if r.name == "observer.archive.refusals"]
     assert len(lines) == 1  # 29 failed commits within seconds: one line
     assert writer.refusals.open["scalp"].records == 29
+
+
+async def test_while_a_stream_keeps_failing_the_gap_waits_for_its_first_success(
+    writer: ArchiveWriter,
+    assets: Path,
+    clock: ManualClock,
+    record_at: Callable[..., Record],
+    immutable: Callable[[Path], None],
+) -> None:
+    """The system file takes writes all along; the scalp outage is still one gap, written
+    when scalp writes succeed again, and the archive counts as refusing until then."""
+    await (await writer.submit(record_at("scalp", 0)))
+    await (await writer.submit(record_at("system", 0)))
+    scalp_file = next(assets.glob("scalp_*.jsonl"))
+    immutable(scalp_file)
+    for i in range(1, 4):
+        with pytest.raises(ArchiveWriteError):
+            await (await writer.submit(record_at("scalp", i)))
+        await (await writer.submit(record_at("system", i)))  # the system stream is fine
+        clock.advance(1)
+        await asyncio.sleep(0.05)
+        assert writer.refusals.refusing
+    system_file = next(assets.glob("system_*.jsonl"))
+    assert not [r for r in lines(system_file) if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
+    chattr("-i", scalp_file)
+    await (await writer.submit(record_at("scalp", 9)))
+    await wait_until(lambda: not writer.refusals.refusing, timeout=3)
+    gaps = [r for r in lines(system_file) if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
+    assert len(gaps) == 1 and gaps[0]["data"]["records"] == 3  # type: ignore[index]

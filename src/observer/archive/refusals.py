@@ -12,6 +12,7 @@ flood the log.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
 from observer.clock import kst_iso
@@ -21,6 +22,9 @@ from observer.throttle import LogThrottle
 log = logging.getLogger(__name__)
 REFUSED_REASON = "archive_refused"
 LOG_INTERVAL_SECONDS = 10.0
+# A stream that neither wrote successfully nor failed for this long is taken as accepting again
+# (no traffic to prove it): its gap is written then.
+QUIET_SECONDS = 5.0
 
 
 @dataclass(slots=True)
@@ -32,6 +36,8 @@ class Refusal:
     records: int
     error: str
     source: str
+    failed_at: float = 0.0  # monotonic time of the last refused write
+    accepted: bool = False  # a write of this stream succeeded since
 
 
 class RefusalLedger:
@@ -42,6 +48,7 @@ class RefusalLedger:
         self.since_ns: int | None = None  # clock time of the first refusal still unrecorded
         self._pending: dict[int, tuple[str, Refusal]] = {}  # id(gap record) -> what it reports
         self._errors = LogThrottle(log, LOG_INTERVAL_SECONDS)
+        self.quiet_seconds = QUIET_SECONDS
 
     @property
     def refusing(self) -> bool:
@@ -62,7 +69,13 @@ class RefusalLedger:
         if self.since_ns is None:
             self.since_ns = now_ns
         _merge(self.open, record.stream, Refusal(
-            record.recv_ns, record.recv_ns, 1, error, record.source))  # fmt: skip
+            record.recv_ns, record.recv_ns, 1, error, record.source, time.monotonic()))  # fmt: skip
+
+    def accepted(self, stream: str) -> None:
+        """A write of ``stream`` succeeded: its refusals can be recorded now."""
+        refusal = self.open.get(stream)
+        if refusal is not None:
+            refusal.accepted = True
 
     def log_failure(self, records: int, error: object) -> None:
         """An ERROR line at most every LOG_INTERVAL_SECONDS; the rest are counted in it."""
@@ -71,7 +84,10 @@ class RefusalLedger:
     def gap_records(self, now_ns: int) -> list[Record]:
         """One gap record per stream for the refused records not yet in a gap record."""
         gaps: list[Record] = []
+        quiet = time.monotonic() - self.quiet_seconds
         for stream, refusal in sorted(self.open.items()):
+            if not refusal.accepted and refusal.failed_at > quiet:
+                continue  # still refusing: the gap covers the whole outage once it ends
             gap = system_record(
                 "gap",
                 now_ns,
@@ -88,7 +104,8 @@ class RefusalLedger:
             )
             self._pending[id(gap)] = (stream, refusal)
             gaps.append(gap)
-        self.open.clear()
+        for gap in gaps:
+            del self.open[self._pending[id(gap)][0]]
         return gaps
 
     def settled(self, gap: Record, written: bool) -> int:
@@ -114,3 +131,5 @@ def _merge(into: dict[str, Refusal], stream: str, more: Refusal) -> None:
     known.first_ns = min(known.first_ns, more.first_ns)
     known.last_ns = max(known.last_ns, more.last_ns)
     known.records += more.records
+    if more.failed_at > known.failed_at:  # a new failure: not accepting after all
+        known.failed_at, known.accepted = more.failed_at, False

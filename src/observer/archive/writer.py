@@ -294,7 +294,9 @@ class ArchiveWriter:
         if error is not None:
             self._roll_back(groups[done:], floor_before, groups[:done])
             self._note_refused(batch, marks, done, error)
-        elif groups:
+        if self.refusals.waiting and done:
+            for group in groups[:done]:
+                self.refusals.accepted(group.stream)
             self._next_gap_try = 0.0  # the archive accepts again: record refusals at once
         self._account(groups[:done])
         observe = self._metrics.ack_seconds.observe
