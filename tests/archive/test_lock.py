@@ -76,3 +76,17 @@ def test_two_services_on_one_home(home: Path) -> None:
     with ServiceProcess(home) as again:
         again.start(wait_ready=False)
         assert again.terminate() == 0
+
+
+def test_universe_build_and_restore_refuse_while_the_directory_is_held(home: Path) -> None:
+    lock = DataDirLock(home / "data")
+    lock.acquire()
+    try:
+        for args in (("universe", "build"), ("backup", "restore", "any")):
+            done = subprocess.run([*OBSERVER, *args], env=base_env(home, 0), capture_output=True,
+                                  text=True, timeout=60)  # fmt: skip
+            assert done.returncode == 2, done.stdout + done.stderr
+            assert "Traceback" not in done.stderr
+            assert f"is in use by pid {os.getpid()}" in done.stderr
+    finally:
+        lock.release()
