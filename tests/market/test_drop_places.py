@@ -50,3 +50,28 @@ async def test_abandoned_queue_becomes_one_gap_per_symbol(make_settings: Any) ->
         t + 2 * NS_PER_S
     )
     assert streamer.abandon() == []  # nothing queued: nothing to record
+
+
+@dataclass
+class Event:
+    kind: str
+    at_ns: int
+    reason: str = ""
+
+
+async def test_a_source_that_stops_for_good_leaves_a_gap_to_the_stop(make_settings: Any) -> None:
+    settings = make_settings()
+    clock = ManualClock(T0)
+    metrics = Metrics()
+    writer, outlet = await started_outlet(settings, clock, metrics)
+    pipeline = Pipeline(MarketCalendar(settings), metrics, source="sim")
+    streamer = ScalpStreamer("ws1", asyncio.Queue(maxsize=8), clock, outlet, pipeline,
+                             source_label="sim", registered=lambda: ["005930"])  # fmt: skip
+    t = clock.now_ns()
+    await streamer.handle([Event("connected", t), Event("fatal", t + NS_PER_S, "EGW00103")])
+    end = t + 600 * NS_PER_S
+    gaps = streamer.close_window(end)  # what track B does when it stops
+    await writer.close()
+    assert [(g.symbol, g.data["start"], g.data["end"]) for g in gaps] == [
+        ("005930", kst_iso(t + NS_PER_S), kst_iso(end))
+    ]
