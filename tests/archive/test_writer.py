@@ -320,3 +320,23 @@ async def test_a_run_with_the_clock_ahead_does_not_poison_the_next(
     assert today == [2]
     assert (assets / "scalp_20260105_09.jsonl").is_file()
     assert len((assets / "scalp_20260106_09.jsonl").read_bytes().splitlines()) == 1
+
+
+async def test_a_clock_set_back_into_compressed_hours_never_reopens_them(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    w = ArchiveWriter(assets, clock, metrics)
+    await w.start()
+    await (await w.submit(make_record("scalp", clock.now_ns(), 0)))
+    clock.set(START + timedelta(hours=2))
+    await (await w.submit(make_record("scalp", clock.now_ns(), 1)))
+    await w.wait_compressed()
+    await w.close()
+    assert (assets / "scalp_20260105_09.jsonl.zst").is_file()
+    clock.set(START + timedelta(minutes=5))  # back into the compressed 09 hour
+    w = ArchiveWriter(assets, clock, metrics)
+    await w.start()
+    await (await w.submit(make_record("scalp", clock.now_ns(), 2)))
+    await w.close()
+    assert not (assets / "scalp_20260105_09.jsonl").exists()  # the closed hour stays closed
+    assert (assets / "scalp_20260105_10.jsonl").is_file()

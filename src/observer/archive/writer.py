@@ -10,7 +10,8 @@ File routing: a record goes to the file of its KST receive hour, but never into 
 the clock's current hour or before a newer file of its stream (a straggler goes into the current
 file). So ``seq`` order equals file order, and a closed hour is never written again and can be
 handed to the compressor safely. A file of an hour still to come (left by a run whose clock was
-ahead) does not move the floor: records always go to the file of their own hour.
+ahead) does not move the floor: records always go to the file of their own hour, unless that
+hour is already compressed (a clock set back): a closed hour is never opened again.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS, Record
 
 log = logging.getLogger(__name__)
+CLOSED_HOURS_SCAN = 24 * 31  # how far past compressed hours a set-back clock is moved
 REFUSAL_RETRY_SECONDS = 1.0  # while writes fail, try the gap record (a real write) this often
 
 
@@ -114,7 +116,13 @@ class ArchiveWriter:
                 zst_exists = (self.assets_dir / parsed.zst).exists()
                 self._floor[stream] = parsed.index + 1 if zst_exists else parsed.index
         for stream in self._floor:
-            self._floor[stream] = max(self._floor[stream], now_h)
+            floor = max(self._floor[stream], now_h)
+            # a clock set back into hours already compressed: closed hours stay closed
+            for _ in range(CLOSED_HOURS_SCAN):
+                if not (self.assets_dir / (plain_name(stream, floor) + ".zst")).exists():
+                    break
+                floor += 1
+            self._floor[stream] = floor
         self._compress_before = now_h
         self._compressor.start(now_h)
         # a thread of its own: a busy default executor must never delay an fsync
