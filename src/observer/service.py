@@ -103,6 +103,7 @@ class Service:
         self.maintenance: Maintenance
         self.lock = DataDirLock(settings.data_dir)
         self._quarantining: set[asyncio.Task[None]] = set()
+        self._started = False
 
     async def start(self) -> None:
         """Start every component; ConfigError or ArchiveError for an environment problem."""
@@ -147,6 +148,7 @@ class Service:
                 recovery=report.as_dict(),
             )
         )
+        self._started = True  # from here on a stop is a shutdown worth recording
         await self._start_components()
         log.info("observer %s started (source %s)", __version__, self.settings.source)
 
@@ -322,6 +324,8 @@ class Service:
         self.lock.release()
 
     async def _record_shutdown(self) -> None:
+        if not self._started:  # a start that failed (port in use): the archive is unchanged,
+            return  # so the next start's service_down gap still begins at the real last record
         if not self.writer.accepting:
             log.warning("archive not accepting input: no shutdown record written")
             return

@@ -71,6 +71,9 @@ def test_run_refuses_a_port_in_use(home: Path) -> None:
         port = taken.getsockname()[1]
         result = observer(base_env(home, port), "run")
     assert_one_line(result, f"cannot listen on 127.0.0.1:{port}")
+    # a start that failed leaves the archive as it was (no shutdown record that would shorten
+    # the next start's service_down gap)
+    assert list((home / "data" / "assets").glob("*.jsonl")) == []
 
 
 def test_run_refuses_a_read_only_home(home: Path) -> None:
