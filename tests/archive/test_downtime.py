@@ -98,3 +98,13 @@ def test_restart_after_sigkill_and_after_a_clean_stop(home: Path) -> None:
 
 def _starts(home: Path) -> list[dict[str, object]]:
     return [r for r in system_lines(home) if r["data"].get("event") == "startup"]  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_newest_hour_falls_back_to_the_one_before(tmp_path: Path) -> None:
+    before = ns(T0 - timedelta(hours=1))
+    write(
+        tmp_path / "system_20260105_09.jsonl", [Record("system", "sim", "SYSTEM", "", {}, before)]
+    )
+    (tmp_path / "system_20260105_10.jsonl.zst").write_bytes(b"not zstd at all")
+    gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(hours=1)), "sim")
+    assert [g.data["start"] for g in gaps] == [kst_iso(before)]

@@ -10,6 +10,7 @@ leaves no per-symbol hole: the market was closed).
 
 from __future__ import annotations
 
+import logging
 import os
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,7 @@ from observer.archive.recovery import archive_files
 from observer.clock import kst_iso
 from observer.pipeline.record import Record, system_record
 
+log = logging.getLogger(__name__)
 DOWN_REASON = "service_down"
 TAIL_BYTES = 8 << 20  # per-symbol scan of a plain hour reads at most its last 8 MiB
 
@@ -41,7 +43,11 @@ def _zst_lines(path: Path) -> list[bytes]:
 
 
 def _records(name: ArchiveName, path: Path) -> list[dict[str, Any]]:
-    lines = _zst_lines(path) if name.compressed else _plain_lines(path)
+    try:
+        lines = _zst_lines(path) if name.compressed else _plain_lines(path)
+    except (OSError, zstandard.ZstdError) as exc:  # an unreadable hour: look at the one before
+        log.warning("downtime: cannot read %s: %s", path.name, exc)
+        return []
     found = []
     for line in lines:
         if not line:
