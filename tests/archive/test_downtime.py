@@ -7,6 +7,7 @@ from pathlib import Path
 
 import orjson
 
+from observer.archive.compress import compress_hour
 from observer.archive.downtime import downtime_gaps
 from observer.clock import KST, kst_iso
 from observer.pipeline.record import Record
@@ -108,3 +109,12 @@ def test_an_unreadable_newest_hour_falls_back_to_the_one_before(tmp_path: Path) 
     (tmp_path / "system_20260105_10.jsonl.zst").write_bytes(b"not zstd at all")
     gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(hours=1)), "sim")
     assert [g.data["start"] for g in gaps] == [kst_iso(before)]
+
+
+def test_a_compressed_newest_hour_is_read_too(tmp_path: Path) -> None:
+    plain = tmp_path / "scalp_20260105_10.jsonl"
+    write(plain, [tick("005930", T0), tick("000660", T0 + timedelta(seconds=1))])
+    compress_hour(plain)
+    assert not plain.exists()
+    gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(minutes=50)), "sim")
+    assert sorted(g.symbol for g in gaps) == ["000660", "005930"]

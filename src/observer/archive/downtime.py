@@ -25,7 +25,7 @@ from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 DOWN_REASON = "service_down"
-TAIL_BYTES = 8 << 20  # per-symbol scan of a plain hour reads at most its last 8 MiB
+TAIL_BYTES = 8 << 20  # the scan of an hour looks at its last 8 MiB only (bounded memory)
 
 
 def _plain_lines(path: Path) -> list[bytes]:
@@ -38,8 +38,16 @@ def _plain_lines(path: Path) -> list[bytes]:
 
 
 def _zst_lines(path: Path) -> list[bytes]:
+    """The lines of the last TAIL_BYTES of a compressed hour (streamed: memory stays bounded)."""
+    tail = b""
+    cut = False
     with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
-        return reader.read().split(b"\n")
+        while chunk := reader.read(1 << 20):
+            tail += chunk
+            if len(tail) > TAIL_BYTES:
+                tail, cut = tail[-TAIL_BYTES:], True
+    lines = tail.split(b"\n")
+    return lines[1:] if cut else lines
 
 
 def _records(name: ArchiveName, path: Path) -> list[dict[str, Any]]:
