@@ -78,6 +78,17 @@ class Metrics:
         self.archive_accepting = Gauge(
             "observer_archive_accepting", "1 while the archive accepts input", registry=r
         )
+        self.archive_refused = Counter(
+            "observer_archive_refused_records_total",
+            "Records a failed archive write did not store (each in an archive_refused gap)",
+            ["stream"],
+            registry=r,
+        )
+        self.archive_refusing = Gauge(
+            "observer_archive_refusing",
+            "1 while refused records wait for their archive_refused gap record",
+            registry=r,
+        )
         self.compressed_files = Counter(
             "observer_archive_compressed_files_total", "Closed hours compressed", registry=r
         )

@@ -22,7 +22,9 @@ from pydantic import SecretStr
 from observer import __version__
 from observer.api.history import MetricHistory
 from observer.api.server import ApiServer
-from observer.archive.quarantine import QuarantineWriter
+from observer.archive.downtime import DOWN_REASON, downtime_gaps
+from observer.archive.lock import DataDirLock
+from observer.archive.quarantine import RAW_MAX_CHARS, UNENCODABLE, QuarantineWriter
 from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock, kst_iso
@@ -41,7 +43,7 @@ from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.ops.maintenance import Maintenance
 from observer.pipeline.process import Pipeline
-from observer.pipeline.record import system_record
+from observer.pipeline.record import Record, system_record
 from observer.sim.server import SimServer
 from observer.store import tickcopy
 from observer.store.loader import ArchiveLoader
@@ -100,18 +102,44 @@ class Service:
         self._warnings: list[str] = []
         self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
+        self.lock = DataDirLock(settings.data_dir)
+        self._quarantining: set[asyncio.Task[None]] = set()
+        self._started = False
 
     async def start(self) -> None:
+        """Start every component; ConfigError or ArchiveError for an environment problem."""
         prepare_paths(self.settings)
-        marker = write_persistence_marker(self.settings.data_dir, self.clock)
+        data_dir = self.settings.data_dir
+        try:
+            self.lock.acquire()  # one writer per archive: ArchiveLocked names the holder
+            self._stoppers.append(("lock", self._release_lock))
+            marker = write_persistence_marker(data_dir, self.clock)
+        except OSError as exc:
+            raise ConfigError([f"OBSERVER_DATA_DIR: {data_dir} is not writable: {exc}"]) from exc
+        down = await asyncio.to_thread(
+            downtime_gaps, self.settings.assets_dir, self.clock.now_ns(), self.settings.source
+        )  # read before this run writes anything: the last records are the previous run's
+        self.writer.on_unencodable = self._quarantine_unencodable
         report = await self.writer.start()
         self._stoppers.append(("archive", self.writer.close))
         self._stoppers.append(("quarantine", self.quarantine.close))
         self.api.add_check("archive", self._archive_check)
         self.api.add_status(self._status)
         self.api.set_history(self.history.as_dict)
-        await self.api.start()
+        try:
+            await self.api.start()
+        except OSError as exc:  # the port is taken, or the host is not an address of ours
+            s = self.settings
+            where = f"{s.http_host}:{s.service_port}"
+            problem = f"OBSERVER_HTTP_HOST/SERVICE_PORT: cannot listen on {where}: {exc.strerror}"
+            raise ConfigError([problem]) from exc
         self._stoppers.append(("api", self.api.stop))
+        if down:
+            await self.writer.submit_many(down)
+            self.metrics.gaps.labels(DOWN_REASON).inc(len(down))
+            log.warning(
+                "downtime since the last archived records: %d service_down gap(s)", len(down)
+            )
         await self.writer.submit(
             system_record(
                 "startup",
@@ -122,6 +150,7 @@ class Service:
                 recovery=report.as_dict(),
             )
         )
+        self._started = True  # from here on a stop is a shutdown worth recording
         await self._start_components()
         self._spawn(self.history.run(), "history")
         log.info(
@@ -140,6 +169,7 @@ class Service:
         """Maintenance (disk guard first), source, market runtime, then the loader."""
         self.maintenance = Maintenance(self.settings, self.clock, self.metrics, self.writer)
         await self.maintenance.start()
+        self.writer.on_write_error = self.maintenance.check_disk_soon
         self._stoppers.append(("maintenance", self.maintenance.stop))
         self.api.add_status(self._maintenance_status)
         if self.settings.source == "replay":
@@ -250,6 +280,9 @@ class Service:
     def _archive_check(self) -> str | None:
         if not self.writer.accepting:
             return "archive is not accepting input"
+        refusals = self.writer.refusals
+        if refusals.refusing and refusals.since_ns is not None:
+            return f"archive writes failing since {kst_iso(refusals.since_ns)} (records refused)"
         return self.writer.probe_writable()
 
     def _status(self) -> dict[str, Any]:
@@ -286,13 +319,32 @@ class Service:
         for name, stop in reversed(self._stoppers):
             if name == "quarantine":  # every producer has stopped: the last record is ours
                 await self._record_shutdown()
+                await asyncio.gather(*self._quarantining, return_exceptions=True)
             try:
                 await stop()
             except Exception:
                 log.exception("stopping %s failed", name)
         self._stoppers.clear()
 
+    def _quarantine_unencodable(self, record: Record, detail: str) -> None:
+        """A parsed record the archive cannot encode goes to the quarantine with its reason."""
+        raw = record.raw if record.raw is not None else repr(record.data)[:RAW_MAX_CHARS]
+        write = self.quarantine.write(f"{UNENCODABLE}: {detail}", raw, record.tr_id)
+        task = asyncio.create_task(write, name="quarantine-unencodable")
+        self._quarantining.add(task)
+        task.add_done_callback(self._quarantined)
+
+    def _quarantined(self, task: asyncio.Task[None]) -> None:
+        self._quarantining.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("an unencodable record could not be quarantined: %s", task.exception())
+
+    async def _release_lock(self) -> None:
+        self.lock.release()
+
     async def _record_shutdown(self) -> None:
+        if not self._started:  # a start that failed (port in use): the archive is unchanged,
+            return  # so the next start's service_down gap still begins at the real last record
         if not self.writer.accepting:
             log.warning("archive not accepting input: no shutdown record written")
             return

@@ -301,3 +301,42 @@ async def test_queue_depth_metric_is_live(
     assert [await f for f in futures] == list(range(1, 7))
     assert sample_value(metrics, "observer_archive_queue_depth") == 0
     await w.close()
+
+
+async def test_a_run_with_the_clock_ahead_does_not_poison_the_next(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    ahead = ManualClock(START + timedelta(days=1))
+    w = ArchiveWriter(assets, ahead, metrics)
+    await w.start()
+    await (await w.submit(make_record("scalp", ahead.now_ns(), 0)))
+    await w.close()
+    w = ArchiveWriter(assets, clock, metrics)  # the clock is right again
+    await w.start()
+    assert await (await w.submit(make_record("scalp", clock.now_ns(), 1))) == 2  # seq goes on
+    await w.close()
+    today = [r["seq"] for r in ArchiveReader(assets).iter_records("scalp")
+             if r["ts"].startswith("2026-01-05")]  # fmt: skip
+    assert today == [2]
+    assert (assets / "scalp_20260105_09.jsonl").is_file()
+    assert len((assets / "scalp_20260106_09.jsonl").read_bytes().splitlines()) == 1
+
+
+async def test_a_clock_set_back_into_compressed_hours_never_reopens_them(
+    assets: Path, clock: ManualClock, metrics: Metrics
+) -> None:
+    w = ArchiveWriter(assets, clock, metrics)
+    await w.start()
+    await (await w.submit(make_record("scalp", clock.now_ns(), 0)))
+    clock.set(START + timedelta(hours=2))
+    await (await w.submit(make_record("scalp", clock.now_ns(), 1)))
+    await w.wait_compressed()
+    await w.close()
+    assert (assets / "scalp_20260105_09.jsonl.zst").is_file()
+    clock.set(START + timedelta(minutes=5))  # back into the compressed 09 hour
+    w = ArchiveWriter(assets, clock, metrics)
+    await w.start()
+    await (await w.submit(make_record("scalp", clock.now_ns(), 2)))
+    await w.close()
+    assert not (assets / "scalp_20260105_09.jsonl").exists()  # the closed hour stays closed
+    assert (assets / "scalp_20260105_10.jsonl").is_file()

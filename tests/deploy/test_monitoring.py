@@ -24,6 +24,7 @@ ALWAYS_ALERTS = {
     "ObserverAbsent",
     "ObserverLoaderLag",
     "ObserverDiskAlmostFull",
+    "ObserverArchiveRefusingWrites",
     "ObserverBackupTooOld",
     "ObserverBackupNeverSucceeded",
 }

@@ -49,6 +49,7 @@ class Harness:
         name: str = "s1",
         silence: float = 600.0,
         market_hours: Callable[[], bool] = lambda: True,
+        queue_max: int = 10_000,
     ) -> tuple[KisWebSocketSession, asyncio.Queue[Item]]:
         assert self.server is not None
         settings = self.make_settings(
@@ -58,7 +59,7 @@ class Harness:
         account = KisAccount(
             settings, KEY, "fake-app-secret", self.clock, Metrics(), Redactor(), self.http
         )
-        out: asyncio.Queue[Item] = asyncio.Queue(maxsize=10_000)
+        out: asyncio.Queue[Item] = asyncio.Queue(maxsize=queue_max)
         session = KisWebSocketSession(
             self.ws_url or self.server.ws_url, account, self.clock, Metrics(), name=name,
             silence_seconds=silence, market_hours=market_hours, out=out,
@@ -359,3 +360,31 @@ async def test_registrations_made_before_connecting_and_unregistering(harness: H
     (conn,) = server.ws.connections
     assert conn.registrations == {("H0STCNT0", codes[1])}
     assert server.ws.answers["OPSP0001"] == 1
+
+
+async def test_a_full_queue_makes_the_session_wait_not_drop(harness: Harness) -> None:
+    """The consumer stalls with a queue of 2: every trade still arrives, volumes continuous."""
+    await harness.start()
+    session, out = harness.session(queue_max=2)
+    await event(out, "connected")
+    (code,) = harness.busiest()
+    await session.register("H0STCNT0", code)
+    await until(lambda: out.full())
+    await asyncio.sleep(0.5)  # the stalled consumer: frames keep coming and must wait
+    previous = None
+    for message in await records(out, 300):
+        for record in message.records:
+            volume = record.data["acc_volume"]
+            if previous is not None:
+                assert volume == previous + record.data["trade_volume"]  # nothing skipped
+            previous = volume
+    drained: list[Item] = []
+    reader = asyncio.create_task(_drain(out, drained))  # the session must be able to stop
+    await session.stop()
+    reader.cancel()
+    await asyncio.wait({reader})
+
+
+async def _drain(out: asyncio.Queue[Item], into: list[Item]) -> None:
+    while True:
+        into.append(await out.get())

@@ -18,7 +18,7 @@ from observer.archive.reader import ArchiveReader
 from observer.clock import KST
 from observer.ops import export as export_mod
 from observer.ops.export import ExportJob, schema_for
-from observer.pipeline.record import Record
+from observer.pipeline.record import Record, system_record
 
 SYMBOLS = ("005930", "000660", "035420")
 DAYS = (date(2026, 1, 5), date(2026, 1, 6), date(2026, 1, 7))
@@ -179,3 +179,77 @@ def test_the_arrow_and_the_python_paths_write_identical_tables(
     fast_table, slow_table = pq.read_table(fast), pq.read_table(slow)
     assert fast_table.num_rows > 0 and "stale,off_session" in fast_table.column("flags").to_pylist()
     assert fast_table.equals(slow_table)
+
+
+def _export(home: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    env = {"OBSERVER_HOME": str(home), "PATH": "/usr/bin:/bin"}
+    args = [sys.executable, "-m", "observer", "export", *extra]
+    return subprocess.run(args, env=env, capture_output=True, text=True, timeout=60)
+
+
+def test_an_empty_range_exits_1_unless_allowed(assets: Path, tmp_path: Path) -> None:
+    home = assets.parent
+    (home / "data").mkdir()
+    assets.rename(home / "data" / "assets")
+    out = tmp_path / "empty.parquet"
+    args = ("--stream", "scalp", "--from", "2025-01-01", "--to", "2025-01-31", "--out", str(out))
+    refused = _export(home, *args)
+    assert refused.returncode == 1
+    assert "no scalp records from 2025-01-01 to 2025-01-31" in refused.stderr
+    assert "Traceback" not in refused.stderr and not out.exists()
+    # a symbol with no rows in a range that has files is empty too
+    unknown = _export(home, "--stream", "scalp", "--from", "2026-01-05", "--to", "2026-01-05",
+                      "--symbol", "999999", "--out", str(out))  # fmt: skip
+    assert unknown.returncode == 1 and not out.exists()
+    allowed = _export(home, *args, "--allow-empty")
+    assert allowed.returncode == 0, allowed.stderr
+    assert pq.read_table(out).num_rows == 0
+
+
+def test_scalp_keeps_enrichment_and_business_date_is_a_date(tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    when = datetime(2026, 1, 5, 9, 30, tzinfo=KST)
+    record = trade("005930", when, 1)
+    record.data.update(market="KOSPI", session="regular", tick_size=100)
+    record.seq = 1
+    (assets / "scalp_20260105_09.jsonl").write_bytes(record.to_line())
+    for fast in (True, False):
+        out = tmp_path / f"enriched-{fast}.parquet"
+        job = ExportJob(assets, "scalp", DAYS[0], DAYS[0], None, "parquet", out)
+        if not fast:  # the line-by-line path must agree
+            job._convert_fast = _refuse  # type: ignore[method-assign]
+        job.run()
+        table = pq.read_table(out)
+        assert table.schema.field("business_date").type == pa.date32()
+        row = table.to_pylist()[0]
+        assert row["business_date"] == date(2026, 1, 5)
+        assert (row["market"], row["session"], row["tick_size"]) == ("KOSPI", "regular", 100)
+
+
+def _refuse(_lines: list[bytes]) -> pa.Table:
+    raise pa.ArrowInvalid("take the slow path")
+
+
+def test_gaps_are_exported(tmp_path: Path) -> None:
+    assets = tmp_path / "assets"
+    assets.mkdir()
+    when = datetime(2026, 1, 5, 9, 30, tzinfo=KST)
+    ns = int(when.timestamp() * 1e9)
+    gap = system_record("gap", ns, "sim", symbol="005930", scope="symbol",
+                        start=when.isoformat(), end=(when + timedelta(seconds=5)).isoformat(),
+                        reason="acc_volume_jump", missed_volume=40, tr_id="H0STCNT0",
+                        business_date="20260105")  # fmt: skip
+    other = system_record("startup", ns, "sim", version="x")
+    for seq, record in enumerate((other, gap), start=1):
+        record.seq = seq
+    (assets / "system_20260105_09.jsonl").write_bytes(other.to_line() + gap.to_line())
+    out = tmp_path / "gaps.csv"
+    summary = ExportJob(assets, "gaps", DAYS[0], DAYS[0], None, "csv", out).run()
+    assert summary.rows == 1
+    options = pacsv.ConvertOptions(column_types={"symbol": pa.string()})
+    table = pacsv.read_csv(out, convert_options=options)
+    row = table.to_pylist()[0]
+    assert row["reason"] == "acc_volume_jump" and row["missed_volume"] == 40
+    assert row["gap_tr_id"] == "H0STCNT0" and row["symbol"] == "005930"
+    assert "event" not in table.column_names

@@ -3,7 +3,8 @@
 Runs on the event loop (cheap, no I/O). Routing rule: a record goes to its KST receive hour,
 raised to the stream's *floor* (never an hour before the clock's current one or before a newer
 file of the same stream), so ``seq`` order equals file order. A record that cannot be
-serialised fails alone and gives its seq back.
+serialised fails alone and gives its seq back; it is returned for the quarantine (one
+submitted alone also fails its future; one of a list does not fail the others).
 """
 
 from __future__ import annotations
@@ -34,9 +35,15 @@ class Group:
 
 
 def group_batch(
-    batch: list[Entry], floor: dict[str, int], next_seq: dict[str, int]
+    batch: list[Entry],
+    floor: dict[str, int],
+    next_seq: dict[str, int],
+    unencodable: list[tuple[Record, str]] | None = None,
 ) -> tuple[list[Group], list[int | Exception]]:
-    """Assign seqs, serialise, and group by target file; per entry its last group index."""
+    """Assign seqs, serialise, and group by target file; per entry its last group index.
+
+    Records that cannot be serialised are appended to ``unencodable`` with the reason.
+    """
     groups: list[Group] = []
     by_file: dict[tuple[str, int], int] = {}
     marks: list[int | Exception] = []
@@ -57,7 +64,11 @@ def group_batch(
             try:
                 line = record.to_line()
             except TypeError as exc:
-                mark = ArchiveError(f"record not serialisable: {exc}")
+                if unencodable is not None:
+                    unencodable.append((record, str(exc)))
+                record.seq = 0
+                if not isinstance(item, list):
+                    mark = ArchiveError(f"record not serialisable (quarantined): {exc}")
                 continue
             next_seq[stream] += 1
             if not group.count:

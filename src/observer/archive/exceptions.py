@@ -3,6 +3,8 @@
 ObserverError
  +-- ArchiveError                 anything the archive cannot do
       +-- ArchiveNotAccepting       submit while paused (disk guard) or closed; carries ``reason``
+      +-- ArchiveLocked             another process holds the data directory's lock; carries
+      |                             ``data_dir`` and ``holder``
       +-- ArchiveWriteError         a write or fsync failed (ENOSPC, EIO, ...); carries ``path``,
       |                             ``errno``; the partial bytes were cut back, nothing half-written
       +-- ArchiveCompressionError   compressing a closed hour failed or did not verify
@@ -24,6 +26,15 @@ class ArchiveNotAccepting(ArchiveError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(f"archive not accepting records: {reason}")
+
+
+class ArchiveLocked(ArchiveError):
+    """Another process holds the data directory's lock (one writer per archive)."""
+
+    def __init__(self, data_dir: str, holder: str) -> None:
+        self.data_dir = data_dir
+        self.holder = holder
+        super().__init__(f"data directory {data_dir} is in use by {holder}")
 
 
 class ArchiveWriteError(ArchiveError):

@@ -21,6 +21,41 @@ from observer.metrics import Metrics
 
 log = logging.getLogger(__name__)
 RAW_MAX_CHARS: Final = 1_000_000
+UNENCODABLE: Final = "unencodable"  # parsed, but cannot become an archive line (25-digit price)
+# The metric label of a reason: one of a fixed set, so the number of series stays bounded
+# whatever the input (the reason itself, with its detail, is in the quarantine line).
+REASON_LABELS: Final = (
+    "missing_symbol", "bad_price", "bad_volume", "bad_timestamp", "unreadable_line",
+    UNENCODABLE, "encrypted", "unknown_tr_id", "empty_symbol", "bad_json",
+)  # fmt: skip
+REASON_PREFIXES: Final = (
+    (UNENCODABLE, UNENCODABLE),
+    ("unparseable", "unparseable"),
+    ("not a data frame", "not_a_data_frame"),
+    ("bad encryption flag", "bad_encryption_flag"),
+    ("unknown tr_id", "unknown_tr_id"),
+    ("bad record count", "bad_record_count"),
+    ("record has", "bad_field_count"),
+    ("empty symbol", "empty_symbol"),
+    ("bad json", "bad_json"),
+    ("control message", "bad_control_message"),
+    ("bad business date", "bad_field"),
+    ("bad ", "bad_field"),
+)
+
+_PREFIX_LABELS: Final = frozenset(label for _prefix, label in REASON_PREFIXES)
+
+
+def reason_label(reason: str) -> str:
+    """The metric label of a quarantine reason (a fixed set; ``other`` for anything else)."""
+    if reason in REASON_LABELS or reason in _PREFIX_LABELS:
+        return reason
+    if reason.endswith("fields do not divide into") or " fields do not divide into " in reason:
+        return "bad_field_count"
+    for prefix, label in REASON_PREFIXES:
+        if reason.startswith(prefix):
+            return label
+    return "other"
 
 
 def quarantine_name(day: str) -> str:
@@ -48,7 +83,7 @@ class QuarantineWriter:
             {"ts": kst_iso(now_ns), "reason": reason, "tr_id": tr_id, "raw": text[:RAW_MAX_CHARS]},
             option=orjson.OPT_APPEND_NEWLINE,
         )
-        self._metrics.quarantined.labels(reason).inc()
+        self._metrics.quarantined.labels(reason_label(reason)).inc()
         self._pending.append((self._clock.now().strftime("%Y%m%d"), line))
         async with self._lock:
             if not self._pending:

@@ -25,15 +25,21 @@ def probe_directory(directory: Path) -> str | None:
     path = directory / f"{PROBE_NAME}-{os.getpid()}"
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
-        try:
-            os.write(fd, b"probe\n")
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        path.unlink()
     except OSError as exc:
         return f"archive directory not writable: {exc.strerror or exc}"
-    return None
+    problem = None
+    try:
+        os.write(fd, b"probe\n")
+        os.fsync(fd)
+    except OSError as exc:
+        problem = f"archive directory not writable: {exc.strerror or exc}"
+    finally:
+        os.close(fd)
+        try:  # the probe never outlives its check, whether the write failed or not
+            path.unlink()
+        except OSError as exc:
+            problem = problem or f"archive directory: cannot remove {path.name}: {exc.strerror}"
+    return problem
 
 
 def whole_lines_end(fd: int, size: int) -> int:

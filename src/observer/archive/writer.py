@@ -9,7 +9,9 @@ plus its own; when idle the writer wakes every ``fsync_ms`` to rotate files by t
 File routing: a record goes to the file of its KST receive hour, but never into an hour before
 the clock's current hour or before a newer file of its stream (a straggler goes into the current
 file). So ``seq`` order equals file order, and a closed hour is never written again and can be
-handed to the compressor safely.
+handed to the compressor safely. A file of an hour still to come (left by a run whose clock was
+ahead) does not move the floor: records always go to the file of their own hour, unless that
+hour is already compressed (a clock set back): a closed hour is never opened again.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import contextlib
 import logging
 import time
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -29,12 +31,15 @@ from observer.archive.compress import CompressionWorker
 from observer.archive.exceptions import ArchiveError, ArchiveNotAccepting, ArchiveWriteError
 from observer.archive.paths import hour_index, parse_name, plain_name
 from observer.archive.recovery import RecoveryReport, recover
+from observer.archive.refusals import REFUSED_REASON, RefusalLedger
 from observer.archive.segment import Segment, probe_directory
 from observer.clock import Clock, kst_iso
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS, Record
 
 log = logging.getLogger(__name__)
+CLOSED_HOURS_SCAN = 24 * 31  # how far past compressed hours a set-back clock is moved
+REFUSAL_RETRY_SECONDS = 1.0  # while writes fail, try the gap record (a real write) this often
 
 
 class ArchiveWriter:
@@ -79,6 +84,12 @@ class ArchiveWriter:
         self._compressor = CompressionWorker(self.assets_dir, metrics)
         self._compress_before = 0
         self.report = RecoveryReport()
+        self.refusals = RefusalLedger()
+        self._next_gap_try = 0.0
+        # called on every failed write (the disk guard checks at once, not on its timer)
+        self.on_write_error: Callable[[], None] | None = None
+        # gets each record that cannot become an archive line (the service quarantines it)
+        self.on_unencodable: Callable[[Record, str], None] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -97,11 +108,21 @@ class ArchiveWriter:
                 self._next_seq[stream] = seq + 1
         for stream, newest in self.report.newest.items():
             parsed = parse_name(newest)
+            if parsed is not None and parsed.index > now_h:
+                # written by a run whose clock was ahead: records still go to their own hour
+                log.warning("archive: %s is of an hour still to come; left alone", newest)
+                continue
             if parsed is not None and stream in self._floor:
                 zst_exists = (self.assets_dir / parsed.zst).exists()
                 self._floor[stream] = parsed.index + 1 if zst_exists else parsed.index
         for stream in self._floor:
-            self._floor[stream] = max(self._floor[stream], now_h)
+            floor = max(self._floor[stream], now_h)
+            # a clock set back into hours already compressed: closed hours stay closed
+            for _ in range(CLOSED_HOURS_SCAN):
+                if not (self.assets_dir / (plain_name(stream, floor) + ".zst")).exists():
+                    break
+                floor += 1
+            self._floor[stream] = floor
         self._compress_before = now_h
         self._compressor.start(now_h)
         # a thread of its own: a busy default executor must never delay an fsync
@@ -213,6 +234,8 @@ class ArchiveWriter:
 
     async def _loop(self) -> None:
         while True:
+            if self.refusals.waiting and time.monotonic() >= self._next_gap_try:
+                self._queue_refusal_gaps()
             if not self._queue:
                 self._rotate()
                 if self._closing:
@@ -267,7 +290,10 @@ class ArchiveWriter:
 
     async def _commit(self, batch: list[Entry]) -> None:
         floor_before = dict(self._floor)
-        groups, marks = group_batch(batch, self._floor, self._next_seq)
+        unencodable: list[tuple[Record, str]] = []
+        groups, marks = group_batch(batch, self._floor, self._next_seq, unencodable)
+        for record, reason in unencodable:
+            self._reject(record, reason)
         started = time.perf_counter()
         loop = asyncio.get_running_loop()
         done, error = await loop.run_in_executor(self._executor, self._write, groups)
@@ -275,7 +301,11 @@ class ArchiveWriter:
         self._metrics.fsync_seconds.observe(finished - started)
         if error is not None:
             self._roll_back(groups[done:], floor_before, groups[:done])
-            log.error("archive: batch of %d entries failed: %s", len(batch), error)
+            self._note_refused(batch, marks, done, error)
+        if self.refusals.waiting and done:
+            for group in groups[:done]:
+                self.refusals.accepted(group.stream)
+            self._next_gap_try = 0.0  # the archive accepts again: record refusals at once
         self._account(groups[:done])
         observe = self._metrics.ack_seconds.observe
         acked_at = time.perf_counter()
@@ -289,6 +319,54 @@ class ArchiveWriter:
                 observe(acked_at - enqueued)
             else:
                 future.set_exception(error or ArchiveError("record not written"))
+
+    def _note_refused(
+        self, batch: list[Entry], marks: list[int | Exception], done: int, error: Exception
+    ) -> None:
+        """Count the records of failed groups for their archive_refused gap; alert the guard."""
+        now_ns = self._clock.now_ns()
+        refused = 0
+        for (item, _future, _t), mark in zip(batch, marks, strict=True):
+            if isinstance(mark, Exception) or mark < done:
+                continue
+            for record in item if isinstance(item, list) else (item,):
+                if self.refusals.is_gap(record):
+                    continue  # its refusals stay open and are retried
+                self.refusals.note(record, str(error), now_ns)
+                self._metrics.archive_refused.labels(record.stream).inc()
+                refused += 1
+        self._metrics.archive_refusing.set(1)
+        self._next_gap_try = time.monotonic() + REFUSAL_RETRY_SECONDS
+        self.refusals.log_failure(refused, error)
+        if self.on_write_error is not None:
+            self.on_write_error()
+
+    def _reject(self, record: Record, reason: str) -> None:
+        if self.on_unencodable is not None:
+            self.on_unencodable(record, reason)
+        else:
+            log.error("archive: a %s record cannot be encoded: %s", record.stream, reason)
+
+    def _queue_refusal_gaps(self) -> None:
+        """Put the archive_refused gap records first in line (they are the next write)."""
+        gaps = self.refusals.gap_records(self._clock.now_ns())
+        if not gaps:
+            return
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        future.add_done_callback(lambda f: self._gaps_settled(gaps, f))
+        for gap in gaps:
+            self._received[gap.stream] += 1
+        self._queue.appendleft((gaps, future, time.perf_counter()))
+        self._depth += len(gaps)
+        self._next_gap_try = time.monotonic() + REFUSAL_RETRY_SECONDS
+
+    def _gaps_settled(self, gaps: list[Record], future: asyncio.Future[int]) -> None:
+        written = not future.cancelled() and future.exception() is None
+        for gap in gaps:
+            if self.refusals.settled(gap, written):
+                self._metrics.gaps.labels(REFUSED_REASON).inc()
+        if not self.refusals.refusing:
+            self._metrics.archive_refusing.set(0)
 
     def _roll_back(
         self, failed: list[Group], floor_before: dict[str, int], kept: list[Group]
@@ -371,6 +449,7 @@ class ArchiveWriter:
                 "pause_reason": self._pause_reason,
                 "files": files,
                 "recovered_truncations": len(self.report.truncations),
+                "refusing": self.refusals.refusing,
                 "next_seq": dict(self._next_seq),
                 "compression": self._compressor.status(),
             },

@@ -6,8 +6,9 @@ import sys
 
 import click
 
+from observer.archive.lock import current_holder
 from observer.cli.context import EXIT_CONFIG, load_or_exit
-from observer.config.paths import check_paths
+from observer.cli.preflight import preflight_problems
 from observer.config.settings import ALIASES, SECRET_VARS
 
 
@@ -18,7 +19,7 @@ def config_command(check: bool, env_file: str | None) -> None:
     """Print every setting with its value and where it came from (secrets redacted)."""
     loaded = load_or_exit(env_file)
     settings = loaded.settings
-    problems = check_paths(settings)
+    problems = preflight_problems(settings)
     if not check:
         dumped = settings.model_dump(by_alias=True)
         width = max(len(alias) for alias in ALIASES)
@@ -29,7 +30,14 @@ def config_command(check: bool, env_file: str | None) -> None:
                 shown = "<set, redacted>" if value else "<not set>"
             else:
                 shown = "" if value is None else str(value)
-            origin = loaded.sources.get(alias, "default")
+            origin: str = loaded.sources.get(alias, "default")
+            if alias == "KIS_RATE_LIMIT_PER_SECOND":
+                shown = f"{settings.rate_limit_per_second:g}"
+                origin = (
+                    origin
+                    if settings.kis_rate_limit > 0
+                    else f"derived (KIS_ENV={settings.kis_env})"
+                )
             click.echo(f"{alias:<{width}}  {shown:<60}  {origin}")
     for problem in problems:
         click.echo(f"config error: {problem}", err=True)
@@ -37,6 +45,9 @@ def config_command(check: bool, env_file: str | None) -> None:
         sys.exit(EXIT_CONFIG)
     if check:
         click.echo(f"configuration OK ({settings.deployment}, source {settings.source})")
+        holder = current_holder(settings.data_dir)
+        if holder is not None:  # not a configuration problem: a service may well be running
+            click.echo(f"note: data directory {settings.data_dir} is in use by {holder}")
 
 
 COMMANDS: list[click.Command] = [config_command]

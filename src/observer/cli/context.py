@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
+from pathlib import Path
 
 import click
 
+from observer.archive.exceptions import ArchiveLocked
+from observer.archive.lock import DataDirLock
 from observer.clock import Clock
 from observer.config import ConfigError
 from observer.config.settings import LoadedSettings, Settings, load_settings
@@ -26,3 +31,21 @@ def load_or_exit(env_file: str | None = None) -> LoadedSettings:
 def clock_from(settings: Settings) -> Clock:
     """The one process clock, from OBSERVER_CLOCK_START / OBSERVER_CLOCK_SPEED."""
     return Clock(settings.clock_start, settings.clock_speed)
+
+
+@contextlib.contextmanager
+def archive_lock_or_exit(data_dir: Path, purpose: str, hint: str = "") -> Iterator[None]:
+    """Hold the data directory's lock (one writer per archive) for a command that changes it.
+
+    When another process (a running service) holds it: one line naming the holder, exit 2.
+    """
+    lock = DataDirLock(data_dir, purpose)
+    try:
+        lock.acquire()
+    except ArchiveLocked as err:
+        click.echo(f"refused: {err}{'; ' + hint if hint else ''}", err=True)
+        sys.exit(EXIT_CONFIG)
+    try:
+        yield
+    finally:
+        lock.release()

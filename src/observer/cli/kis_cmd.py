@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import IO
 
 import click
 import orjson
 
+from observer.archive.quarantine import UNENCODABLE
 from observer.kis.frames import DataMessage, Reject, parse_message
 
 
@@ -23,6 +25,9 @@ def _lines(files: tuple[str, ...]) -> Iterator[tuple[str, int, str]]:
         files = ("-",)
     for name in files:
         stream: IO[str]
+        if name != "-" and not Path(name).is_file():
+            click.echo(f"kis decode: {name}: no such file", err=True)
+            raise SystemExit(2)
         with click.open_file(name, "r", encoding="utf-8", errors="replace") as stream:
             label = "<stdin>" if name == "-" else name
             for number, line in enumerate(stream, start=1):
@@ -53,7 +58,12 @@ def decode(files: tuple[str, ...]) -> None:
             for record in message.records:
                 obj = {"tr_id": record.tr_id, "symbol": record.symbol, "data": record.data,
                        "raw": record.raw}  # fmt: skip
-                out.write(orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE))
+                try:
+                    line_out = orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+                except TypeError as exc:  # parsed, but not encodable (e.g. a 25-digit price)
+                    problems.append(Reject(f"{UNENCODABLE}: {exc}", record.raw, record.tr_id))
+                    continue
+                out.write(line_out)
                 records += 1
         if problems:
             rejected += 1

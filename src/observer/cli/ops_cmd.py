@@ -4,6 +4,7 @@ and ``status``. Maintenance and backup commands log to ``maintenance_YYYYMMDD.lo
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from datetime import date, datetime
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Any
 import click
 import orjson
 
-from observer.cli.context import clock_from, load_or_exit
+from observer.cli.context import archive_lock_or_exit, clock_from, load_or_exit
 from observer.clock import Clock
 from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
@@ -24,6 +25,7 @@ from observer.ops.maintenance import TASKS, run_tasks
 from observer.ops.status_report import fetch_status, human_bytes, render_status
 
 EXIT_FAILED = 1
+RESTORE_HINT = "stop the service first, or restore elsewhere with --target"
 
 
 def _maintenance_context(
@@ -63,7 +65,18 @@ def maintenance_group() -> None:
 def maintenance_run(tasks: tuple[str, ...], as_json: bool) -> None:
     """Run maintenance tasks once now; exit code 1 when one failed."""
     settings, clock = _maintenance_context()
-    results = asyncio.run(run_tasks(settings, clock, Metrics(), tasks or TASKS))
+    chosen = tasks or TASKS
+    with contextlib.ExitStack() as stack:
+        if "retention" in chosen:  # compresses and deletes archive files: the one writer only
+            stack.enter_context(
+                archive_lock_or_exit(
+                    settings.data_dir,
+                    "observer maintenance run",
+                    "the running service does retention itself (OBSERVER_STANDALONE=true);"
+                    " stop it first to run it by hand",
+                )
+            )
+        results = asyncio.run(run_tasks(settings, clock, Metrics(), chosen))
     if as_json:
         _echo_json(results)
     else:
@@ -138,10 +151,17 @@ def backup_verify(backup: str) -> None:
 def backup_restore(backup: str, target: Path | None, force: bool) -> None:
     """Restore BACKUP via a staging directory; identical files are skipped, differing ones
     need --force; nothing moves unless the whole snapshot restored and verified."""
-    try:
-        report = _store().restore(backup, target, force)
-    except OpsError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings, clock = _maintenance_context()
+    store = BackupStore(settings, clock, Metrics())
+    with contextlib.ExitStack() as stack:
+        if target is None:  # into the live archive: never under a running service
+            stack.enter_context(
+                archive_lock_or_exit(settings.data_dir, "observer backup restore", RESTORE_HINT)
+            )
+        try:
+            report = store.restore(backup, target, force)
+        except OpsError as exc:
+            raise click.ClickException(str(exc)) from exc
     click.echo(
         f"restored {len(report.written)} file(s), skipped {len(report.skipped)} identical,"
         f" overwrote {len(report.overwritten)}"
@@ -150,10 +170,18 @@ def backup_restore(backup: str, target: Path | None, force: bool) -> None:
 
 # -- status --------------------------------------------------------------------------------
 @click.command("status")
-@click.option("--url", default="http://127.0.0.1:8000", show_default=True, help="Service URL.")
+@click.option(
+    "--url", help="Service URL (default: http://OBSERVER_HTTP_HOST:SERVICE_PORT of the settings)."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the raw /status JSON.")
-def status_command(url: str, as_json: bool) -> None:
+def status_command(url: str | None, as_json: bool) -> None:
     """Show the running service's status."""
+    if url is None:
+        settings = load_or_exit().settings
+        host = settings.http_host
+        if host in ("0.0.0.0", "::", ""):  # noqa: S104 - listening everywhere: ask loopback
+            host = "127.0.0.1"
+        url = f"http://{host}:{settings.service_port}"
     try:
         status = fetch_status(url)
     except OpsError as exc:
@@ -173,16 +201,29 @@ def _parse_day(_ctx: click.Context, _param: click.Parameter, value: str) -> date
 
 
 @click.command("export")
-@click.option("--stream", type=click.Choice(("scalp", "swing")), required=True)
+@click.option("--stream", type=click.Choice(("scalp", "swing", "gaps")), required=True)
 @click.option("--from", "start", required=True, callback=_parse_day, help="First day (YYYY-MM-DD).")
 @click.option("--to", "end", required=True, callback=_parse_day, help="Last day, inclusive.")
 @click.option("--symbol", "symbols", multiple=True, help="Only these symbols (repeatable).")
 @click.option("--format", "fmt", type=click.Choice(("parquet", "csv")), default="parquet")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True)
+@click.option(
+    "--allow-empty", is_flag=True, help="Write an empty file (exit 0) when the range has no rows."
+)
 def export_command(
-    stream: str, start: date, end: date, symbols: tuple[str, ...], fmt: str, out: Path
+    stream: str,
+    start: date,
+    end: date,
+    symbols: tuple[str, ...],
+    fmt: str,
+    out: Path,
+    allow_empty: bool,
 ) -> None:
-    """Export archived records of a day range to Parquet or CSV with typed columns."""
+    """Export archived records of a day range to Parquet or CSV with typed columns.
+
+    ``--stream gaps`` exports the gap records. Exit code 1 when the range holds no records
+    (nothing is written) unless ``--allow-empty``.
+    """
     from observer.ops.export import ExportJob
 
     settings = load_or_exit().settings
@@ -198,6 +239,15 @@ def export_command(
             summary = job.run(progress=bar.update)
     except OpsError as exc:
         raise click.ClickException(str(exc)) from exc
+    if summary.rows == 0 and not allow_empty:
+        out.unlink(missing_ok=True)
+        click.echo(
+            f"no {stream} records from {start} to {end}"
+            f"{' for ' + ','.join(symbols) if symbols else ''} in {settings.assets_dir};"
+            " nothing written (--allow-empty writes an empty file)",
+            err=True,
+        )
+        sys.exit(EXIT_FAILED)
     click.echo(
         f"{summary.rows:,} rows from {summary.files} file(s) -> {out}"
         f" ({human_bytes(summary.bytes_written)}, {summary.seconds:.1f} s,"

@@ -15,7 +15,7 @@ from datetime import date, datetime
 import aiohttp
 import click
 
-from observer.cli.context import EXIT_CONFIG, clock_from, load_or_exit
+from observer.cli.context import EXIT_CONFIG, archive_lock_or_exit, clock_from, load_or_exit
 from observer.clock import Clock
 from observer.config.redact import Redactor
 from observer.config.settings import Settings
@@ -112,7 +112,10 @@ def build_command(day: datetime | None, force: bool) -> None:
         )
         sys.exit(EXIT_CONFIG)
     chosen = day.date() if day is not None else clock_from(settings).now().date()
-    sys.exit(asyncio.run(_build(settings, chosen, force)))
+    hint = "the running service builds the universe itself at OBSERVER_UNIVERSE_BUILD_TIME"
+    with archive_lock_or_exit(settings.data_dir, "observer universe build", hint):
+        code = asyncio.run(_build(settings, chosen, force))
+    sys.exit(code)
 
 
 @universe_group.command("show")

@@ -24,9 +24,11 @@ _SECRET_FIELDS = (
     "kis_hts_id",
 )
 _FIELD_RE = re.compile(
-    r"(?i)(?P<key>[\"']?(?:" + "|".join(_SECRET_FIELDS) + r")[\"']?\s*[:=]\s*)"
+    r"(?i)(?P<key>(?P<kq>[\"']?)(?:" + "|".join(_SECRET_FIELDS) + r")[\"']?\s*(?P<sep>[:=])\s*)"
     r"(?P<q>[\"']?)(?P<val>(?:Bearer\s+)?[^\"'\s,&}]+)"
 )
+# An unquoted ``name: value`` is prose unless the value looks like a credential.
+_CREDENTIAL_RE = re.compile(r"(?i)^(?:Bearer\s+\S+|\S*\d\S*|\S{16,})$")
 _BEARER_RE = re.compile(r"(?i)(Bearer\s+)[A-Za-z0-9._\-+/=]{8,}")
 _DSN_RE = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)[^@\s]+@")
 
@@ -49,6 +51,16 @@ class Redactor:
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, MASK)
-        text = _FIELD_RE.sub(lambda m: f"{m['key']}{m['q']}{MASK}", text)
+        text = _FIELD_RE.sub(_mask_field, text)
         text = _BEARER_RE.sub(rf"\g<1>{MASK}", text)
         return _DSN_RE.sub(rf"\g<1>{MASK}@", text)
+
+
+def _mask_field(match: re.Match[str]) -> str:
+    """Mask a credential field's value: always when quoted or ``name=value`` (JSON, query
+    strings, env lines); in ``name: value`` prose only a value that looks like a credential,
+    so "KIS_APP_SECRET: required when ..." keeps its words."""
+    structured = match["kq"] or match["q"] or match["sep"] == "="
+    if not structured and not _CREDENTIAL_RE.match(match["val"]):
+        return match[0]
+    return f"{match['key']}{match['q']}{MASK}"

@@ -94,7 +94,7 @@ class Settings(BaseSettings):
     kis_base_url: str = Field("", alias="KIS_BASE_URL")
     kis_ws_url: str = Field("", alias="KIS_WS_URL")
     kis_master_url: str = Field("", alias="KIS_MASTER_URL")
-    kis_rate_limit: float = Field(0.0, ge=0, alias="KIS_RATE_LIMIT_PER_SECOND")
+    kis_rate_limit: float = Field(0.0, ge=0, allow_inf_nan=False, alias="KIS_RATE_LIMIT_PER_SECOND")
     kis_timeout_seconds: float = Field(10.0, gt=0, alias="KIS_REQUEST_TIMEOUT_SECONDS")
     ws_silence_seconds: float = Field(60.0, gt=0, alias="OBSERVER_WS_SILENCE_SECONDS")
     # archive
@@ -103,7 +103,7 @@ class Settings(BaseSettings):
     queue_max: int = Field(100_000, ge=16, alias="OBSERVER_QUEUE_MAX")
     # clock
     clock_start: datetime | None = Field(None, alias="OBSERVER_CLOCK_START")
-    clock_speed: float = Field(1.0, gt=0, alias="OBSERVER_CLOCK_SPEED")
+    clock_speed: float = Field(1.0, gt=0, allow_inf_nan=False, alias="OBSERVER_CLOCK_SPEED")
     # simulator
     sim_seed: int = Field(1, alias="OBSERVER_SIM_SEED")
     sim_issues: int = Field(2400, ge=10, alias="OBSERVER_SIM_ISSUES")

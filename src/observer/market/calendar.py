@@ -107,6 +107,12 @@ def krx_holidays(year: int) -> dict[date, str]:
     return dict(holidays.financial_holidays("XKRX", years=year).items())
 
 
+def krx_holiday_years() -> tuple[int, int]:
+    """The first and last year the packaged KRX holiday data covers."""
+    market = holidays.financial_holidays("XKRX")
+    return int(market.start_year), int(market.end_year)
+
+
 class MarketCalendar:
     """Trading days and sessions in KST, from the settings and the override file."""
 

@@ -18,6 +18,7 @@ import orjson
 from observer.clock import Clock
 from observer.market.today import GapList, TradeRates
 from observer.pipeline.record import Record
+from observer.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class RecordOutlet:
         self._gap_day: date | None = None
         self.gap_list = GapList()
         self.trade_rates = TradeRates(clock)
+        self._errors = LogThrottle(log)  # a full disk fails every batch: not one line each
 
     async def archive(self, records: list[Record], *, gaps: int | None = None) -> None:
         """Hand ``records`` to the archive (waits for queue space, not for the fsync).
@@ -90,7 +92,7 @@ class RecordOutlet:
         exc = future.exception()
         if exc is not None:
             self.failed_batches += 1
-            log.error("archive refused a batch of market records: %s", exc)
+            self._errors.error("archive refused a batch of market records: %s", exc)
 
     async def reject(self, reason: str, raw: str, tr_id: str | None) -> None:
         """Quarantine one unparsable input."""

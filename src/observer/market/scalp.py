@@ -210,7 +210,8 @@ class ScalpCollector:
             await _settle(streamer_task, f"streamer {stream.streamer.name}", STOP_TIMEOUT_SECONDS)
         end_ns = self.clock.now_ns()
         for stream in streams.values():
-            await self.outlet.archive(stream.streamer.close_window(end_ns))
+            dropped = stream.streamer.abandon()  # only what a stuck streamer left queued
+            await self.outlet.archive([*dropped, *stream.streamer.close_window(end_ns)])
         held = [
             (SlotChange("evict", s, self.slots.session_of(s) or "", reason), None)
             for s in self.slots.symbols()

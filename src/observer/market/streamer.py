@@ -29,6 +29,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2048
 DISCONNECT_REASON = "disconnect"
 REFUSED_REASON = "archive_refused"
+DROPPED_REASON = "shutdown_dropped"  # queued records a stuck streamer could not hand on
 _END = object()  # queued by finish(): the last item run() handles
 
 
@@ -232,6 +233,30 @@ class ScalpStreamer:
             self._ever_connected = True
             records.extend(self.close_window(at_ns))
         return records
+
+    def abandon(self) -> list[Record]:
+        """Empty the queue without handling it (a streamer stuck at shutdown): one gap per
+        symbol of the dropped records, with their window and count, so nothing goes silently."""
+        first = last = None
+        counts: dict[str, int] = {}
+        while not self.queue.empty():
+            item = self.queue.get_nowait()
+            parsed = getattr(getattr(item, "message", None), "records", None)
+            if not parsed:
+                continue
+            recv_ns: int = item.recv_ns
+            first = recv_ns if first is None else min(first, recv_ns)
+            last = recv_ns if last is None else max(last, recv_ns)
+            for p in parsed:
+                counts[p.symbol] = counts.get(p.symbol, 0) + 1
+        if first is None or last is None:
+            return []
+        log.error("%s: %d queued records dropped at shutdown; recorded as gaps",
+                  self.name, sum(counts.values()))  # fmt: skip
+        gaps = self.pipeline.disconnect_gaps(first, last, DROPPED_REASON, sorted(counts))
+        for gap in gaps:
+            gap.data["records"] = counts[gap.symbol]
+        return gaps
 
     def close_window(self, end_ns: int, reason: str = DISCONNECT_REASON) -> list[Record]:
         """Gaps for the blind window since the last disconnect (none when connected)."""

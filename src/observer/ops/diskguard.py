@@ -23,6 +23,7 @@ from observer.metrics import Metrics
 from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
+SUBMIT_TIMEOUT_SECONDS = 5.0
 
 MB = 1024 * 1024
 PAUSE_REASON = "disk full"
@@ -100,6 +101,8 @@ class DiskGuard:
         self.state: DiskState = "ok"
         self.last: DiskSpace | None = None
         self.last_error: str | None = None
+        self.unsent: list[Record] = []  # events the archive did not take in time: sent next check
+        self.submit_timeout = SUBMIT_TIMEOUT_SECONDS
 
     def status(self) -> dict[str, Any]:
         """The ``disk`` section of /status."""
@@ -141,6 +144,7 @@ class DiskGuard:
         if self._metrics is not None:
             self._metrics.disk_free_bytes.set(space.free)
             self._metrics.disk_total_bytes.set(space.total)
+        await self._resend()
         new = classify(space.free, self._warn, self._floor)
         previous, self.state = self.state, new
         if new != previous:
@@ -197,10 +201,24 @@ class DiskGuard:
             warn_free_bytes=self._warn,
             min_free_bytes=self._floor,
         )
+        await self._submit(record)
+
+    async def _resend(self) -> None:
+        if not self.unsent or self._writer is None or not self._writer.accepting:
+            return
+        waiting, self.unsent = self.unsent, []
+        for record in waiting:
+            await self._submit(record)
+
+    async def _submit(self, record: Record) -> None:
+        assert self._writer is not None  # noqa: S101 - callers check
         try:
-            stored = await asyncio.wait_for(self._writer.submit(record), timeout=5.0)
-        except TimeoutError:
-            log.error("disk guard: the archive did not take the disk event within 5 s")
+            stored = await asyncio.wait_for(
+                self._writer.submit(record), timeout=self.submit_timeout
+            )
+        except TimeoutError:  # a full queue: the event is kept and sent at the next check
+            log.error("disk guard: the archive did not take the disk event in time; kept")
+            self.unsent.append(record)
             return
         except ArchiveError as exc:  # closing or paused meanwhile: the event is only lost
             log.warning("disk guard: disk event not archived: %s", exc)

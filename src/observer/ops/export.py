@@ -39,14 +39,17 @@ TZ = "Asia/Seoul"
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _US = timedelta(microseconds=1)
 
-INT, FLOAT, STR, BOOL, TS = "int", "float", "str", "bool", "ts"
+INT, FLOAT, STR, BOOL, TS, DATE = "int", "float", "str", "bool", "ts", "date"
 ARROW_TYPES: dict[str, pa.DataType] = {
     INT: pa.int64(),
     FLOAT: pa.float64(),
     STR: pa.string(),
     BOOL: pa.bool_(),
     TS: pa.timestamp("us", tz=TZ),
+    DATE: pa.date32(),
 }
+# Kinds the archive holds as text and the export converts (times, KRX business days).
+TEXT_KINDS = (TS, DATE)
 _PRICE_INTS = ("open", "high", "low", "ask1", "bid1")
 SCALP_FIELDS: tuple[tuple[str, str], ...] = (
     ("trade_time", STR), ("price", INT), ("change_sign", STR), ("change", INT),
@@ -57,11 +60,18 @@ SCALP_FIELDS: tuple[tuple[str, str], ...] = (
     ("volume_ratio_prev_day", FLOAT), ("open_time", STR), ("open_vs_price_sign", STR),
     ("open_vs_price", INT), ("high_time", STR), ("high_vs_price_sign", STR),
     ("high_vs_price", INT), ("low_time", STR), ("low_vs_price_sign", STR),
-    ("low_vs_price", INT), ("business_date", STR), ("session_code", STR), ("halted", BOOL),
+    ("low_vs_price", INT), ("business_date", DATE), ("session_code", STR), ("halted", BOOL),
     ("ask1_size", INT), ("bid1_size", INT), ("total_ask_size", INT), ("total_bid_size", INT),
     ("turnover", FLOAT), ("prev_day_same_time_volume", INT),
     ("prev_day_same_time_volume_rate", FLOAT), ("hour_class", STR),
     ("market_treatment_class", STR), ("vi_base_price", INT), ("trade_ts", TS),
+    ("market", STR), ("session", STR), ("tick_size", INT),
+)  # fmt: skip
+# gap records of the system stream (``--stream gaps``); ``event`` only selects them
+GAP_FIELDS: tuple[tuple[str, str], ...] = (
+    ("event", STR), ("scope", STR), ("reason", STR), ("start", TS), ("end", TS),
+    ("stream", STR), ("tr_id", STR), ("missed_volume", INT), ("missed_trades", INT),
+    ("records", INT), ("business_date", DATE), ("session", STR),
 )  # fmt: skip
 SWING_FIELDS: tuple[tuple[str, str], ...] = (
     ("name", STR), ("market", STR), ("price", INT), ("change", INT), ("change_sign", STR),
@@ -70,26 +80,49 @@ SWING_FIELDS: tuple[tuple[str, str], ...] = (
     ("prev_close", INT), ("base_price", INT), ("sweep_id", INT), ("tick_size", INT),
     ("session", STR),
 )  # fmt: skip
-STREAM_FIELDS = {"scalp": SCALP_FIELDS, "swing": SWING_FIELDS}
+STREAM_FIELDS = {"scalp": SCALP_FIELDS, "swing": SWING_FIELDS, "gaps": GAP_FIELDS}
+ARCHIVE_STREAM = {"scalp": "scalp", "swing": "swing", "gaps": "system"}
+# data fields whose column is renamed (the envelope already has a column of that name)
+RENAMED = {("gaps", "tr_id"): "gap_tr_id"}
+DROPPED = {"gaps": ("event",)}
 ENVELOPE: tuple[tuple[str, str], ...] = (
     ("seq", INT), ("recv_ns", INT), ("ts", TS), ("source", STR), ("tr_id", STR),
     ("symbol", STR), ("flags", STR),
 )  # fmt: skip
 
 
-def schema_for(stream: str) -> pa.Schema:
-    """The Arrow schema of an export of ``stream``."""
-    return pa.schema([(n, ARROW_TYPES[t]) for n, t in (*ENVELOPE, *STREAM_FIELDS[stream])])
+def schema_for(stream: str, *, internal: bool = False) -> pa.Schema:
+    """The Arrow schema of an export of ``stream`` (``internal``: with the selecting columns)."""
+    dropped = () if internal else DROPPED.get(stream, ())
+    fields = [(n, t) for n, t in STREAM_FIELDS[stream] if n not in dropped]
+    return pa.schema(
+        [(n, ARROW_TYPES[t]) for n, t in ENVELOPE]
+        + [(RENAMED.get((stream, n), n), ARROW_TYPES[t]) for n, t in fields]
+    )
 
 
 def json_schema_for(stream: str) -> pa.Schema:
     """What Arrow's JSON reader parses an archive line of ``stream`` into (times as text)."""
-    data = [(n, pa.string() if t == TS else ARROW_TYPES[t]) for n, t in STREAM_FIELDS[stream]]
+    data = [
+        (n, pa.string() if t in TEXT_KINDS else ARROW_TYPES[t]) for n, t in STREAM_FIELDS[stream]
+    ]
     return pa.schema(
         [("seq", pa.int64()), ("recv_ns", pa.int64()), ("source", pa.string()),
          ("tr_id", pa.string()), ("symbol", pa.string()), ("flags", pa.list_(pa.string())),
          ("data", pa.struct(data))]
     )  # fmt: skip
+
+
+def _business_day(value: Any) -> date | None:
+    """``YYYYMMDD`` or ``YYYY-MM-DD`` as a date."""
+    text = str(value).replace("-", "")
+    return datetime.strptime(text, "%Y%m%d").date() if len(text) == 8 else None
+
+
+def _date_column(text: pa.ChunkedArray | pa.Array) -> Any:
+    """Business days given as text (``YYYYMMDD``) as an Arrow date column (null if not one)."""
+    parsed = pc.strptime(text, format="%Y%m%d", unit="s", error_is_null=True)
+    return pc.cast(parsed, ARROW_TYPES[DATE])
 
 
 def _coerce(value: Any, kind: str) -> Any:
@@ -105,6 +138,8 @@ def _coerce(value: Any, kind: str) -> Any:
             return value if isinstance(value, bool) else str(value).lower() in ("1", "true", "y")
         if kind == TS:
             return _micros(value)
+        if kind == DATE:
+            return _business_day(value)
     except (TypeError, ValueError, OverflowError):
         return None
     return value if isinstance(value, str) else str(value)
@@ -121,7 +156,7 @@ def _micros(value: Any) -> int | None:
 
 def _column(values: list[Any], kind: str) -> pa.Array:
     typ = ARROW_TYPES[kind]
-    if kind == TS:
+    if kind in TEXT_KINDS:
         return pa.array([_coerce(v, kind) for v in values], type=typ)
     try:
         return pa.array(values, type=typ)
@@ -160,19 +195,21 @@ class ExportJob:
             raise ExportError(f"unknown format {fmt!r}")
         self.reader = ArchiveReader(assets_dir)
         self.stream = stream
+        self.archive_stream = ARCHIVE_STREAM[stream]
         self.first = start.strftime("%Y%m%d")
         self.last = end.strftime("%Y%m%d")
         self.symbols = symbols
         self.fmt = fmt
         self.out = out
         self.schema = schema_for(stream)
+        self.table_schema = schema_for(stream, internal=True)
         self.json_schema = json_schema_for(stream)
         self.skipped_lines = 0
 
     def files(self) -> list[tuple[Path, int]]:
         """The archive files of the range in time order, with their sizes on disk."""
         chosen = []
-        for item in self.reader.files(self.stream):
+        for item in self.reader.files(self.archive_stream):
             path = Path(item)
             name = parse_name(path.name)
             if name is not None and self.first <= name.day <= self.last:
@@ -188,7 +225,7 @@ class ExportJob:
         first = files[0][0].name.removesuffix(".zst")
         last = files[-1][0].name.removesuffix(".zst")
         current: str | None = None
-        lines = self.reader.iter_lines(self.stream, Position(first, 0), until_file=last)
+        lines = self.reader.iter_lines(self.archive_stream, Position(first, 0), until_file=last)
         for line, position in lines:
             if position.file != current:
                 if current is not None:
@@ -219,11 +256,18 @@ class ExportJob:
             table = self._convert_fast(lines)
         except (pa.ArrowInvalid, pa.ArrowTypeError):
             rows = list(self._rows(lines))
-            return pa.Table.from_batches([self._batch(rows)], schema=self.schema)
+            return self._select(pa.Table.from_batches([self._batch(rows)], self.table_schema))
         if self.symbols is not None:
             wanted = pa.array(sorted(self.symbols), type=pa.string())
             table = table.filter(pc.is_in(table.column("symbol"), value_set=wanted))
-        return table
+        return self._select(table)
+
+    def _select(self, table: pa.Table) -> pa.Table:
+        """Only gap records for ``gaps``; the selecting columns are not exported."""
+        if self.stream == "gaps":
+            table = table.filter(pc.equal(table.column("event"), "gap"))
+        dropped = DROPPED.get(self.stream, ())
+        return table.drop_columns(list(dropped)) if dropped else table
 
     def _convert_fast(self, lines: list[bytes]) -> pa.Table:
         parsed = pajson.read_json(
@@ -248,8 +292,12 @@ class ExportJob:
         data = parsed.column("data").combine_chunks()
         children = data.flatten() if len(data) else [pa.nulls(0, f.type) for f in data.type]
         for (_name, kind), child in zip(STREAM_FIELDS[self.stream], children, strict=True):
-            columns.append(pc.cast(child, ARROW_TYPES[TS]) if kind == TS else child)
-        return pa.Table.from_arrays(columns, schema=self.schema)
+            if kind == TS:
+                child = pc.cast(child, ARROW_TYPES[TS])
+            elif kind == DATE:
+                child = _date_column(child)
+            columns.append(child)
+        return pa.Table.from_arrays(columns, schema=self.table_schema)
 
     def _batch(self, rows: list[dict[str, Any]]) -> pa.RecordBatch:
         columns: list[pa.Array] = []
@@ -264,7 +312,7 @@ class ExportJob:
             columns.append(_column(values, kind))
         for name, kind in STREAM_FIELDS[self.stream]:
             columns.append(_column([d.get(name) for d in datas], kind))
-        return pa.RecordBatch.from_arrays(columns, schema=self.schema)
+        return pa.RecordBatch.from_arrays(columns, schema=self.table_schema)
 
     def _write_all(self, writer: Any, files: list[tuple[Path, int]], progress: Any) -> int:
         rows = 0

@@ -170,6 +170,7 @@ class Maintenance:
         self._disk_interval = disk_interval
         self._stopping = asyncio.Event()
         self._loops: list[asyncio.Task[None]] = []
+        self._urgent: asyncio.Task[None] | None = None
         self.next_run: datetime | None = None
         self.last_runs: dict[str, dict[str, Any]] = {}
         self.running: str | None = None
@@ -188,8 +189,23 @@ class Maintenance:
         if self.scheduled:
             self._loops.append(asyncio.create_task(self._daily_loop(), name="maintenance-daily"))
 
+    def check_disk_soon(self) -> None:
+        """Check the disk now, not on the timer (the archive calls this on a write error)."""
+        if self._urgent is not None and not self._urgent.done():
+            return  # one check at a time: a full disk fails every commit
+        self._urgent = asyncio.create_task(self._urgent_check(), name="maintenance-disk-now")
+
+    async def _urgent_check(self) -> None:
+        try:
+            await self.guard.check()
+        except Exception:  # the guard must keep running; the failure is logged
+            log.exception("disk guard: check failed")
+
     async def stop(self) -> None:
         self._stopping.set()
+        if self._urgent is not None:
+            self._loops.append(self._urgent)
+            self._urgent = None
         for task in self._loops:
             task.cancel()
         for task in self._loops:

@@ -8,6 +8,7 @@ an earlier start, fresh JSONL while the market is open, ``/health`` and ``/ready
 from __future__ import annotations
 
 import http.client
+import socket
 import tempfile
 import time
 from collections.abc import Callable, Mapping
@@ -18,6 +19,7 @@ from typing import Any
 import orjson
 
 from observer.archive.files import scan
+from observer.archive.lock import current_holder
 from observer.config.exceptions import ConfigError
 from observer.config.paths import PATH_VARS
 from observer.config.settings import Settings, load_settings
@@ -85,6 +87,7 @@ def verify_pod(probe: PodProbe) -> Report:
     check_paths(settings, report)
     check_mounts(settings, probe, report)
     check_marker(settings, report)
+    check_writer_lock(settings, socket.gethostname(), report)
     metrics = http_get(probe.host, settings.service_port, "/metrics", probe.timeout)
     check_fresh_archive(settings, metrics, probe.now(), report)
     check_endpoints(settings, probe, report)
@@ -148,6 +151,21 @@ def check_mounts(settings: Settings, probe: PodProbe, report: Report) -> None:
 
 def _describe(entry: MountEntry) -> str:
     return f"{entry.fs_type} {entry.source} at {entry.mount_point}"
+
+
+def check_writer_lock(settings: Settings, host: str, report: Report) -> None:
+    """The data directory's one-writer lock is held, and by a process of this pod (host)."""
+    holder = current_holder(settings.data_dir)
+    if holder is None:
+        report.skipped("lock", f"nobody holds the lock of {settings.data_dir} (service stopped?)")
+    elif f" on host {host} " not in f"{holder} ":
+        report.failed(
+            "lock",
+            f"{settings.data_dir} is locked by {holder}, not by this pod ({host}):"
+            " a second pod shares the data volume",
+        )
+    else:
+        report.passed("lock", f"{settings.data_dir} is held by {holder}")
 
 
 def check_marker(settings: Settings, report: Report) -> None:
