@@ -15,6 +15,7 @@ from tests.service_process import OBSERVER, base_env, free_port
 BAD_CONFIGS: dict[str, tuple[dict[str, str], str]] = {
     "schedule": ({"OBSERVER_SESSION_SCHEDULE": "regular=9:00-25:99"}, "OBSERVER_SESSION_SCHEDULE"),
     "kis_without_credentials": ({"OBSERVER_SOURCE": "kis"}, "KIS_APP_KEY/KIS_APP_SECRET"),
+    "key_without_secret": ({"KIS_APP_KEY": "fake-app-key"}, "KIS_APP_SECRET: not set"),
     "extra_app_keys": (
         {"KIS_EXTRA_APP_KEYS": "fake-key-only,fake-key-2:fake-secret-2"},
         "KIS_EXTRA_APP_KEYS: entry 1 of 2",

@@ -21,6 +21,15 @@ def credential_problems(settings: Settings) -> list[str]:
     problems: list[str] = []
     if settings.source == "kis" and not settings.has_kis_credentials:
         problems.append("KIS_APP_KEY/KIS_APP_SECRET: both are required when OBSERVER_SOURCE=kis")
+    elif (settings.kis_app_key is None) != (settings.kis_app_secret is None):
+        given, missing = (
+            ("KIS_APP_KEY", "KIS_APP_SECRET")
+            if settings.kis_app_secret is None
+            else ("KIS_APP_SECRET", "KIS_APP_KEY")
+        )
+        problems.append(
+            f"{missing}: not set, but {given} is; set both (real data) or neither (simulator)"
+        )
     if settings.kis_extra_app_keys is not None:
         pairs = settings.kis_extra_app_keys.get_secret_value().split(",")
         for number, pair in enumerate(pairs, start=1):
