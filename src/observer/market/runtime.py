@@ -131,6 +131,7 @@ class MarketRuntime:
         )
         self.universe: Universe | None = None
         self.universe_error: str | None = None
+        self.universe_failure: dict[str, Any] | None = None  # reason, failed_step, counts
         self._universe_retry_at: datetime | None = None
         self._day: date | None = None
         self._prev_quotes: dict[str, dict[str, Any]] | None = None
@@ -219,13 +220,17 @@ class MarketRuntime:
             outcome = await self.universe_builder.ensure(today)
         except UniverseError as exc:
             self.universe_error = str(exc)
+            self.universe_failure = {
+                "reason": str(exc), "failed_step": exc.step, "counts": exc.counts
+            }  # fmt: skip
             self._universe_retry_at = self.clock.now() + timedelta(seconds=UNIVERSE_RETRY_SECONDS)
             log.error("no universe for %s: %s", today, exc)
             event = system_record("universe", self.clock.now_ns(), self.label, action="failed")
-            event.data["reason"] = str(exc)
+            event.data.update(self.universe_failure)
             await self.outlet.archive([event])
             return
-        self.universe_error = None
+        self.universe_failure = outcome.failure
+        self.universe_error = outcome.failure["reason"] if outcome.failure else None
         self._universe_retry_at = None
         universe = outcome.universe
         if universe.fallback:
@@ -330,6 +335,9 @@ class MarketRuntime:
                 "fallback": universe.fallback if universe else False,
                 "fallback_from": universe.fallback_from if universe else None,
                 "error": self.universe_error,
+                "failed_step": (self.universe_failure or {}).get("failed_step"),
+                "counts": (self.universe_failure or {}).get("counts")
+                or (universe.counts if universe else {}),
             },
             "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
             "gaps_today": self.outlet.gaps_on(now.date()),
