@@ -172,8 +172,7 @@ def _single(symbol: str) -> dict[str, str]:
             "prdy_ctrt": "1.00", "acml_vol": "12345", "acml_tr_pbmn": "99999999",
             "stck_oprc": str(price - 5), "stck_hgpr": str(price + 20),
             "stck_lwpr": str(price - 20), "stck_mxpr": str(price * 13 // 10),
-            "stck_llam": str(price * 7 // 10), "stck_sdpr": str(price - 10),
-            "hts_kor_isnm": f"종목{symbol}"}  # fmt: skip
+            "stck_llam": str(price * 7 // 10), "stck_sdpr": str(price - 10)}  # fmt: skip
 
 
 def _multi(symbol: str) -> dict[str, str]:

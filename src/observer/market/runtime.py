@@ -247,6 +247,7 @@ class MarketRuntime:
 
     def _use_universe(self, universe: Universe) -> None:
         self.universe = universe
+        self.sweeper.names = {s.code: s.name for s in universe.symbols}
         self.pipeline.set_universe(
             {
                 s.code: SymbolProfile(s.market, s.fund, s.prev_close or None)

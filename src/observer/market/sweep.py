@@ -16,7 +16,7 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -106,6 +106,7 @@ class SwingSweeper:
         self.concurrency = concurrency
         self.last: SweepResult | None = None
         self.sweeps = 0
+        self.names: Mapping[str, str] = {}  # code -> name from the master file (the universe)
         self._skipped = False
         self._refused: list[tuple[int, int]] = []  # sweeps the archive refused (start, end ns)
 
@@ -126,10 +127,14 @@ class SwingSweeper:
         quotes: dict[str, dict[str, Any]] = {}
         for recv_ns, quote in harvest.quotes:
             data = {**quote.data, "sweep_id": sweep_id}
+            if data.get("name") is None and quote.symbol in self.names:
+                data["name"] = self.names[quote.symbol]  # inquire-price has no name
             quotes[quote.symbol] = data
-            records.append(
-                Record("swing", label, MULTI_QUOTE_TR_ID, quote.symbol, data, recv_ns, quote.raw)
+            record = Record(
+                "swing", label, MULTI_QUOTE_TR_ID, quote.symbol, data, recv_ns, quote.raw
             )
+            record.flags.extend(getattr(quote, "flags", ()))
+            records.append(record)
         result = SweepResult(
             sweep_id=sweep_id,
             started=kst_iso(sweep_id),
