@@ -43,6 +43,7 @@ class FakeKis:
         self.release = asyncio.Event()
         self.masters: dict[str, bytes] = {}
         self.multi_unavailable = False
+        self.reply_headers: dict[str, dict[str, str]] = {}  # path -> headers of scripted answers
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -79,7 +80,10 @@ class FakeKis:
             return None
         status, body = queue.popleft()
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return web.Response(status=status, body=raw, content_type="application/json")
+        headers = self.reply_headers.get(path, {})
+        return web.Response(
+            status=status, body=raw, content_type="application/json", headers=headers
+        )
 
     async def _token(self, request: web.Request) -> web.Response:
         body = await request.json()
