@@ -108,7 +108,8 @@ async def test_idle_before_collecting_during_idle_after(sim_rig: Any) -> None:
     assert len(swing) == sum(s["data"]["quoted"] for s in sweeps)
 
     scalp = archived(assets, "scalp")
-    assert scalp and all(opened <= r["recv_ns"] < closed + slack for r in scalp)
+    received = [r for r in scalp if r["source"] != "backfill"]  # repairs fetch after the fact
+    assert received and all(opened <= r["recv_ns"] < closed + slack for r in received)
     assert {r["tr_id"] for r in scalp} == {"H0STCNT0"}
 
     sessions = [e["data"]["session"] for e in events(assets, "session")]

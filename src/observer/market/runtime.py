@@ -128,6 +128,7 @@ class MarketRuntime:
             self.accounts,
             session_factory or kis_session_factory(settings, clock, metrics),
             source_label=self.label,
+            gap_repair=settings.gap_repair,
         )
         self.universe: Universe | None = None
         self.universe_error: str | None = None
@@ -342,6 +343,7 @@ class MarketRuntime:
             },
             "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
             "gaps_today": self.outlet.gaps_on(now.date()),
+            "gap_repair": {"enabled": self.settings.gap_repair, **self.scalp.repair_status()},
         }
 
     def _rest_status(self) -> dict[str, Any]:

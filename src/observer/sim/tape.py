@@ -55,6 +55,11 @@ class TradeTape:
         self._joined = None
         self._trim()
 
+    def limit(self, reach: int) -> None:
+        """Keep only the newest ``reach`` trades from now on (a shorter reach, for tests)."""
+        self.reach = reach
+        self._trim()
+
     def _trim(self) -> None:
         excess = self._rows - self.reach
         while excess > 0 and self._chunks:
@@ -69,6 +74,7 @@ class TradeTape:
             self._rows -= cut
             self.trimmed += cut
             excess -= cut
+        self._joined = None
 
     def columns(self) -> tuple[IntArray, ...]:
         """Every kept trade as one array per column, oldest first."""
