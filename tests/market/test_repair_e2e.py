@@ -12,7 +12,13 @@ from collections import Counter, defaultdict
 from datetime import datetime
 from typing import Any
 
-from observer.clock import KST
+import asyncpg
+
+from observer.archive.reader import ArchiveReader
+from observer.clock import KST, Clock
+from observer.metrics import Metrics
+from observer.store.loader import ArchiveLoader
+from tests.pg import PgServer, db_overrides
 
 from .archive_files import archived, events
 from .test_runtime_e2e import SETTINGS, at, running
@@ -61,8 +67,11 @@ async def settled(runtime: Any) -> dict[str, Any]:
             await asyncio.sleep(0.05)
 
 
-async def test_drops_are_repaired_so_the_archive_matches_the_tape(sim_rig: Any) -> None:
-    rig = await sim_rig(start=at(DAY, 8, 59), speed=60, **REPAIR_SETTINGS)
+async def test_drops_are_repaired_so_the_archive_matches_the_tape(
+    sim_rig: Any, pg_server: PgServer, pg_database: str, pg_dsn: str
+) -> None:
+    db = db_overrides(pg_server, pg_database)
+    rig = await sim_rig(start=at(DAY, 8, 59), speed=60, **REPAIR_SETTINGS, **db)
     async with running(rig) as runtime:
         await rig.clock.sleep_until(at(DAY, 9, 11))
         repair = await settled(runtime)
@@ -84,3 +93,23 @@ async def test_drops_are_repaired_so_the_archive_matches_the_tape(sim_rig: Any) 
     assert set(outcomes.values()) == {"repaired"}
     assert repair["repaired"] == len(outcomes) and repair["trades_recovered"] == len(backfilled)
     assert rig.sim.counters()["rate_limited"] == {}
+
+    # ... and in PostgreSQL after the loader: every trade once, every gap with its outcome
+    loader = ArchiveLoader(rig.settings, Clock(), Metrics(), ArchiveReader(assets))
+    await loader.run_once()
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        rows = await conn.fetch("SELECT symbol, acc_volume, source FROM ticks")
+        outcomes_db = await conn.fetch(
+            "SELECT gap_id, repair_outcome, trades_recovered FROM scalp_gaps"
+            " WHERE gap_id IS NOT NULL"
+        )
+        untracked = await conn.fetchval("SELECT count(*) FROM gaps WHERE gap_id IS NULL")
+    finally:
+        await conn.close()
+    archived_trades = {(r["symbol"], r["data"]["acc_volume"]) for r in scalp}
+    assert len(rows) == len(scalp) and {(r[0], r[1]) for r in rows} == archived_trades
+    assert sum(1 for r in rows if r["source"] == "backfill") == len(backfilled)
+    assert {r["gap_id"]: r["repair_outcome"] for r in outcomes_db} == outcomes
+    assert sum(r["trades_recovered"] for r in outcomes_db) >= len(backfilled)
+    assert untracked == len(events(assets, "gap")) - len(gaps)
