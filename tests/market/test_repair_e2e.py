@@ -8,13 +8,18 @@ archived trade is in the archive exactly once (received, or fetched back with ``
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from collections import Counter, defaultdict
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import asyncpg
 
 from observer.archive.reader import ArchiveReader
+from observer.ops.gap_report import build_report
 from observer.clock import KST, Clock
 from observer.metrics import Metrics
 from observer.store.loader import ArchiveLoader
@@ -68,7 +73,7 @@ async def settled(runtime: Any) -> dict[str, Any]:
 
 
 async def test_drops_are_repaired_so_the_archive_matches_the_tape(
-    sim_rig: Any, pg_server: PgServer, pg_database: str, pg_dsn: str
+    sim_rig: Any, pg_server: PgServer, pg_database: str, pg_dsn: str, home: Path
 ) -> None:
     db = db_overrides(pg_server, pg_database)
     rig = await sim_rig(start=at(DAY, 8, 59), speed=60, **REPAIR_SETTINGS, **db)
@@ -113,3 +118,37 @@ async def test_drops_are_repaired_so_the_archive_matches_the_tape(
     assert {r["gap_id"]: r["repair_outcome"] for r in outcomes_db} == outcomes
     assert sum(r["trades_recovered"] for r in outcomes_db) >= len(backfilled)
     assert untracked == len(events(assets, "gap")) - len(gaps)
+
+    # observer gaps: every gap repaired, nothing unaccounted for
+    report = build_report(assets, DAY.date())
+    assert len(report.gaps) == len(events(assets, "gap"))
+    assert {g.outcome for g in report.gaps if g.outcome} == {"repaired"}
+    assert report.symbols and all(s.unaccounted_volume == 0 for s in report.symbols)
+    assert all(s.unaccounted_trades == 0 for s in report.symbols)
+    assert sum(s.backfilled for s in report.symbols) == len(backfilled)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OBSERVER_", "KIS_"))}
+    shown = subprocess.run(
+        [sys.executable, "-m", "observer", "gaps", "--date", "2026-11-26"],
+        env={**env, "OBSERVER_HOME": str(home)}, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert shown.returncode == 0, shown.stderr
+    assert f"gaps of 2026-11-26: {len(report.gaps)}" in shown.stdout
+    assert "repaired +" in shown.stdout and "unaccounted volume" in shown.stdout
+
+
+async def test_with_repair_off_the_drops_stay_holes(sim_rig: Any) -> None:
+    rig = await sim_rig(
+        start=at(DAY, 8, 59), speed=60, OBSERVER_GAP_REPAIR=False, **REPAIR_SETTINGS
+    )
+    async with running(rig) as runtime:
+        await rig.clock.sleep_until(at(DAY, 9, 11))
+        assert runtime.status()["gap_repair"]["enabled"] is False
+    assets = rig.settings.assets_dir
+    scalp = archived(assets, "scalp")
+    assert scalp and not [r for r in scalp if r["source"] == "backfill"]
+    assert events(assets, "gap_repair") == []
+    assert not any("gap_id" in g["data"] for g in events(assets, "gap"))
+    report = build_report(assets, DAY.date())
+    assert sum(s.unaccounted_volume for s in report.symbols) > 0
+    assert sum(s.unaccounted_trades or 0 for s in report.symbols) > 0
