@@ -19,9 +19,9 @@ from typing import Any
 import asyncpg
 
 from observer.archive.reader import ArchiveReader
-from observer.ops.gap_report import build_report
 from observer.clock import KST, Clock
 from observer.metrics import Metrics
+from observer.ops.gap_report import build_report
 from observer.store.loader import ArchiveLoader
 from tests.pg import PgServer, db_overrides
 
