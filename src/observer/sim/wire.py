@@ -150,12 +150,12 @@ PRICE_FIELDS = (
 ).split()
 
 
-def _blank(name: str) -> str:
+def _blank(name: str, day: str) -> str:
     """A neutral value for a published field the synthetic market does not model."""
     if name.endswith("_yn"):
         return "N"
     if name.endswith("_date"):
-        return "00000000"
+        return day  # a real date (the synthetic highs and lows are today's)
     return "0"
 
 
@@ -205,7 +205,7 @@ def price_output(state: SymbolDay) -> dict[str, str]:
         "mrkt_warn_cls_code": issue.warning_code,
         "mang_issu_cls_code": "Y" if issue.administrative else "N",
     }
-    return {name: known.get(name, _blank(name)) for name in PRICE_FIELDS}
+    return {name: known.get(name, _blank(name, state.day_text)) for name in PRICE_FIELDS}
 
 
 def multi_price_item(state: SymbolDay) -> dict[str, str]:
