@@ -15,11 +15,11 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+import pykis
 import pytest
 
 from observer.sim.server import SimServer
 
-pykis = pytest.importorskip("pykis", reason="python-kis is a test dependency (the dev extra)")
 APP_KEY = "F" * 36  # python-kis checks the lengths of real keys: 36 and 180 characters
 APP_SECRET = "S" * 180
 
