@@ -15,7 +15,6 @@ import threading
 from decimal import Decimal
 from typing import Any
 
-import pykis
 import pytest
 
 from observer.sim.server import SimServer
