@@ -89,13 +89,34 @@ async def test_error_envelopes(make_settings: Any, http: aiohttp.ClientSession) 
         ) as answer:
             body = await answer.json()
             seen[body["msg_cd"]] = body
+        no_token = {
+            k: v for k, v in _headers(access, "FHKST01010100").items() if k != "authorization"
+        }
+        async with http.get(
+            f"{server.base_url}{QUOTES}/inquire-price", params=args, headers=no_token
+        ) as answer:
+            body = await answer.json()
+            seen[body["msg_cd"]] = body
         server.expire_tokens(KEY)
         _, body = await _get(server, http, "inquire-price", access, "FHKST01010100", **args)
         seen[body["msg_cd"]] = body
     finally:
         await server.stop()
-    assert {"EGW00121", "OPSQ0002", "EGW00201", "EGW00103", "EGW00123"} <= set(seen)
-    for msg_cd in ("EGW00121", "OPSQ0002", "EGW00201", "EGW00103", "EGW00123"):
+    flaky = SimServer(
+        make_settings(sim_issues=20, sim_gateway_error_rate=1.0), ManualClock(MARKET_MORNING)
+    )
+    await flaky.start()
+    try:
+        _, token = await _token(flaky, http)
+        _, body = await _get(
+            flaky, http, "inquire-price", token["access_token"], "FHKST01010100", **args
+        )
+        seen[body["msg_cd"]] = body
+    finally:
+        await flaky.stop()
+    checked = ("EGW00121", "EGW00122", "OPSQ0002", "EGW00201", "EGW00103", "EGW00123", "EGW00300")
+    assert set(checked) <= set(seen)
+    for msg_cd in checked:
         assert keys(seen[msg_cd]) == keys(envelope_for(msg_cd)), msg_cd
 
 
