@@ -150,3 +150,45 @@ async def test_rate_limit_answers_are_backed_off_and_the_repair_completes(sim_ri
     result = outcome(rig)
     assert sum(rig.sim.counters()["rate_limited"].values()) > 0  # EGW00201 was met
     assert result["outcome"] == "repaired" and result["trades_recovered"] == 400 - 10 - 1
+
+
+async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig: Any) -> None:
+    import asyncio
+
+    from observer.clock import kst_iso
+    from observer.market.repair import hhmmss
+
+    rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60)
+    symbol = busiest(rig)
+    columns = rig.sim.market.tape(symbol).tape.columns()
+    ns, acml = columns[0], columns[3]
+    size = len(ns)
+    last = size - 120  # the last trade received before the window
+    end_ns = int(ns[size - 20])
+    day = TEN.strftime("%Y%m%d")
+    writer, outlet = await started_outlet(rig.settings, rig.clock, rig.metrics)
+    repairer = GapRepairer(
+        rig.account().rest, rig.clock, outlet, rig.metrics, source_label="sim",
+        last_acc_volume=lambda _tr, _sym: (day, int(acml[last])),
+    )  # fmt: skip
+    window = system_record(
+        "gap", end_ns, "sim", symbol, scope="symbol", start=kst_iso(int(ns[last]) + 1),
+        end=kst_iso(end_ns), reason="disconnect", missed_volume=None, tr_id="H0STCNT0",
+    )  # fmt: skip
+    assert repairer.note([window], ()) == [] and repairer.waiting
+    await outlet.archive([window])
+    worker = asyncio.create_task(repairer.run())
+    await repairer.finish(30.0)
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    await writer.close()
+    result = outcome(rig)
+    end_second = hhmmss(end_ns)
+    expected = [
+        int(a)
+        for t, a in zip(ns[last + 1 :], acml[last + 1 :], strict=True)
+        if hhmmss(int(t)) <= end_second
+    ]
+    assert result["outcome"] == "repaired" and result["gap_ids"] == [window.data["gap_id"]]
+    backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]
+    assert backfill == expected and len(expected) >= 100

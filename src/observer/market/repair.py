@@ -190,7 +190,9 @@ class GapRepairer:
             if job.attempts < MAX_ATTEMPTS and not self._stopping:
                 log.warning("repair of %s failed (%s); trying again", job.symbol, exc)
                 await self.clock.sleep(RETRY_DELAY_S * self.clock.speed)
-                self._enqueue(job)
+                refused = self._enqueue(job)
+                if refused:
+                    await self.outlet.archive(refused)
                 return
             complete, reason = False, f"{type(exc).__name__}: {exc}"
         await self._settle(job, complete, reason)
@@ -210,6 +212,8 @@ class GapRepairer:
             if reached or self._complete(job):
                 return True, ""
             if not page.sales or not page.more:
+                if job.acc_from is None:  # no trade received before: the day's start is the end
+                    return True, ""
                 return False, "older than the API reaches"
             if oldest is not None and page.sales[-1].acc_volume >= oldest:
                 if not cont:
@@ -302,7 +306,9 @@ class GapRepairer:
                 [g for g, _w in windows], symbol, known[0] if known else "", start, end,
                 known[1] if known else None, None,
             )  # fmt: skip
-            await self.outlet.archive(self._enqueue(job))
+            refused = self._enqueue(job)
+            if refused:
+                await self.outlet.archive(refused)
         self._windows.clear()
         deadline = self.clock.monotonic() + grace_seconds * self.clock.speed
         while (not self.queue.empty() or self._active) and self.clock.monotonic() < deadline:
