@@ -78,7 +78,7 @@ async def test_a_volume_jump_is_repaired_with_exactly_the_missed_trades(sim_rig:
 
 
 async def test_a_gap_older_than_the_api_reaches(sim_rig: Any) -> None:
-    rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60)
+    rig = await sim_rig(start=TEN, speed=0.01, OBSERVER_SIM_ISSUES=60)  # the market holds still
     symbol = busiest(rig)
     tape = rig.sim.market.tape(symbol).tape
     columns = tape.columns()
@@ -96,7 +96,7 @@ async def test_a_gap_older_than_the_api_reaches(sim_rig: Any) -> None:
 
 
 async def test_a_gap_wholly_out_of_reach_is_unrepairable(sim_rig: Any) -> None:
-    rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60)
+    rig = await sim_rig(start=TEN, speed=0.01, OBSERVER_SIM_ISSUES=60)
     symbol = busiest(rig)
     tape = rig.sim.market.tape(symbol).tape
     columns = tape.columns()
@@ -166,10 +166,11 @@ async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig:
     last = size - 120  # the last trade received before the window
     end_ns = int(ns[size - 20])
     day = TEN.strftime("%Y%m%d")
+    baseline = int(acml[last])
     writer, outlet = await started_outlet(rig.settings, rig.clock, rig.metrics)
     repairer = GapRepairer(
         rig.account().rest, rig.clock, outlet, rig.metrics, source_label="sim",
-        last_acc_volume=lambda _tr, _sym: (day, int(acml[last])),
+        last_acc_volume=lambda _tr, _sym: (day, baseline),
     )  # fmt: skip
     window = system_record(
         "gap", end_ns, "sim", symbol, scope="symbol", start=kst_iso(int(ns[last]) + 1),
@@ -184,10 +185,13 @@ async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig:
     await writer.close()
     result = outcome(rig)
     end_second = hhmmss(end_ns)
+    after = rig.sim.market.tape(symbol).tape.columns()  # with trades of the end's second since
+    ns, acml = after[0], after[3]
+    received = baseline  # the tape may have moved on (and dropped its oldest rows) since
     expected = [
         int(a)
-        for t, a in zip(ns[last + 1 :], acml[last + 1 :], strict=True)
-        if hhmmss(int(t)) <= end_second
+        for t, a in zip(ns, acml, strict=True)
+        if a > received and hhmmss(int(t)) <= end_second
     ]
     assert result["outcome"] == "repaired" and result["gap_ids"] == [window.data["gap_id"]]
     backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]
