@@ -83,6 +83,6 @@ async def test_one_symbol_quotes_take_the_name_from_the_master_and_flag_bid_ask(
     assert {r["symbol"]: r["data"]["name"] for r in swing} == masters
     for record in swing:
         data = record["data"]
-        assert "no_bid_ask" in record["flags"]
+        assert "no_bid_ask" in record["flags"] and record["tr_id"] == "FHKST01010100"
         assert data["ask1"] is None and data["bid1"] is None
         assert data["prev_close"] == data["base_price"] > 0

@@ -23,6 +23,7 @@ from typing import Any
 
 from observer.clock import NS_PER_S, Clock, kst_iso
 from observer.exceptions import ObserverError
+from observer.kis.quotes import NO_BID_ASK
 from observer.market.outlet import RecordOutlet
 from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, QuoteSource, gather_quotes
 from observer.metrics import Metrics
@@ -32,6 +33,7 @@ from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 MULTI_QUOTE_TR_ID = SWEEP_TR_ID
+SINGLE_QUOTE_TR_ID = "FHKST01010100"  # the one-symbol fallback, which says so in its flags
 REFUSED_REASON = "archive_refused"
 
 
@@ -130,10 +132,10 @@ class SwingSweeper:
             if data.get("name") is None and quote.symbol in self.names:
                 data["name"] = self.names[quote.symbol]  # inquire-price has no name
             quotes[quote.symbol] = data
-            record = Record(
-                "swing", label, MULTI_QUOTE_TR_ID, quote.symbol, data, recv_ns, quote.raw
-            )
-            record.flags.extend(getattr(quote, "flags", ()))
+            flags = list(getattr(quote, "flags", ()))
+            tr_id = SINGLE_QUOTE_TR_ID if NO_BID_ASK in flags else MULTI_QUOTE_TR_ID
+            record = Record("swing", label, tr_id, quote.symbol, data, recv_ns, quote.raw)
+            record.flags.extend(flags)
             records.append(record)
         result = SweepResult(
             sweep_id=sweep_id,
