@@ -196,3 +196,27 @@ async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig:
     assert result["outcome"] == "repaired" and result["gap_ids"] == [window.data["gap_id"]]
     backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]
     assert backfill == expected and len(expected) >= 100
+
+
+async def test_a_shutdown_does_not_wait_for_a_slow_call(sim_rig: Any) -> None:
+    import asyncio
+    import time
+
+    rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60, OBSERVER_SIM_SLOW_MS=8000)
+    symbol = busiest(rig)
+    columns = rig.sim.market.tape(symbol).tape.columns()
+    size = len(columns[0])
+    repairer, writer = await repairer_for(rig)
+    gap = jump_gap(symbol, columns, size - 400, size - 10)
+    await repairer.outlet.archive([gap, *repairer.note([gap], ())])
+    worker = asyncio.create_task(repairer.run())
+    await asyncio.sleep(0.5)  # the first page is on its way and takes 8 s
+    started = time.monotonic()
+    await repairer.finish(0.0, "service stopping")
+    assert time.monotonic() - started < 5.0  # the call in flight gets 3 s, not 8
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    await writer.close()
+    result = outcome(rig)
+    assert result["outcome"] == "unrepairable" and result["reason"] == "service stopping"
+    assert repairer.status()["pending"] == 0

@@ -51,7 +51,7 @@ QUEUE_MAX = 10_000
 MAX_ATTEMPTS = 3
 RETRY_DELAY_S = 5.0  # real seconds before a failed repair is tried again
 MAX_PAGES = 2_000
-STOP_WAIT_S = 10.0  # real seconds the job in flight gets to end once the session has ended
+STOP_WAIT_S = 3.0  # real seconds the job in flight gets to end once the session has ended
 KST_OFFSET_S = 9 * 3600
 _FIELD_NAMES = tuple(name for _pos, _code, name, _parse in ROWS)
 
@@ -77,6 +77,7 @@ class RepairJob:
     acc_to: int | None  # inclusive: just before the trade received after it (None: unknown)
     attempts: int = 0
     found: dict[int, TimeSale] = field(default_factory=dict)
+    settled: bool = False  # its outcome is recorded
 
 
 def hhmmss(ns: int) -> str:
@@ -113,6 +114,7 @@ class GapRepairer:
         self._archived: dict[tuple[str, str], set[int]] = {}  # (symbol, day) -> backfilled
         self._active: RepairJob | None = None
         self._stopping = False
+        self._stop_reason = "session ended"
         self._serial = 0
 
     @property
@@ -204,7 +206,7 @@ class GapRepairer:
         oldest: int | None = None
         for _page in range(MAX_PAGES):
             if self._stopping:
-                return False, "session ended"
+                return False, self._stop_reason
             page = await self.rest.time_sales(job.symbol, hour, cont=cont, background=True)
             self.calls += 1
             self.metrics.gap_repair_calls.inc()
@@ -244,6 +246,9 @@ class GapRepairer:
         return sum(s.volume for s in job.found.values()) == job.acc_to - job.acc_from
 
     async def _settle(self, job: RepairJob, complete: bool, reason: str) -> None:
+        if job.settled:
+            return
+        job.settled = True
         records = self._backfill(job)
         volume = sum(r.data["trade_volume"] for r in records)
         exact = job.acc_to is not None and job.acc_from is not None
@@ -296,8 +301,12 @@ class GapRepairer:
         )  # fmt: skip
 
     # -- the end ---------------------------------------------------------------------------
-    async def finish(self, grace_seconds: float) -> None:
-        """At the session's end: windows still open are repaired, then what is left is cut."""
+    async def finish(self, grace_seconds: float, reason: str = "session ended") -> None:
+        """At the session's end: windows still open are repaired, then what is left is cut.
+
+        Queued repairs get ``grace_seconds`` (real) to finish; the one in flight then gets up to
+        :data:`STOP_WAIT_S` to end at a page boundary; what is left ends with ``reason``.
+        """
         for symbol, windows in list(self._windows.items()):
             known = self.last_acc_volume(TRADE_TR_ID, symbol)
             start = min(_ns(w.data.get("start")) for _g, w in windows)
@@ -313,14 +322,18 @@ class GapRepairer:
         deadline = self.clock.monotonic() + grace_seconds * self.clock.speed
         while (not self.queue.empty() or self._active) and self.clock.monotonic() < deadline:
             await self.clock.sleep(min(0.05 * self.clock.speed, deadline - self.clock.monotonic()))
-        self._stopping = True
+        self._stopping, self._stop_reason = True, reason
         settle_by = self.clock.monotonic() + STOP_WAIT_S * self.clock.speed
         while self._active is not None and self.clock.monotonic() < settle_by:
             await self.clock.sleep(0.02 * self.clock.speed)  # the job in flight ends itself
         cut: list[Record] = []
+        stuck = self._active
+        if stuck is not None and not stuck.settled:  # a call that did not return in time
+            stuck.settled = True
+            cut.append(self._outcome(stuck.gap_ids, stuck.symbol, UNREPAIRABLE, 0, 0, reason))
         while not self.queue.empty():
             job = self.queue.get_nowait()
-            cut.append(self._outcome(job.gap_ids, job.symbol, UNREPAIRABLE, 0, 0, "session ended"))
+            cut.append(self._outcome(job.gap_ids, job.symbol, UNREPAIRABLE, 0, 0, reason))
         if cut:
             await self.outlet.archive(cut)
         self._count_pending()

@@ -26,7 +26,7 @@ from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import UniverseError
 from observer.market.outlet import ArchiveSink, QuarantineSink, RecordOutlet
-from observer.market.scalp import ScalpCollector, SessionFactory, kis_session_factory
+from observer.market.scalp import STOPPING, ScalpCollector, SessionFactory, kis_session_factory
 from observer.market.slots import SlotManager, parse_symbol_list
 from observer.market.snapshots import Universe, newest_before
 from observer.market.sources import AccountQuoteSource
@@ -158,7 +158,7 @@ class MarketRuntime:
                 if not pending.cancelled() and pending.exception() is not None:
                     log.error("%s had failed: %r", pending.get_name(), pending.exception())
         self._sweep_task = None
-        await self.scalp.stop("service stopping")
+        await self.scalp.stop(STOPPING, repair_grace_seconds=0.0)  # SIGTERM: no waiting
 
     async def _run(self) -> None:
         first = True

@@ -34,6 +34,7 @@ log = logging.getLogger(__name__)
 WS_QUEUE_MAX = 10_000
 STOP_TIMEOUT_SECONDS = 3.0
 REPAIR_GRACE_SECONDS = 10.0  # real seconds queued repairs get to finish when streaming stops
+STOPPING = "service stopping"  # the stop reason of a shutdown: repairs are cut at once
 
 
 class WsSession(RegistrationTarget, Protocol):
@@ -217,8 +218,11 @@ class ScalpCollector:
             self.metrics.slots_used.labels(name).set(len(self.slots.symbols(name)))
         await self.outlet.archive(events)
 
-    async def stop(self, reason: str) -> None:
-        """Close every session; archive what was received and any open disconnect window."""
+    async def stop(self, reason: str, *, repair_grace_seconds: float | None = None) -> None:
+        """Close every session; archive what was received and any open disconnect window.
+
+        Queued gap repairs get ``repair_grace_seconds`` (default: the collector's) to finish.
+        """
         for pending in list(self._slot_tasks):
             pending.cancel()
             await _settle(pending, "slot changes")
@@ -243,8 +247,9 @@ class ScalpCollector:
         end_ns = self.clock.now_ns()
         for stream in streams.values():
             await self.outlet.archive(stream.streamer.close_window(end_ns))
+        grace = self.repair_grace_seconds if repair_grace_seconds is None else repair_grace_seconds
         for stream in streams.values():
-            await self._finish_repairs(stream)
+            await self._finish_repairs(stream, grace, reason)
         held = [
             (SlotChange("evict", s, self.slots.session_of(s) or "", reason), None)
             for s in self.slots.symbols()
@@ -253,13 +258,15 @@ class ScalpCollector:
         await self._record_slot_changes(held)
         log.info("track B stopped: %s", reason)
 
-    async def _finish_repairs(self, stream: _Stream) -> None:
+    async def _finish_repairs(self, stream: _Stream, grace: float, reason: str) -> None:
         """Let the repairer end its queue within the grace, then cut what is left."""
         repair, task = stream.streamer.repair, stream.repair_task
         if repair is None or task is None:
             return
         try:
-            await repair.finish(self.repair_grace_seconds)
+            await repair.finish(
+                grace, "service stopping" if reason == STOPPING else "session ended"
+            )
         except ObserverError as exc:
             log.error("gap repair of %s could not finish: %s", stream.streamer.name, exc)
         task.cancel()
