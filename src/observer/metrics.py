@@ -170,6 +170,22 @@ class Metrics:
             registry=r,
         )
         self.gaps = Counter("observer_gaps_total", "Gaps recorded", ["reason"], registry=r)
+        # gap repair from the time-and-sales API
+        self.gap_repairs = Counter(
+            "observer_gap_repairs_total",
+            "Gap repairs finished, by outcome",
+            ["outcome"],
+            registry=r,
+        )
+        self.gap_repairs_pending = Gauge(
+            "observer_gap_repairs_pending", "Gaps waiting for or in repair", registry=r
+        )
+        self.gap_trades_recovered = Counter(
+            "observer_gap_trades_recovered_total", "Trades archived by gap repair", registry=r
+        )
+        self.gap_repair_calls = Counter(
+            "observer_gap_repair_calls_total", "Time-and-sales calls made by gap repair", registry=r
+        )
         self.flagged = Counter(
             "observer_records_flagged_total",
             "Records kept with quality flags",

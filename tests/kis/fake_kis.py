@@ -43,6 +43,7 @@ class FakeKis:
         self.release = asyncio.Event()
         self.masters: dict[str, bytes] = {}
         self.multi_unavailable = False
+        self.reply_headers: dict[str, dict[str, str]] = {}  # path -> headers of scripted answers
         self._runner: web.AppRunner | None = None
         self.base_url = ""
 
@@ -79,7 +80,10 @@ class FakeKis:
             return None
         status, body = queue.popleft()
         raw = body if isinstance(body, bytes) else orjson.dumps(body)
-        return web.Response(status=status, body=raw, content_type="application/json")
+        headers = self.reply_headers.get(path, {})
+        return web.Response(
+            status=status, body=raw, content_type="application/json", headers=headers
+        )
 
     async def _token(self, request: web.Request) -> web.Response:
         body = await request.json()
@@ -172,8 +176,7 @@ def _single(symbol: str) -> dict[str, str]:
             "prdy_ctrt": "1.00", "acml_vol": "12345", "acml_tr_pbmn": "99999999",
             "stck_oprc": str(price - 5), "stck_hgpr": str(price + 20),
             "stck_lwpr": str(price - 20), "stck_mxpr": str(price * 13 // 10),
-            "stck_llam": str(price * 7 // 10), "stck_sdpr": str(price - 10),
-            "hts_kor_isnm": f"종목{symbol}"}  # fmt: skip
+            "stck_llam": str(price * 7 // 10), "stck_sdpr": str(price - 10)}  # fmt: skip
 
 
 def _multi(symbol: str) -> dict[str, str]:

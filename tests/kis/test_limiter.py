@@ -78,3 +78,23 @@ async def test_a_stalled_loop_never_lets_more_than_the_rate_through_in_one_secon
     for i, t in enumerate(grants):
         in_window = [u for u in grants[i:] if u - t < 1.0]
         assert len(in_window) <= 5, grants
+
+
+async def test_background_callers_only_take_slots_nobody_else_wants(clock: ManualClock) -> None:
+    limiter = RateLimiter(10.0, clock)
+    order: list[str] = []
+
+    async def caller(name: str, background: bool) -> None:
+        await limiter.acquire(background=background)
+        order.append(name)
+
+    sweep = [asyncio.create_task(caller(f"s{n}", False)) for n in range(4)]
+    await asyncio.sleep(0)  # the sweep's calls are waiting for their slots
+    repairs = [asyncio.create_task(caller(f"r{n}", True)) for n in range(2)]
+    await asyncio.gather(*sweep, *repairs)
+    assert order[:4] == ["s0", "s1", "s2", "s3"] and sorted(order[4:]) == ["r0", "r1"]
+    assert limiter.background_waits > 0
+    start = clock.monotonic()
+    for _ in range(5):  # alone, a background caller gets the ordinary rate
+        await limiter.acquire(background=True)
+    assert clock.monotonic() - start <= 0.5 + 1e-9

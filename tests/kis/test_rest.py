@@ -23,8 +23,17 @@ from observer.kis.exceptions import (
     MasterError,
     RateLimitError,
 )
+from observer.kis.quotes import quote_from_multi
 from observer.metrics import Metrics
-from tests.kis.fake_kis import APP_KEY, APP_SECRET, FakeKis, error, master_zips, price_of
+from tests.kis.fake_kis import (
+    APP_KEY,
+    APP_SECRET,
+    FakeKis,
+    _multi,
+    error,
+    master_zips,
+    price_of,
+)
 
 PRICE = "/uapi/domestic-stock/v1/quotations/inquire-price"
 MULTI = "/uapi/domestic-stock/v1/quotations/intstock-multprice"
@@ -42,10 +51,16 @@ async def test_inquire_price_maps_swing_fields(make_account: Callable[..., KisAc
     assert quote.symbol == "005930"
     assert quote.data["price"] == price_of("005930")
     assert quote.data["change_rate"] == 1.0
-    assert quote.data["name"] == "종목005930"
     assert quote.data["market"] == "KRX"
     assert quote.data["upper_limit"] == price_of("005930") * 13 // 10
     assert '"stck_prpr"' in quote.raw
+    # FHKST01010100 has no name, bid/ask or previous close: base price stands in, bid/ask flagged
+    assert quote.data["prev_close"] == quote.data["base_price"] == price_of("005930") - 10
+    assert quote.data["name"] is None
+    assert quote.data["ask1"] is None and quote.data["bid1"] is None
+    assert quote.flags == ["no_bid_ask"]
+    multi = quote_from_multi(_multi("005930"), "J")
+    assert multi is not None and list(quote.data) == list(multi.data)  # same fields, same order
 
 
 async def test_rate_limit_answer_backs_off_and_recovers(

@@ -51,3 +51,38 @@ async def test_a_sweep_makes_ceil_n_over_30_calls_and_one_record_per_symbol(
     assert all(r["recv_ns"] >= result.sweep_id and r["data"]["price"] > 0 for r in swing)
     [event] = events(s.assets_dir, "sweep")
     assert event["data"]["quoted"] == size and event["data"]["calls"] == math.ceil(size / 30)
+
+
+async def test_one_symbol_quotes_take_the_name_from_the_master_and_flag_bid_ask(
+    sim_rig: Any,
+) -> None:
+    rig = await sim_rig(start=BEFORE_OPEN.replace(hour=10))
+    s = rig.settings
+    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=5)
+    await writer.start()
+    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
+    account = rig.account()
+    source = AccountQuoteSource(account, rig.clock)
+    masters = {m.code: m.name for m in (await source.masters())[:5]}
+    today = rig.clock.now().date()
+    source._fallback_day = account.rest._multi_unavailable_day = today  # as on paper accounts
+    sweeper = SwingSweeper(
+        rig.clock,
+        rig.metrics,
+        source,
+        RecordOutlet(writer, quarantine, rig.clock),
+        Pipeline(MarketCalendar(s), rig.metrics, source="sim"),
+        source_label="sim",
+    )
+    sweeper.names = masters
+    await sweeper.sweep(list(masters))
+    await writer.close()
+    await quarantine.close()
+    assert rig.sim.rest.requests["FHKST01010100"] == len(masters)
+    swing = archived(s.assets_dir, "swing")
+    assert {r["symbol"]: r["data"]["name"] for r in swing} == masters
+    for record in swing:
+        data = record["data"]
+        assert "no_bid_ask" in record["flags"] and record["tr_id"] == "FHKST01010100"
+        assert data["ask1"] is None and data["bid1"] is None
+        assert data["prev_close"] == data["base_price"] > 0

@@ -170,3 +170,28 @@ async def test_changed_filter_settings_rebuild_the_day(sim_rig: Any) -> None:
     assert second.built and second.universe.settings["min_price"] == 20_000
     assert len(second.universe.symbols) < len(first.universe.symbols)
     assert read_snapshot(rig.settings.snapshot_dir, DAY).settings["min_price"] == 20_000
+
+
+async def test_an_emptied_universe_names_the_step_and_its_counts(sim_rig: Any) -> None:
+    rig = await sim_rig(OBSERVER_MIN_PRICE=10**9)  # no issue trades that high
+    with pytest.raises(UniverseError) as info:
+        await builder_for(rig).build(DAY)
+    expected = expected_counts(rig.settings, DAY)
+    assert expected["price"] == 0 and expected["types"] > 0
+    assert info.value.step == "price"
+    assert info.value.counts == expected
+    assert "step 'price'" in str(info.value) and f"types {expected['types']}" in str(info.value)
+
+
+async def test_a_fallback_event_carries_the_failed_step_and_counts(sim_rig: Any) -> None:
+    rig = await sim_rig(OBSERVER_MIN_PRICE=10**9)
+    builder = builder_for(rig)
+    older = Universe(
+        DAY - timedelta(days=2), [UniverseSymbol("005930", "KOSPI", "x", 1)], "sim", "x"
+    )
+    write_snapshot(rig.settings.snapshot_dir, older)
+    outcome = await builder.ensure(DAY)
+    [event] = outcome.events
+    assert event.data["action"] == "fallback" and event.data["failed_step"] == "price"
+    assert event.data["counts"] == expected_counts(rig.settings, DAY)
+    assert outcome.failure is not None and outcome.failure["failed_step"] == "price"

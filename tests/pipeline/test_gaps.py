@@ -36,6 +36,8 @@ def test_volume_jump_gives_exact_missed_volume(pipeline: Pipeline, metrics: Metr
         "tr_id": "H0STCNT0",
         "business_date": "20260105",
         "missed_trades": 2,
+        "acc_volume_from": 130,  # the missed trades' cumulative volumes: (130, 150]
+        "acc_volume_to": 150,
     }
     assert gap.recv_ns == kst_ns("20260105", "090005", 150)
     assert sample(metrics, "observer_gaps_total", reason="acc_volume_jump") == 1

@@ -61,7 +61,10 @@ async def test_every_opsp_answer(sim: SimServer, http: aiohttp.ClientSession) ->
         assert await ask(_request(approval, "H0STASP0", codes[0])) == "OPSP0008"
         async with http.ws_connect(f"{sim.ws_url}/tryitout") as second:
             await second.send_str(_request(approval, "H0STCNT0", codes[50]))
-            assert (await _answer(second))["body"]["msg_cd"] == "OPSP8996"
+            refusal = await _answer(second)
+            # the real service's shape: the refusal names no request
+            assert refusal["header"]["tr_id"] == "(null)" and not refusal["header"]["tr_key"]
+            assert refusal["body"]["rt_cd"] == "9" and refusal["body"]["msg_cd"] == "OPSP8996"
     answers = sim.counters()["ws"]["answers"]
     assert answers["OPSP0008"] == 1 and answers["OPSP8996"] == 1
 

@@ -43,6 +43,10 @@ EXPECTED_COLUMNS = {
         ("gap_start_ts", "timestamp with time zone"), ("gap_end_ts", "timestamp with time zone"),
         ("gap_seconds", "numeric"), ("scope", "text"), ("reason", "text"),
         ("session_id", "text"),
+        # migration 0005: added after the original columns
+        ("symbol", "text"), ("gap_id", "text"), ("repair_outcome", "text"),
+        ("trades_recovered", "bigint"), ("volume_recovered", "bigint"),
+        ("repair_reason", "text"),
     ],
 }  # fmt: skip
 

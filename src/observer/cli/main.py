@@ -12,6 +12,7 @@ from observer import __version__
 from observer.cli import (
     config_cmd,
     db_cmd,
+    gaps_cmd,
     kis_cmd,
     market_cmd,
     ops_cmd,
@@ -20,7 +21,7 @@ from observer.cli import (
     verify_cmd,
 )
 
-AREAS = (run_cmd, config_cmd, kis_cmd, sim_cmd, market_cmd, db_cmd, verify_cmd, ops_cmd)
+AREAS = (run_cmd, config_cmd, kis_cmd, sim_cmd, market_cmd, db_cmd, verify_cmd, ops_cmd, gaps_cmd)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})

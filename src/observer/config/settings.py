@@ -97,6 +97,7 @@ class Settings(BaseSettings):
     kis_rate_limit: float = Field(0.0, ge=0, allow_inf_nan=False, alias="KIS_RATE_LIMIT_PER_SECOND")
     kis_timeout_seconds: float = Field(10.0, gt=0, alias="KIS_REQUEST_TIMEOUT_SECONDS")
     ws_silence_seconds: float = Field(60.0, gt=0, alias="OBSERVER_WS_SILENCE_SECONDS")
+    gap_repair: bool = Field(True, alias="OBSERVER_GAP_REPAIR")  # fetch missed trades back
     # archive
     fsync_ms: int = Field(50, ge=1, le=10_000, alias="OBSERVER_FSYNC_MS")
     fsync_batch: int = Field(4096, ge=1, alias="OBSERVER_FSYNC_BATCH")

@@ -33,14 +33,40 @@ class RateLimiter:
         self._capacity = max(1, burst, math.floor(rate_per_second))
         self._granted: deque[float] = deque()
         self.waits = 0
+        self.background_waits = 0
+        self._foreground = 0  # foreground callers waiting for a slot
 
     @property
     def rate(self) -> float:
         """Requests per real second."""
         return self._clock.speed / self._interval
 
-    async def acquire(self) -> None:
-        """Wait until this caller may send one request."""
+    async def acquire(self, *, background: bool = False) -> None:
+        """Wait until this caller may send one request.
+
+        A ``background`` caller (gap repair) only takes a slot nobody else wants: it waits while
+        any foreground caller waits or holds a slot still to come, so it never delays the sweep
+        by more than one interval and never adds to the rate.
+        """
+        if background:
+            await self._idle()
+        else:
+            self._foreground += 1
+        try:
+            await self._reserve()
+        finally:
+            if not background:
+                self._foreground -= 1
+
+    async def _idle(self) -> None:
+        while True:
+            now = self._clock.monotonic()
+            if self._foreground == 0 and self._next <= now:
+                return
+            self.background_waits += 1
+            await self._clock.sleep(max(self._next - now, self._interval))
+
+    async def _reserve(self) -> None:
         now = self._clock.monotonic()
         slot = max(now - self._slack, self._next)
         self._next = slot + self._interval

@@ -59,8 +59,10 @@ MULTI_FIELDS: tuple[Field, ...] = (
     ("prev_close", "inter2_prdy_clpr", _int),
     ("base_price", "inter2_sdpr", _int),
 )
+# FHKST01010100's output has no name, no best bid/ask and no previous close (KIS_PROTOCOL.md,
+# "Quotes"): the name comes from the master file (the sweep fills it in), the previous close
+# is the base price ``stck_sdpr``, and bid/ask stay empty with the flag NO_BID_ASK.
 SINGLE_FIELDS: tuple[Field, ...] = (
-    ("name", "hts_kor_isnm", _str),
     ("price", "stck_prpr", _int),
     ("change", "prdy_vrss", _int),
     ("change_sign", "prdy_vrss_sign", _str),
@@ -72,11 +74,10 @@ SINGLE_FIELDS: tuple[Field, ...] = (
     ("low", "stck_lwpr", _int),
     ("upper_limit", "stck_mxpr", _int),
     ("lower_limit", "stck_llam", _int),
-    ("ask1", "askp1", _int),
-    ("bid1", "bidp1", _int),
-    ("prev_close", "stck_prdy_clpr", _int),
+    ("prev_close", "stck_sdpr", _int),
     ("base_price", "stck_sdpr", _int),
 )
+NO_BID_ASK = "no_bid_ask"  # a flag: the quote came from inquire-price, which has no bid/ask
 DAILY_FIELDS: tuple[Field, ...] = (
     ("date", "stck_bsop_date", _str),
     ("open", "stck_oprc", _int),
@@ -97,6 +98,7 @@ class Quote:
     symbol: str
     data: dict[str, Any]
     raw: str
+    flags: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -107,6 +109,9 @@ class QuoteBatch:
     failed: list[str] = field(default_factory=list)
     calls: int = 0
     used_fallback: bool = False
+
+
+ORDER = ("name", "market", *(name for name, _, _ in MULTI_FIELDS if name != "name"))
 
 
 def map_fields(item: Mapping[str, Any], fields: tuple[Field, ...]) -> dict[str, Any]:
@@ -129,10 +134,14 @@ def quote_from_multi(item: Mapping[str, Any], market_code: str) -> Quote | None:
 
 
 def quote_from_single(symbol: str, output: Mapping[str, Any], market_code: str) -> Quote:
-    """A quote from the ``output`` of FHKST01010100."""
+    """A quote from the ``output`` of FHKST01010100 (name None, bid/ask None and flagged)."""
     data = map_fields(output, SINGLE_FIELDS)
+    data["name"] = None
     data["market"] = MARKET_NAMES.get(market_code, market_code)
-    return Quote(symbol, _ordered(data), orjson.dumps(output).decode())
+    data["ask1"] = data["bid1"] = None
+    ordered = _ordered(data)
+    ordered = {key: ordered[key] for key in ORDER if key in ordered}
+    return Quote(symbol, ordered, orjson.dumps(output).decode(), [NO_BID_ASK])
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:

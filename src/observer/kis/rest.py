@@ -40,6 +40,9 @@ from observer.kis.quotes import (
     quote_from_multi,
     quote_from_single,
 )
+from observer.kis.time_sales import PATH as TIME_SALES_PATH
+from observer.kis.time_sales import TR_ID as TIME_SALES_TR_ID
+from observer.kis.time_sales import TimeSalesPage, parse_time_sales
 from observer.kis.token import TokenCache
 from observer.kis.transport import KisTransport
 from observer.metrics import Metrics
@@ -96,7 +99,16 @@ class KisRestClient:
         return f"KisRestClient(base_url={self._base_url!r}, key={self.tokens.key_id[:12]})"
 
     # -- the one request path ---------------------------------------------------------------
-    async def get(self, api: str, path: str, tr_id: str, params: dict[str, str]) -> Envelope:
+    async def get(
+        self,
+        api: str,
+        path: str,
+        tr_id: str,
+        params: dict[str, str],
+        *,
+        tr_cont: str = "",
+        background: bool = False,
+    ) -> Envelope:
         """One GET with limiter, token, classification, retries and one token refresh.
 
         After KIS called the credentials invalid (EGW00103/EGW00105), every call fails at
@@ -108,7 +120,9 @@ class KisRestClient:
         attempt = 0
         while True:
             attempt += 1
-            envelope = await self._attempt(api, path, tr_id, params, attempt)
+            envelope = await self._attempt(
+                api, path, tr_id, params, attempt, tr_cont=tr_cont, background=background
+            )
             if envelope is None:  # transport error, retryable
                 await self._backoff(attempt, rate_limited=False)
                 continue
@@ -126,9 +140,17 @@ class KisRestClient:
             raise self._error(api, tr_id, envelope)
 
     async def _attempt(
-        self, api: str, path: str, tr_id: str, params: dict[str, str], attempt: int
+        self,
+        api: str,
+        path: str,
+        tr_id: str,
+        params: dict[str, str],
+        attempt: int,
+        *,
+        tr_cont: str = "",
+        background: bool = False,
     ) -> Envelope | None:
-        await self.limiter.acquire()
+        await self.limiter.acquire(background=background)
         token = await self.tokens.access_token()
         headers = {
             "content-type": "application/json; charset=utf-8",
@@ -138,6 +160,8 @@ class KisRestClient:
             "tr_id": tr_id,
             "custtype": "P",
         }
+        if tr_cont:
+            headers["tr_cont"] = tr_cont  # "N": the next page of a paged answer
         self.calls += 1
         started = time.perf_counter()
         try:
@@ -208,6 +232,25 @@ class KisRestClient:
         if not isinstance(envelope.output, dict):
             raise KisProtocolError("inquire_price", "output is not an object")
         return quote_from_single(symbol, envelope.output, self.market_code)
+
+    async def time_sales(
+        self, symbol: str, hour: str, *, cont: bool = False, background: bool = True
+    ) -> TimeSalesPage:
+        """One page of today's trades at or before ``hour`` (HHMMSS), newest first (FHPST01060000).
+
+        ``cont`` asks for the page after the previous one (request header ``tr_cont: N``); the
+        page says whether more exist. Background calls (gap repair) yield to every other call.
+        """
+        params = {
+            "FID_COND_MRKT_DIV_CODE": self.market_code,
+            "FID_INPUT_ISCD": symbol,
+            "FID_INPUT_HOUR_1": hour,
+        }
+        envelope = await self.get(
+            "time_sales", TIME_SALES_PATH, TIME_SALES_TR_ID, params,
+            tr_cont="N" if cont else "", background=background,
+        )  # fmt: skip
+        return parse_time_sales(envelope)
 
     async def multi_price(self, symbols: list[str]) -> list[Quote]:
         """Quotes of up to 30 symbols in one call (FHKST11300006).

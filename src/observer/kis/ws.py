@@ -5,7 +5,10 @@ The session keeps the *desired* registrations and re-sends every one of them aft
 reconnect. It echoes PINGPONG unchanged, reconnects forever with capped, jittered exponential
 backoff (1 s doubling to 30 s, reset after a healthy connection), and forces a reconnect when
 nothing arrives for ``silence_seconds`` during market hours. OPSP8996 (the app key is used by
-another session) is fatal: one ``fatal`` event, no reconnect storm.
+another session) is recognised by its msg_cd alone (KIS sends it as ``tr_id`` "(null)"): on a
+first connection it is fatal (one ``fatal`` event, no reconnect storm); after a reconnect of a
+session that had registrations it is retried slowly, since it is most likely our own old
+connection the server has not yet released.
 
 aiohttp errors are translated into :class:`KisTransportError` here and nowhere else.
 """
@@ -119,6 +122,7 @@ class KisWebSocketSession:
         self._connections = 0
         self._had_registrations = False
         self._stale_retries = 0
+        self._refused_on = 0  # the connection whose OPSP8996 is being retried
         self.fatal: WebSocketError | None = None
 
     # -- public ---------------------------------------------------------------------------
@@ -280,14 +284,30 @@ class KisWebSocketSession:
             await self.out.put(WsData(recv_ns, message))
 
     async def _on_control(self, message: ControlMessage) -> None:
+        """Classify an answer by msg_cd first: session refusals need not name a request.
+
+        KIS answers OPSP8996 with ``tr_id`` "(null)" and no ``tr_key``, so it cannot be matched
+        to the request that caused it; it concerns the whole session either way.
+        """
         pair = (message.tr_id, message.tr_key)
         future = self._answers.get(pair)
-        if future is not None and not future.done():
+        if message.msg_cd == IN_USE_CODE:
+            self._settle_pending()
+            if not await self._stale_session():
+                await self._fail(message.msg1)
+        elif future is not None and not future.done():
             future.set_result(message.msg_cd)
-        elif message.msg_cd == IN_USE_CODE:
-            await self._fail(message.msg1)
+        elif message.msg_cd == BAD_APPROVAL_CODE:
+            self._settle_pending()
+            await self._refresh_approval()
         elif message.msg_cd not in REGISTERED_CODES + UNREGISTERED_CODES:
             log.warning("session %s: unexpected answer %s %s", self.name, message.msg_cd, pair)
+
+    def _settle_pending(self) -> None:
+        """A session-level answer ends every request in flight on this connection."""
+        for future in self._answers.values():
+            if not future.done():
+                future.set_result(None)
 
     # -- requests -------------------------------------------------------------------------
     async def _request(self, pair: Pair, tr_type: str) -> None:
@@ -313,6 +333,8 @@ class KisWebSocketSession:
             if self._answers.get(pair) is future:
                 del self._answers[pair]
         await self._settle(pair, tr_type, msg_cd)
+        if self.fatal is not None:
+            raise self.fatal
 
     async def _settle(self, pair: Pair, tr_type: str, msg_cd: str | None) -> None:
         if msg_cd is None:  # the connection ended first: the next one registers it
@@ -327,13 +349,6 @@ class KisWebSocketSession:
             self.desired.discard(pair)
             raise RegistrationLimitError(
                 f"session {self.name}: the server refused {pair} (maximum registrations)", msg_cd
-            )
-        elif msg_cd == IN_USE_CODE:
-            if await self._stale_session():
-                return
-            await self._fail(f"app key already in use ({msg_cd})")
-            raise AppKeyInUseError(
-                f"session {self.name}: app key in use by another session", msg_cd
             )
         elif msg_cd == BAD_APPROVAL_CODE:
             await self._refresh_approval()
@@ -355,8 +370,11 @@ class KisWebSocketSession:
 
     async def _stale_session(self) -> bool:
         """OPSP8996 after this session had registrations: maybe our own old connection."""
+        if self._refused_on == self._connections:
+            return True  # this connection's refusal is already being handled
         if not self._had_registrations or self._stale_retries >= STALE_SESSION_RETRIES:
             return False
+        self._refused_on = self._connections
         self._stale_retries += 1
         self._delays.hold_at_cap()  # the longest backoff: no reconnect storm
         log.warning(
@@ -372,8 +390,8 @@ class KisWebSocketSession:
         if self.fatal is not None:
             return
         self.fatal = AppKeyInUseError(
-            f"session {self.name}: the app key is in use by another session ({reason}); "
-            "one app key allows one session",
+            f"session {self.name}: KIS refused the app key as in use by another session "
+            f"({IN_USE_CODE} {reason!r}); one app key allows one WebSocket session",
             IN_USE_CODE,
         )
         log.error("%s", self.fatal)

@@ -41,4 +41,15 @@ class SnapshotError(MarketError):
 
 
 class UniverseError(MarketError):
-    """The universe could not be built and no earlier snapshot can stand in."""
+    """The universe could not be built and no earlier snapshot can stand in.
+
+    ``step`` names the build step that left no symbol (``master``, ``tradable``, ``types``,
+    ``price``) and ``counts`` holds what each step left, when the build got that far.
+    """
+
+    def __init__(
+        self, message: str, *, step: str | None = None, counts: dict[str, int] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.step = step
+        self.counts = dict(counts or {})

@@ -26,7 +26,7 @@ from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import UniverseError
 from observer.market.outlet import ArchiveSink, QuarantineSink, RecordOutlet
-from observer.market.scalp import ScalpCollector, SessionFactory, kis_session_factory
+from observer.market.scalp import STOPPING, ScalpCollector, SessionFactory, kis_session_factory
 from observer.market.slots import SlotManager, parse_symbol_list
 from observer.market.snapshots import Universe, newest_before
 from observer.market.sources import AccountQuoteSource
@@ -129,9 +129,11 @@ class MarketRuntime:
             self.accounts,
             session_factory or kis_session_factory(settings, clock, metrics),
             source_label=self.label,
+            gap_repair=settings.gap_repair,
         )
         self.universe: Universe | None = None
         self.universe_error: str | None = None
+        self.universe_failure: dict[str, Any] | None = None  # reason, failed_step, counts
         self._universe_retry_at: datetime | None = None
         self._day: date | None = None
         self._prev_quotes: dict[str, dict[str, Any]] | None = None
@@ -158,7 +160,7 @@ class MarketRuntime:
                 if not pending.cancelled() and pending.exception() is not None:
                     log.error("%s had failed: %r", pending.get_name(), pending.exception())
         self._sweep_task = None
-        await self.scalp.stop("service stopping")
+        await self.scalp.stop(STOPPING, repair_grace_seconds=0.0)  # SIGTERM: no waiting
 
     async def _run(self) -> None:
         first = True
@@ -221,13 +223,17 @@ class MarketRuntime:
             outcome = await self.universe_builder.ensure(today)
         except UniverseError as exc:
             self.universe_error = str(exc)
+            self.universe_failure = {
+                "reason": str(exc), "failed_step": exc.step, "counts": exc.counts
+            }  # fmt: skip
             self._universe_retry_at = self.clock.now() + timedelta(seconds=UNIVERSE_RETRY_SECONDS)
             log.error("no universe for %s: %s", today, exc)
             event = system_record("universe", self.clock.now_ns(), self.label, action="failed")
-            event.data["reason"] = str(exc)
+            event.data.update(self.universe_failure)
             await self.outlet.archive([event])
             return
-        self.universe_error = None
+        self.universe_failure = outcome.failure
+        self.universe_error = outcome.failure["reason"] if outcome.failure else None
         self._universe_retry_at = None
         universe = outcome.universe
         if universe.fallback:
@@ -244,6 +250,7 @@ class MarketRuntime:
 
     def _use_universe(self, universe: Universe) -> None:
         self.universe = universe
+        self.sweeper.names = {s.code: s.name for s in universe.symbols}
         self.pipeline.set_universe(
             {
                 s.code: SymbolProfile(s.market, s.fund, s.prev_close or None)
@@ -330,10 +337,14 @@ class MarketRuntime:
                 "fallback": universe.fallback if universe else False,
                 "fallback_from": universe.fallback_from if universe else None,
                 "error": self.universe_error,
+                "failed_step": (self.universe_failure or {}).get("failed_step"),
+                "counts": (self.universe_failure or {}).get("counts")
+                or (universe.counts if universe else {}),
             },
             "sweep": {**self.sweeper.status(), "missed": self.scheduler.missed},
             "gaps_today": self.outlet.gaps_on(now.date()),
             "gaps": self.outlet.gap_list.today(now.date()),
+            "gap_repair": {"enabled": self.settings.gap_repair, **self.scalp.repair_status()},
         }
 
     def _slots_status(self) -> list[dict[str, Any]]:

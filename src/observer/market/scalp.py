@@ -17,6 +17,7 @@ from observer.clock import Clock
 from observer.config.settings import Settings
 from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
+from observer.market.repair import GapRepairer
 from observer.market.slots import (
     SCALP_TR_ID,
     RegistrationTarget,
@@ -32,6 +33,8 @@ from observer.pipeline.record import system_record
 log = logging.getLogger(__name__)
 WS_QUEUE_MAX = 10_000
 STOP_TIMEOUT_SECONDS = 3.0
+REPAIR_GRACE_SECONDS = 10.0  # real seconds queued repairs get to finish when streaming stops
+STOPPING = "service stopping"  # the stop reason of a shutdown: repairs are cut at once
 
 
 class WsSession(RegistrationTarget, Protocol):
@@ -68,7 +71,7 @@ def kis_session_factory(settings: Settings, clock: Clock, metrics: Metrics) -> S
 
 
 class _Stream:
-    """One app key's session, its streamer and their tasks."""
+    """One app key's session, its streamer, its gap repairer and their tasks."""
 
     def __init__(self, session: WsSession, streamer: ScalpStreamer) -> None:
         self.session = session
@@ -77,6 +80,12 @@ class _Stream:
             asyncio.create_task(session.run(), name=f"ws-{streamer.name}"),
             asyncio.create_task(streamer.run(), name=f"stream-{streamer.name}"),
         ]
+        repair = streamer.repair
+        self.repair_task = (
+            None
+            if repair is None
+            else asyncio.create_task(repair.run(), name=f"repair-{streamer.name}")
+        )
 
 
 class ScalpCollector:
@@ -93,7 +102,12 @@ class ScalpCollector:
         factory: SessionFactory,
         *,
         source_label: str,
+        gap_repair: bool = False,
+        repair_grace_seconds: float = REPAIR_GRACE_SECONDS,
     ) -> None:
+        self.gap_repair = gap_repair
+        self.repair_grace_seconds = repair_grace_seconds
+        self.repair_totals: dict[str, int] = {}  # outcomes of finished sessions' repairers
         self.clock = clock
         self.metrics = metrics
         self.outlet = outlet
@@ -136,10 +150,29 @@ class ScalpCollector:
                 self.pipeline,
                 source_label=self.label,
                 registered=self._registered_of(session),
+                repair=self._repairer(account),
             )
             self._streams[name] = _Stream(session, streamer)
         log.info("track B streaming on %d session(s)", len(self._streams))
         await self._rebalance()
+
+    def _repairer(self, account: Any) -> GapRepairer | None:
+        rest = getattr(account, "rest", None)
+        if not self.gap_repair or rest is None:
+            return None
+        return GapRepairer(
+            rest, self.clock, self.outlet, self.metrics, source_label=self.label,
+            last_acc_volume=self.pipeline.ticks.last_acc_volume,
+        )  # fmt: skip
+
+    def repair_status(self) -> dict[str, int]:
+        """Repair outcomes, trades recovered and calls: finished sessions' plus running ones'."""
+        totals = dict(self.repair_totals)
+        for stream in self._streams.values():
+            if stream.streamer.repair is not None:
+                for key, value in stream.streamer.repair.status().items():
+                    totals[key] = totals.get(key, 0) + value
+        return totals
 
     @staticmethod
     def _registered_of(session: WsSession) -> Callable[[], list[str]]:
@@ -185,8 +218,11 @@ class ScalpCollector:
             self.metrics.slots_used.labels(name).set(len(self.slots.symbols(name)))
         await self.outlet.archive(events)
 
-    async def stop(self, reason: str) -> None:
-        """Close every session; archive what was received and any open disconnect window."""
+    async def stop(self, reason: str, *, repair_grace_seconds: float | None = None) -> None:
+        """Close every session; archive what was received and any open disconnect window.
+
+        Queued gap repairs get ``repair_grace_seconds`` (default: the collector's) to finish.
+        """
         for pending in list(self._slot_tasks):
             pending.cancel()
             await _settle(pending, "slot changes")
@@ -212,6 +248,9 @@ class ScalpCollector:
         for stream in streams.values():
             dropped = stream.streamer.abandon()  # only what a stuck streamer left queued
             await self.outlet.archive([*dropped, *stream.streamer.close_window(end_ns)])
+        grace = self.repair_grace_seconds if repair_grace_seconds is None else repair_grace_seconds
+        for stream in streams.values():
+            await self._finish_repairs(stream, grace, reason)
         held = [
             (SlotChange("evict", s, self.slots.session_of(s) or "", reason), None)
             for s in self.slots.symbols()
@@ -219,6 +258,23 @@ class ScalpCollector:
         self.slots.reset()
         await self._record_slot_changes(held)
         log.info("track B stopped: %s", reason)
+
+    async def _finish_repairs(self, stream: _Stream, grace: float, reason: str) -> None:
+        """Let the repairer end its queue within the grace, then cut what is left."""
+        repair, task = stream.streamer.repair, stream.repair_task
+        if repair is None or task is None:
+            return
+        try:
+            await repair.finish(
+                grace, "service stopping" if reason == STOPPING else "session ended"
+            )
+        except ObserverError as exc:
+            log.error("gap repair of %s could not finish: %s", stream.streamer.name, exc)
+        task.cancel()
+        await _settle(task, f"gap repair {stream.streamer.name}")
+        for key, value in repair.status().items():
+            if key != "queued":
+                self.repair_totals[key] = self.repair_totals.get(key, 0) + value
 
 
 async def _settle(task: asyncio.Task[None], what: str, grace: float | None = None) -> None:

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 from observer.clock import NS_PER_S, Clock
 from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
+from observer.market.repair import GapRepairer
 from observer.pipeline.process import Pipeline
 from observer.pipeline.record import Record, system_record
 
@@ -82,6 +83,7 @@ class ScalpStreamer:
         *,
         source_label: str,
         registered: Callable[[], Iterable[str]],
+        repair: GapRepairer | None = None,
     ) -> None:
         self.name = name
         self.queue = queue
@@ -93,6 +95,7 @@ class ScalpStreamer:
         self.stats = StreamerStats()
         self.closing = False  # set before a deliberate stop: its disconnect is not a gap
         self.fatal: str | None = None
+        self.repair = repair  # tags gaps and queues their repair (OBSERVER_GAP_REPAIR)
         self._ever_connected = False
         self._refused_since: int | None = None
 
@@ -194,17 +197,30 @@ class ScalpStreamer:
             self.stats.records += len(scalp)
             result = self.pipeline.process_ticks(scalp)
             out = result.records_to_archive
+            due = self._note_gaps(system, result.gaps, out)
             if result.gaps or system:
                 out.extend(result.gaps)
                 out.extend(system)
+            out.extend(due)
             if result.quarantined:
                 await self.outlet.quarantine(result.quarantined)
             await self.outlet.archive(out, gaps=len(result.gaps) + _gaps_in(system))
         elif system:
-            await self.outlet.archive(system)
+            await self.outlet.archive([*system, *self._note_gaps(system, [], [])])
         if rejects:
             self.stats.rejects += len(rejects)
             await self.outlet.reject_many([(r.reason, r.raw, r.tr_id) for r in rejects])
+
+    def _note_gaps(
+        self, system: list[Record], gaps: list[Record], trades: list[Record]
+    ) -> list[Record]:
+        """Hand the batch's gaps (events first: they came first) to the repairer, if any."""
+        if self.repair is None:
+            return []
+        windows = [r for r in system if r.data.get("event") == "gap"]
+        if not windows and not gaps and not self.repair.waiting:
+            return []
+        return self.repair.note([*windows, *gaps], {r.symbol for r in trades})
 
     def _event(self, event: Any) -> list[Record]:
         kind = str(getattr(event, "kind", "unknown"))

@@ -16,13 +16,14 @@ import asyncio
 import contextlib
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from observer.clock import NS_PER_S, Clock, kst_iso
 from observer.exceptions import ObserverError
+from observer.kis.quotes import NO_BID_ASK
 from observer.market.outlet import RecordOutlet
 from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, QuoteSource, gather_quotes
 from observer.metrics import Metrics
@@ -32,6 +33,7 @@ from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 MULTI_QUOTE_TR_ID = SWEEP_TR_ID
+SINGLE_QUOTE_TR_ID = "FHKST01010100"  # the one-symbol fallback, which says so in its flags
 REFUSED_REASON = "archive_refused"
 
 
@@ -88,6 +90,7 @@ class SwingSweeper:
         self.concurrency = concurrency
         self.last: SweepResult | None = None
         self.sweeps = 0
+        self.names: Mapping[str, str] = {}  # code -> name from the master file (the universe)
         self._skipped = False
         self._refused: list[tuple[int, int]] = []  # sweeps the archive refused (start, end ns)
 
@@ -108,10 +111,14 @@ class SwingSweeper:
         quotes: dict[str, dict[str, Any]] = {}
         for recv_ns, quote in harvest.quotes:
             data = {**quote.data, "sweep_id": sweep_id}
+            if data.get("name") is None and quote.symbol in self.names:
+                data["name"] = self.names[quote.symbol]  # inquire-price has no name
             quotes[quote.symbol] = data
-            records.append(
-                Record("swing", label, MULTI_QUOTE_TR_ID, quote.symbol, data, recv_ns, quote.raw)
-            )
+            flags = list(getattr(quote, "flags", ()))
+            tr_id = SINGLE_QUOTE_TR_ID if NO_BID_ASK in flags else MULTI_QUOTE_TR_ID
+            record = Record("swing", label, tr_id, quote.symbol, data, recv_ns, quote.raw)
+            record.flags.extend(flags)
+            records.append(record)
         result = SweepResult(
             sweep_id=sweep_id,
             started=kst_iso(sweep_id),

@@ -43,6 +43,7 @@ class UniverseOutcome:
     universe: Universe
     events: list[Record] = field(default_factory=list)
     built: bool = False
+    failure: dict[str, Any] | None = None  # why today's build failed (a fallback stands in)
 
 
 def _type_allowed(issue: MasterEntry, settings: Settings) -> bool:
@@ -66,6 +67,26 @@ def _quote_price(data: dict[str, Any]) -> int:
         if value > 0:
             return value
     return 0
+
+
+STEP_WHAT = {
+    "master": "the master files list no issue",
+    "tradable": "every issue is halted, in liquidation or administrative",
+    "types": "every tradable issue is an ETF, ETN, SPAC or preferred share left out by settings",
+    "price": "every remaining issue is priced below OBSERVER_MIN_PRICE",
+}
+
+
+def _emptied(steps: dict[str, int], min_price: int) -> UniverseError:
+    """The error for a build that left no symbol, naming the step that emptied it."""
+    step = next(name for name, count in steps.items() if count == 0)
+    trail = " -> ".join(f"{name} {count}" for name, count in steps.items())
+    what = STEP_WHAT[step].replace("OBSERVER_MIN_PRICE", f"OBSERVER_MIN_PRICE ({min_price})")
+    return UniverseError(
+        f"no symbol left: step '{step}' emptied the universe ({what}); counts: {trail}",
+        step=step,
+        counts=steps,
+    )
 
 
 def filter_settings(settings: Settings) -> dict[str, Any]:
@@ -123,13 +144,16 @@ class UniverseBuilder:
             if price >= s.min_price:
                 fund = issue.is_etf or issue.is_etn
                 symbols.append(UniverseSymbol(issue.code, issue.market, issue.name, price, fund))
-        if not symbols:
-            raise UniverseError(f"no symbol left after filtering {len(unique)} issues")
-        counts = {
+        steps = {
             "master": len(unique),
             "tradable": len(tradable),
             "types": len(typed),
             "price": len(symbols),
+        }
+        if not symbols:
+            raise _emptied(steps, s.min_price)
+        counts = {
+            **steps,
             "priced_from_master": from_master,
             "quote_calls": harvest.calls,
             "quote_errors": harvest.errors,
@@ -169,8 +193,12 @@ class UniverseBuilder:
             universe = await self.build(day)
             snapshots.write_snapshot(directory, universe)
         except (UniverseError, SnapshotError) as exc:
+            step = exc.step if isinstance(exc, UniverseError) else None
+            counts = exc.counts if isinstance(exc, UniverseError) else {}
             if previous is None:
-                raise UniverseError(f"universe build failed and no snapshot to use: {exc}") from exc
+                raise UniverseError(
+                    f"universe build failed and no snapshot to use: {exc}", step=step, counts=counts
+                ) from exc
             log.error("universe build failed, using the snapshot of %s: %s", previous.day, exc)
             previous.fallback = True
             previous.fallback_from = previous.day.isoformat()
@@ -182,8 +210,11 @@ class UniverseBuilder:
                 reason=str(exc),
                 snapshot_date=previous.day.isoformat(),
                 size=len(previous.symbols),
+                failed_step=step,
+                counts=counts,
             )
-            return UniverseOutcome(previous, [event])
+            failure = {"reason": str(exc), "failed_step": step, "counts": counts}
+            return UniverseOutcome(previous, [event], failure=failure)
         removed = snapshots.remove_expired(directory, day, self.settings.retention_snapshot_days)
         if removed:
             log.info("removed %d expired universe snapshots", len(removed))

@@ -56,6 +56,11 @@ class TickGapDetector:
         """Every symbol seen so far (for disconnect gaps)."""
         return {symbol for _, symbol in self._last}
 
+    def last_acc_volume(self, tr_id: str, symbol: str) -> tuple[str, int] | None:
+        """(business date, cumulative volume) of the newest accepted trade, if any."""
+        last = self._last.get((tr_id, symbol))
+        return None if last is None else (last.business_date, last.acc_volume)
+
     def forget(self) -> None:
         """Drop all baselines (a new day, or a replay starting over)."""
         self._last.clear()
@@ -89,6 +94,9 @@ class TickGapDetector:
             gap = self._gap(
                 symbol, tr_id, last, trade_ns, recv_ns, VOLUME_JUMP, jump - trade_volume
             )
+            # the missed trades' cumulative volumes: above the first, up to the second
+            gap.data["acc_volume_from"] = last.acc_volume
+            gap.data["acc_volume_to"] = acc_volume - trade_volume
             if count is not None and last.count is not None:
                 gap.data["missed_trades"] = max(0, count - last.count - 1)
             last.acc_volume, last.count, last.trade_ns = acc_volume, count, trade_ns

@@ -16,6 +16,7 @@ from observer.sim.exceptions import UnknownSymbolError
 from observer.sim.issues import SimIssue, build_universe
 from observer.sim.schedule import TradingCalendar
 from observer.sim.symbol_day import SymbolDay, TradeTick
+from observer.sim.tape import DEFAULT_REACH, TradeTape
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class SimMarket:
         self._by_code = {issue.code: issue for issue in self.issues}
         self._days: dict[str, SymbolDay] = {}
         self._watched: set[str] = set()
+        self.tape_reach = DEFAULT_REACH  # trades of each issue-day the time-and-sales API serves
 
     @classmethod
     def from_settings(cls, settings: Settings, clock: Clock) -> SimMarket:
@@ -77,7 +79,10 @@ class SimMarket:
         day = self.business_day()
         current = self._days.get(code)
         if current is None or current.day != day:
+            taped = current is not None and current.tape is not None
             current = SymbolDay(issue, day, self.seed, self.calendar.segments(day), self.activity)
+            if taped or code in self._watched:
+                current.tape = TradeTape(self.tape_reach)
             self._days[code] = current
             if code in self._watched:
                 current.advance(self.clock.now_ns())
@@ -85,8 +90,31 @@ class SimMarket:
         current.advance(self.clock.now_ns())
         return current
 
+    def tape(self, code: str) -> SymbolDay:
+        """The issue's state with its trade tape (from the open), advanced to now.
+
+        An issue-day that was advanced without a tape is replayed from the open with one: the
+        trades depend only on seed, issue and date, so the replay is the same day.
+        """
+        current = self.state(code)
+        if current.tape is not None:
+            return current
+        replay = SymbolDay(
+            current.issue, current.day, self.seed, self.calendar.segments(current.day),
+            self.activity,
+        )  # fmt: skip
+        replay.tape = TradeTape(self.tape_reach)
+        replay.advance(current.advanced_ns)
+        replay.watched, replay.pending, replay.dropped = (
+            current.watched, current.pending, current.dropped
+        )  # fmt: skip
+        self._days[code] = replay
+        replay.advance(self.clock.now_ns())
+        return replay
+
     def watch(self, code: str) -> None:
-        """Start keeping each trade of ``code`` from now on (for streaming)."""
+        """Start keeping each trade of ``code`` from now on (for streaming), on the tape too."""
+        self.tape(code)
         state = self.state(code)
         state.watched = True
         self._watched.add(code)

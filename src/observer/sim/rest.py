@@ -16,6 +16,7 @@ from observer.kis.master import MasterIssue, build_master_zip
 from observer.sim.auth import Refusal, SimAuth, envelope_error
 from observer.sim.issues import SimIssue
 from observer.sim.market import SimMarket
+from observer.sim.time_sales import TimeSalesDesk
 from observer.sim.wire import daily_item, multi_price_item, price_output
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,9 @@ TR_IDS = {
     f"{QUOTATIONS}/intstock-multprice": "FHKST11300006",
     f"{QUOTATIONS}/inquire-daily-price": "FHKST01010400",
     f"{QUOTATIONS}/chk-holiday": "CTCA0903R",
+    f"{QUOTATIONS}/inquire-time-itemconclusion": "FHPST01060000",
 }
+NOT_SERVED = "OPSQ0002"  # the answer for a path the simulator does not serve, as an envelope
 MULTI_MAX = 30
 DAILY_ROWS = 30
 HOLIDAY_ROWS = 15
@@ -36,10 +39,13 @@ NO_DATA = {"rt_cd": "7", "msg_cd": "KIOK0560", "msg1": "조회할 자료가 없�
 MASTER_MARKETS = {"kospi_code.mst.zip": "KOSPI", "kosdaq_code.mst.zip": "KOSDAQ"}
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+Answer = dict[str, Any] | tuple[dict[str, Any], str]  # a body, or (body, tr_cont header)
 
 
-def json_response(body: dict[str, Any], status: int = 200, tr_id: str = "") -> web.Response:
-    headers = {"tr_id": tr_id, "tr_cont": "D"} if tr_id else {}
+def json_response(
+    body: dict[str, Any], status: int = 200, tr_id: str = "", tr_cont: str = "D"
+) -> web.Response:
+    headers = {"tr_id": tr_id, "tr_cont": tr_cont} if tr_id else {}
     return web.Response(
         body=orjson.dumps(body),
         status=status,
@@ -62,6 +68,7 @@ class SimRest:
         self.slow_ms = slow_ms
         self.requests: Counter[str] = Counter()
         self._masters: dict[tuple[str, date], bytes] = {}
+        self.time_sales = TimeSalesDesk(market)
 
     def routes(self) -> list[web.RouteDef]:
         return [
@@ -72,8 +79,17 @@ class SimRest:
             web.get(f"{QUOTATIONS}/intstock-multprice", self._api(self.multi_price)),
             web.get(f"{QUOTATIONS}/inquire-daily-price", self._api(self.daily_price)),
             web.get(f"{QUOTATIONS}/chk-holiday", self._api(self.check_holiday)),
+            web.get(
+                f"{QUOTATIONS}/inquire-time-itemconclusion", self._api(self.time_itemconclusion)
+            ),
             web.get("/master/{name}", self.master),
+            web.route("*", "/uapi/{tail:.*}", self.not_served),
         ]
+
+    async def not_served(self, request: web.Request) -> web.Response:
+        """A TR the simulator does not serve: a KIS error envelope, not a bare 404."""
+        self.requests["not_served"] += 1
+        return refusal_response(envelope_error(NOT_SERVED, 404), request.headers.get("tr_id", ""))
 
     async def _body(self, request: web.Request) -> dict[str, Any]:
         try:
@@ -116,7 +132,7 @@ class SimRest:
         return json_response(answer)
 
     # -- quotations -----------------------------------------------------------------------
-    def _api(self, handler: Callable[[web.Request], dict[str, Any]]) -> Handler:
+    def _api(self, handler: Callable[[web.Request], Answer]) -> Handler:
         async def call(request: web.Request) -> web.StreamResponse:
             tr_id = TR_IDS[request.path]
             self.requests[tr_id] += 1
@@ -126,7 +142,10 @@ class SimRest:
             refusal = self.auth.check_call(request.headers)
             if refusal is not None:
                 return refusal_response(refusal, tr_id)
-            return json_response(handler(request), tr_id=tr_id)
+            answer = handler(request)
+            if isinstance(answer, tuple):
+                return json_response(answer[0], tr_id=tr_id, tr_cont=answer[1])
+            return json_response(answer, tr_id=tr_id)
 
         return call
 
@@ -135,6 +154,15 @@ class SimRest:
         if not self.market.has(code):
             return {**NO_DATA, "output": {}}
         return {**OK, "output": price_output(self.market.state(code))}
+
+    def time_itemconclusion(self, request: web.Request) -> Answer:
+        code = request.query.get("FID_INPUT_ISCD", "")
+        if not self.market.has(code):
+            return {**NO_DATA, "output1": {}, "output2": []}
+        hour = request.query.get("FID_INPUT_HOUR_1", "")
+        cont = request.headers.get("tr_cont", "")
+        body, tr_cont = self.time_sales.answer(code, hour, request.headers.get("appkey", ""), cont)
+        return {**OK, **body}, tr_cont
 
     def multi_price(self, request: web.Request) -> dict[str, Any]:
         items = []

@@ -26,6 +26,7 @@ from observer.sim.issues import (
     stable_seed,
 )
 from observer.sim.schedule import FIXED_PRICE_RATE, PERIODIC_SECONDS, Segment, intraday_profile
+from observer.sim.tape import TradeTape
 from observer.sim.ticks import PriceGrid, price_limits
 
 BLOCK_TARGET_TRADES = 1500
@@ -109,6 +110,8 @@ class SymbolDay:
         self.watched = False
         self.pending: list[TradeTick] = []
         self.dropped = 0
+        self.tape: TradeTape | None = None  # kept when asked for (time-and-sales)
+        self.advanced_ns = 0  # the latest instant advance() was called with
 
     # -- public ---------------------------------------------------------------------------
     @property
@@ -126,6 +129,7 @@ class SymbolDay:
 
     def advance(self, now_ns: int) -> None:
         """Apply every trade due by ``now_ns`` (buffering them in ``pending`` when watched)."""
+        self.advanced_ns = max(self.advanced_ns, now_ns)
         while True:
             self._apply_until(now_ns)
             if self._pos < len(self._times) or self._next_block >= len(self._blocks):
@@ -217,6 +221,8 @@ class SymbolDay:
         stop = int(np.searchsorted(self._times, now_ns, side="right"))
         if stop <= self._pos:
             return
+        if self.tape is not None:
+            self._record(self.tape, self._pos, stop)
         if self.watched:
             self._apply_detail(self._pos, stop)
         else:
@@ -226,6 +232,23 @@ class SymbolDay:
         self.session_code = self._code
         if stop == len(self._times):  # the block is spent: keep no arrays for idle issues
             self._release_block()
+
+    def _record(self, tape: TradeTape, begin: int, stop: int) -> None:
+        """Put trades ``begin..stop`` of the block on the tape (before they are applied)."""
+        vols = self._vols[begin:stop]
+        buys = self._buys[begin:stop]
+        levels = self._levels[begin:stop]
+        bought = np.where(buys, vols, 0)
+        tape.append(
+            self._times[begin:stop],
+            self._prices[begin:stop],
+            vols,
+            self.acml_vol + np.cumsum(vols),
+            self.grid.prices(np.minimum(levels + 1, self.grid.size - 1)),
+            self.grid.prices(levels),
+            self.buy_vol + np.cumsum(bought),
+            self.sell_vol + np.cumsum(vols - bought),
+        )
 
     def _release_block(self) -> None:
         empty = np.zeros(0, dtype=np.int64)

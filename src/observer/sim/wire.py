@@ -10,6 +10,7 @@ from typing import Any
 
 from observer.clock import NS_PER_S
 from observer.sim.symbol_day import SymbolDay, TradeTick
+from observer.sim.tape import TapeRow
 
 EXTRA_FIELD_VALUE = "J"  # the 47th H0STCNT0 field (MARKET_CLS_CODE) of newer feeds
 
@@ -131,15 +132,46 @@ def _common_quote(state: SymbolDay) -> dict[str, Any]:
     }
 
 
+# FHKST01010100 ``output``: the complete field set as published (KIS_PROTOCOL.md, "Quotes").
+PRICE_FIELDS = (
+    "iscd_stat_cls_code marg_rate rprs_mrkt_kor_name new_hgpr_lwpr_cls_code bstp_kor_isnm "
+    "temp_stop_yn oprc_rang_cont_yn clpr_rang_cont_yn crdt_able_yn grmn_rate_cls_code elw_pblc_yn "
+    "stck_prpr prdy_vrss prdy_vrss_sign prdy_ctrt acml_tr_pbmn acml_vol prdy_vrss_vol_rate "
+    "stck_oprc stck_hgpr stck_lwpr stck_mxpr stck_llam stck_sdpr wghn_avrg_stck_prc hts_frgn_ehrt "
+    "frgn_ntby_qty pgtr_ntby_qty pvt_scnd_dmrs_prc pvt_frst_dmrs_prc pvt_pont_val "
+    "pvt_frst_dmsp_prc pvt_scnd_dmsp_prc dmrs_val dmsp_val cpfn rstc_wdth_prc stck_fcam stck_sspr "
+    "aspr_unit hts_deal_qty_unit_val lstn_stcn hts_avls per pbr stac_month vol_tnrt eps bps "
+    "d250_hgpr d250_hgpr_date d250_hgpr_vrss_prpr_rate d250_lwpr d250_lwpr_date "
+    "d250_lwpr_vrss_prpr_rate stck_dryy_hgpr dryy_hgpr_vrss_prpr_rate dryy_hgpr_date "
+    "stck_dryy_lwpr dryy_lwpr_vrss_prpr_rate dryy_lwpr_date w52_hgpr w52_hgpr_vrss_prpr_ctrt "
+    "w52_hgpr_date w52_lwpr w52_lwpr_vrss_prpr_ctrt w52_lwpr_date whol_loan_rmnd_rate ssts_yn "
+    "stck_shrn_iscd fcam_cnnm cpfn_cnnm apprch_rate frgn_hldn_qty vi_cls_code ovtm_vi_cls_code "
+    "last_ssts_cntg_qty invt_caful_yn mrkt_warn_cls_code short_over_yn sltr_yn mang_issu_cls_code"
+).split()
+
+
+def _blank(name: str, day: str) -> str:
+    """A neutral value for a published field the synthetic market does not model."""
+    if name.endswith("_yn"):
+        return "N"
+    if name.endswith("_date"):
+        return day  # a real date (the synthetic highs and lows are today's)
+    return "0"
+
+
 def price_output(state: SymbolDay) -> dict[str, str]:
-    """The ``output`` of inquire-price (FHKST01010100) for the issue's current state."""
+    """The ``output`` of inquire-price (FHKST01010100): every published field, no other."""
     issue = state.issue
     common = _common_quote(state)
     vwap = f"{state.acml_value / state.acml_vol:.2f}" if state.acml_vol else str(state.base)
-    return {
+    year_high = max(state.high, state.base * 6 // 5)
+    year_low = min(state.low or state.base, state.base * 4 // 5)
+    known = {
         "iscd_stat_cls_code": "58" if issue.halted else "55",
         "rprs_mrkt_kor_name": issue.market,
+        "bstp_kor_isnm": "",
         "temp_stop_yn": "Y" if issue.halted else "N",
+        "crdt_able_yn": "Y",
         "stck_prpr": str(state.price),
         "prdy_vrss": str(common["change"]),
         "prdy_vrss_sign": common["sign"],
@@ -154,13 +186,26 @@ def price_output(state: SymbolDay) -> dict[str, str]:
         "stck_llam": str(state.lower),
         "stck_sdpr": str(state.base),
         "wghn_avrg_stck_prc": vwap,
+        "stck_fcam": "100",
         "aspr_unit": str(state.tick),
+        "hts_deal_qty_unit_val": "1",
         "lstn_stcn": str(issue.listed_shares),
+        "hts_avls": str(state.price * issue.listed_shares // 100_000_000),
+        "stac_month": "12",
         "vol_tnrt": _rate(state.acml_vol, issue.listed_shares),
+        "d250_hgpr": str(year_high),
+        "d250_lwpr": str(year_low),
+        "stck_dryy_hgpr": str(year_high),
+        "stck_dryy_lwpr": str(year_low),
+        "w52_hgpr": str(year_high),
+        "w52_lwpr": str(year_low),
         "stck_shrn_iscd": issue.code,
         "vi_cls_code": "N",
+        "ovtm_vi_cls_code": "N",
         "mrkt_warn_cls_code": issue.warning_code,
+        "mang_issu_cls_code": "Y" if issue.administrative else "N",
     }
+    return {name: known.get(name, _blank(name, state.day_text)) for name in PRICE_FIELDS}
 
 
 def multi_price_item(state: SymbolDay) -> dict[str, str]:
@@ -191,7 +236,43 @@ def multi_price_item(state: SymbolDay) -> dict[str, str]:
         "total_bidp_rsqn": str(_book_size(state.acml_vol, 4) * 40),
         "acml_tr_pbmn": str(state.acml_value),
         "inter2_prdy_clpr": str(state.base),
+        "oprc_vrss_hgpr_rate": _rate(state.high - state.open, state.open),
+        "intr_antc_cntg_vrss": "0",
+        "intr_antc_cntg_vrss_sign": "3",
+        "intr_antc_cntg_prdy_ctrt": "0.00",
+        "intr_antc_vol": "0",
         "inter2_sdpr": str(state.base),
+    }
+
+
+def time_sales_summary(state: SymbolDay) -> dict[str, str]:
+    """``output1`` of inquire-time-itemconclusion (FHPST01060000): the price summary."""
+    common = _common_quote(state)
+    return {
+        "stck_prpr": str(state.price),
+        "prdy_vrss": str(common["change"]),
+        "prdy_vrss_sign": common["sign"],
+        "prdy_ctrt": common["rate"],
+        "acml_vol": str(state.acml_vol),
+        "prdy_vol": str(state.prev_day_volume),
+        "rprs_mrkt_kor_name": state.issue.market,
+    }
+
+
+def time_sales_row(state: SymbolDay, row: TapeRow) -> dict[str, str]:
+    """One ``output2`` trade of FHPST01060000 (its price is ``stck_pbpr``, not ``stck_prpr``)."""
+    change = row.price - state.base
+    return {
+        "stck_cntg_hour": hhmmss(row.ns),
+        "stck_pbpr": str(row.price),
+        "prdy_vrss": str(change),
+        "prdy_vrss_sign": change_sign(row.price, state.base, state.upper, state.lower),
+        "prdy_ctrt": _rate(change, state.base),
+        "askp": str(row.ask),
+        "bidp": str(row.bid),
+        "tday_rltv": _rate(row.buy_vol, row.sell_vol),
+        "acml_vol": str(row.acml_vol),
+        "cnqn": str(row.volume),
     }
 
 

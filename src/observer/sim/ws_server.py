@@ -3,7 +3,8 @@
 One streamer task polls the market every few milliseconds of real time, takes the new trades
 of every registered issue and sends them as ``0|H0STCNT0|NNN|...`` frames (trades of one
 instant share a frame). Faults on demand: garbage frames, dropping every connection every N
-clock seconds, OPSP codes for every refusal a real session can meet.
+clock seconds, OPSP codes for every refusal a real session can meet; refusals of the session
+(OPSP8996, OPSP0011, OPSP9999) come in KIS's ``"(null)"`` shape, naming no request.
 """
 
 from __future__ import annotations
@@ -47,6 +48,11 @@ MESSAGES = {
     "OPSP8996": "ALREADY IN USE appkey",
     "OPSP9999": "JSON PARSING ERROR : invalid json format",
 }
+# Refusals that concern the session, not one registration: KIS answers them with tr_id "(null)",
+# an empty tr_key and rt_cd "9" (captured from the real service for OPSP8996).
+SESSION_REFUSALS = frozenset({"OPSP8996", "OPSP0011", "OPSP9999"})
+NULL_TR_ID = "(null)"
+SESSION_REFUSAL_RT_CD = "9"
 GARBAGE = ("0|H0STCNT0|002|", "1|H0STCNT0|abc|^^^", "{not json", "0|H0STCNT0|001|^^^^^")
 
 
@@ -169,6 +175,9 @@ class SimWsHub:
         if ok:
             body["output"] = {"iv": secrets.token_hex(8), "key": secrets.token_hex(16)}
         header = {"tr_id": tr_id, "tr_key": tr_key, "encrypt": "N"}
+        if msg_cd in SESSION_REFUSALS:  # as KIS sends them: naming no request
+            header = {"tr_id": NULL_TR_ID, "tr_key": "", "encrypt": "N"}
+            body["rt_cd"] = SESSION_REFUSAL_RT_CD
         self.answers[msg_cd] += 1
         self._send(conn, orjson.dumps({"header": header, "body": body}).decode())
 
