@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import orjson
 
+from observer.config.settings import Settings
 from observer.store import rows as R
 from observer.store import statements as SQL
 from observer.store.connection import Database
@@ -46,6 +47,18 @@ BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
     TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
 )
+
+
+async def connect_writer(settings: Settings, application_name: str) -> Database:
+    """A connection that writes batches (loader, import): every statement and COPY bounded by
+    ``OBSERVER_DB_TIMEOUT_SECONDS``, so a server that stops answering fails as unavailable."""
+    return await Database.connect(
+        settings.db_dsn,
+        label=settings.db_dsn_redacted,
+        connect_seconds=settings.db_timeout_seconds,
+        command_seconds=settings.db_timeout_seconds,
+        server_settings=load_session_settings(application_name),
+    )
 
 
 def load_session_settings(application_name: str) -> dict[str, str]:

@@ -23,8 +23,7 @@ import zstandard
 
 from observer.archive.reader import Position
 from observer.config.settings import Settings
-from observer.store.batch import BatchWriter, RowBatch, load_session_settings
-from observer.store.connection import Database
+from observer.store.batch import BatchWriter, RowBatch, connect_writer
 from observer.store.exceptions import StoreError
 from observer.store.feed import LineFeed, file_chunks
 from observer.store.legacy import LegacyConverter, is_archive_record
@@ -96,11 +95,7 @@ class ArchiveImporter:
         """Import every file under ``paths``; migrates the database first."""
         summary = ImportSummary()
         await migrate(self.settings)
-        db = await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            server_settings=load_session_settings("observer-import"),
-        )
+        db = await connect_writer(self.settings, "observer-import")
         try:
             writer = BatchWriter(db)
             for path in import_files(paths):

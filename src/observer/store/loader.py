@@ -20,17 +20,16 @@ import logging
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from observer.archive.files import newest_seq
+from observer.archive.files import newest_head
 from observer.archive.reader import ArchiveReader, Position
 from observer.backoff import Backoff
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS
-from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch, connect_writer
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
 from observer.store.feed import LineFeed
@@ -145,13 +144,7 @@ class ArchiveLoader:
     async def _connect(self) -> None:
         if self.auto_migrate:
             await migrate(self.settings)
-        db = await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            connect_seconds=self.settings.db_timeout_seconds,
-            command_seconds=self.settings.db_timeout_seconds,
-            server_settings=load_session_settings("observer-loader"),
-        )
+        db = await connect_writer(self.settings, "observer-loader")
         try:
             checkpoints = await read_checkpoints(db)
         except StoreError:
@@ -333,25 +326,21 @@ class ArchiveLoader:
         return key[0] >= 0 and key == self._archive_key(stream)
 
     def _update_lag(self) -> None:
-        oldest_ns: int | None = None
+        """Records and seconds behind the archive head: per stream the newest archived
+        record (read from the tail of its newest file) against the newest loaded one; the
+        seconds are the largest difference of their receive times, 0 when caught up."""
+        behind_ns = 0
         for stream in self.streams:
-            if self._quiet(stream):
-                self.lag_records[stream] = 0
-                self.metrics.loader_lag_records.labels(stream=stream).set(0)
-                continue
-            newest = newest_seq(Path(self.settings.assets_dir), stream)
-            checkpoint = self._checkpoints.get(stream)
-            loaded = (checkpoint.last_seq if checkpoint is not None else None) or 0
-            lag = 0 if newest is None else max(0, newest - loaded)
+            head = None if self._quiet(stream) else newest_head(self.settings.assets_dir, stream)
+            checkpoint = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+            lag = 0 if head is None else max(0, head[0] - (checkpoint.last_seq or 0))
             self.lag_records[stream] = lag
             self.metrics.loader_lag_records.labels(stream=stream).set(lag)
-            if lag:
-                recv = checkpoint.last_recv_ns if checkpoint is not None else None
-                if recv is not None and (oldest_ns is None or recv < oldest_ns):
-                    oldest_ns = recv
-        lag_s = 0.0 if oldest_ns is None else max(0.0, (self.clock.now_ns() - oldest_ns) / NS_PER_S)
-        self.lag_seconds = lag_s
-        self.metrics.loader_lag_seconds.set(lag_s)
+            head_ns, loaded_ns = (head[1] if head else None), checkpoint.last_recv_ns
+            if lag and head_ns is not None and loaded_ns is not None:
+                behind_ns = max(behind_ns, head_ns - loaded_ns)
+        self.lag_seconds = behind_ns / NS_PER_S
+        self.metrics.loader_lag_seconds.set(self.lag_seconds)
 
     async def _watch_lag(self) -> None:
         """Refresh the lag figures every LAG_CHECK_SECONDS whatever the database does (a
