@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import orjson
 import zstandard
@@ -202,36 +202,3 @@ class ArchiveImporter:
             entry = {"reason": f"refused_{refused.table}: {refused.reason}", "row": refused.row}
             out.write(orjson.dumps(entry, default=str) + b"\n")
         out.flush()
-
-
-def describe(summary: ImportSummary) -> list[str]:
-    """The summary as lines for the terminal."""
-    loaded = ", ".join(f"{t} {summary.loaded[t]:,}" for t in PRIMARY_TABLES if summary.loaded[t])
-    out = [
-        f"imported {summary.files} file(s), {summary.lines:,} lines: "
-        f"loaded {summary.loaded_lines:,}"
-        + (f" ({loaded})" if loaded else "")
-        + f", duplicates {summary.duplicates:,}, rejected {sum(summary.rejected.values()):,}"
-    ]
-    for reason, count in sorted(summary.rejected.items()):
-        out.append(f"  rejected {reason}: {count:,}")
-    for tr_id, count in sorted(summary.skipped.items()):
-        out.append(f"  skipped (no table for {tr_id}): {count:,}")
-    for name in summary.unreadable_files:
-        out.append(f"  unreadable file: {name}")
-    if summary.rejects_file is not None:
-        out.append(f"  rejected lines with their reasons: {summary.rejects_file}")
-    if summary.all_rejected:
-        out.append("every line was rejected")
-    return out
-
-
-def run_import(
-    settings: Settings,
-    paths: list[Path],
-    progress: Any = None,
-    rejects_path: Path | None = None,
-) -> ImportSummary:
-    """Run an import to completion (for the CLI)."""
-    importer = ArchiveImporter(settings, progress=progress, rejects_path=rejects_path)
-    return asyncio.run(importer.run(paths))
