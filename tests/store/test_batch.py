@@ -49,6 +49,7 @@ def test_statements_match_column_declarations() -> None:
         ddl = SQL.STAGING_DDL[table]
         for name, kind in spec:
             assert f"    {name} {kind}" in ddl
+        assert {name for name, _ in spec} <= set(_insert_columns(SQL.INSERT[table], table))
     tick_columns = _insert_columns(SQL.INSERT_STAGED_TICKS, "ticks")
     assert tick_columns == [name for name, _ in R.TICK_COLUMNS]
     quote_columns = _insert_columns(SQL.INSERT["quotes"], "quotes")
