@@ -50,13 +50,8 @@ TICK_FIELDS: Final[ColumnSpec] = (
     ),
     *ENRICHMENT,
 )
-# Every ticks row starts with these, typed like the table; the C extension writes the same
-# header (its ``HEADER``, checked against this one before the fast path is used).
-TICK_HEADER: Final[ColumnSpec] = (
-    ("symbol", "text"),
-    ("business_date", "date"),
-    ("trade_ts", "timestamptz"),
-    ("recv_ts", "timestamptz"),
+# What every market record carries besides its symbol, day, times and fields.
+RECORD_META: Final[ColumnSpec] = (
     ("seq", "bigint"),
     ("tr_id", "text"),
     ("source", "text"),
@@ -64,6 +59,15 @@ TICK_HEADER: Final[ColumnSpec] = (
     ("session_id", "text"),
     ("mitigation_level", "smallint"),
     ("flags", "text[]"),
+)
+# Every ticks row starts with these, typed like the table; the C extension writes the same
+# header (its ``HEADER``, checked against this one before the fast path is used).
+TICK_HEADER: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("trade_ts", "timestamptz"),
+    ("recv_ts", "timestamptz"),
+    *RECORD_META,
 )
 # The ``ticks`` row, however it is built (tick_row here, or the extension) and however it is
 # sent (binary COPY into the day partition, or into the typed staging table).
@@ -95,13 +99,7 @@ QUOTE_HEADER: Final[ColumnSpec] = (
     ("business_date", "text"),
     ("sweep_id", "bigint"),
     ("recv_ns", "bigint"),
-    ("seq", "bigint"),
-    ("tr_id", "text"),
-    ("source", "text"),
-    ("schema_version", "smallint"),
-    ("session_id", "text"),
-    ("mitigation_level", "smallint"),
-    ("flags", "text[]"),
+    *RECORD_META,
 )
 SYSTEM_COLUMNS: Final[ColumnSpec] = (
     ("recv_ns", "bigint"),
