@@ -277,12 +277,15 @@ class ArchiveLoader:
         last_recv = last.last_recv_ns if batch.last_recv_ns is None else batch.last_recv_ns
         return Checkpoint(stream, position.file, position.offset, last_seq, last_recv)
 
-    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
-        self._checkpoints[checkpoint.stream] = checkpoint
+    def _count_rows(self, counts: dict[str, int]) -> None:
         for table, count in counts.items():
             if count:
                 self.rows[table] += count
                 self.metrics.loader_rows.labels(table=table).inc(count)
+
+    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
+        self._checkpoints[checkpoint.stream] = checkpoint
+        self._count_rows(counts)
         self.rejected.update(batch.rejected)
         if batch.rejected:
             self.metrics.loader_rejected.inc(sum(batch.rejected.values()))
@@ -293,12 +296,8 @@ class ArchiveLoader:
         assert writer is not None  # noqa: S101 - connected by the caller
         pending = await asyncio.to_thread(self._snapshots.pending)
         for name, batch in pending:
-            counts = await writer.write(batch)
+            self._count_rows(await writer.write(batch))
             self._snapshots.done(name)
-            inserted = counts.get("universe_members", 0)
-            if inserted:
-                self.rows["universe_members"] += inserted
-                self.metrics.loader_rows.labels(table="universe_members").inc(inserted)
 
     def _archive_key(self, stream: str) -> tuple[int, int]:
         """(assets dir mtime, size of the stream's current file): changes when anything
