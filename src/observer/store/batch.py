@@ -140,18 +140,24 @@ class RowBatch:
             self.last_seq = seq
         self.last_recv_ns = rec["recv_ns"]
 
-    def parse_and_add(self, line: bytes) -> None:
-        """Add a line the fast path did not take (or has not seen yet: the batch's first trade
-        starts the fast path): parsed, and added like :meth:`add`."""
+    def parse(self, line: bytes, bad_json: str = "bad_json") -> dict[str, Any] | None:
+        """``line`` as a JSON object; None, counted as rejected, when it is not one."""
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
-            self.reject("bad_json", line)
-            return
+            self.reject(bad_json, line)
+            return None
         if type(rec) is not dict:
             self.reject("not_an_object", line)
-            return
-        self.add_parsed(rec, line)
+            return None
+        return rec
+
+    def parse_and_add(self, line: bytes) -> None:
+        """Add a line the fast path did not take (or has not seen yet: the batch's first trade
+        starts the fast path): parsed, and added like :meth:`add`."""
+        rec = self.parse(line)
+        if rec is not None:
+            self.add_parsed(rec, line)
 
     def take_lines(self, data: bytes, start: int, most: int) -> int:
         """Add the newline-ended lines of ``data`` from offset ``start`` through the fast path

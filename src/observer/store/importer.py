@@ -147,14 +147,9 @@ class ArchiveImporter:
         text = line.rstrip(b"\r\n")
         if not text.strip(b" \t\r\n"):  # JSON whitespace only
             return
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            torn = bool(self._torn) and line == self._torn[-1]
-            batch.reject("truncated_line" if torn else "bad_json", text)
-            return
-        if type(obj) is not dict:
-            batch.reject("not_an_object", text)
+        torn = bool(self._torn) and line == self._torn[-1]
+        obj = batch.parse(text, "truncated_line" if torn else "bad_json")
+        if obj is None:
             return
         if is_archive_record(obj):
             batch.add_parsed(obj, text)
