@@ -153,7 +153,7 @@ class ArchiveLoader:
         self._db = db
         self._writer = BatchWriter(db)
         self._checkpoints = checkpoints
-        self._snapshots.forget()
+        self._snapshots.loaded.clear()  # offer every snapshot again on the new connection
         self._quiet_keys.clear()
         self._set_db_up(True)
         log.info(
@@ -295,9 +295,9 @@ class ArchiveLoader:
         writer = self._writer
         assert writer is not None  # noqa: S101 - connected by the caller
         pending = await asyncio.to_thread(self._snapshots.pending)
-        for name, batch in pending:
+        for name, key, batch in pending:
             self._count_rows(await writer.write(batch))
-            self._snapshots.done(name)
+            self._snapshots.loaded[name] = key
 
     def _archive_key(self, stream: str) -> tuple[int, int]:
         """(assets dir mtime, size of the stream's current file): changes when anything
