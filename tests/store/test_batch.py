@@ -26,7 +26,7 @@ def _batch(records: list[Record], *, lines: bool = False) -> RowBatch:
     for seq, rec in enumerate(records, 1):
         rec.seq = seq
         line = rec.to_line().rstrip(b"\n")
-        if lines and not batch.take_fast(line):
+        if lines and not batch.take_lines(line + b"\n", 0, 1):
             batch.parse_and_add(line)
         elif not lines:
             batch.add(orjson.loads(line))

@@ -171,14 +171,6 @@ class RowBatch:
             self._took(taken, seq, recv_ns)
         return end
 
-    def take_fast(self, line: bytes) -> bool:
-        """Add the line through the fast path if it is a trade the extension takes."""
-        got = self.fast.add_line(line) if self.fast is not None else None
-        if got is None:
-            return False
-        self._took(1, *got)
-        return True
-
     def _took(self, taken: int, seq: int | None, recv_ns: int | None) -> None:
         """Count records the fast path took; the newest one's seq and receive time."""
         self.records += taken
@@ -191,7 +183,7 @@ class RowBatch:
         business day of its fast path."""
         if self.fast is None and self.use_fast:
             self.fast = TickCopy.for_record(rec)
-            if self.take_fast(line):
+            if self.take_lines(line + b"\n", 0, 1):  # the line (never holds a newline) taken
                 return
         self.add(rec, line)
 
