@@ -82,7 +82,6 @@ class ArchiveLoader:
         self.lag_seconds: float | None = None
         self.db_up = False
         self.last_error: str | None = None
-        self.caught_up = asyncio.Event()
         self._lag_checked = 0.0
         self._quiet_keys: dict[str, tuple[tuple[int, int], float]] = {}
         self._stopping = asyncio.Event()
@@ -208,8 +207,6 @@ class ArchiveLoader:
             if refresh:
                 await asyncio.to_thread(self._update_lag)
         self.last_error = None
-        if not busy:
-            self.caught_up.set()
         return busy
 
     async def _drain(self, stream: str) -> bool:
