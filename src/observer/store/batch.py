@@ -230,14 +230,7 @@ class RowBatch:
     @property
     def row_count(self) -> int:
         """Rows waiting for every table together."""
-        copied = self.fast.count if self.fast is not None else 0
-        return copied + sum(len(rows) for rows in self.rows.values())
-
-    def part(self, table: str, rows: list[R.Row]) -> RowBatch:
-        """A batch of only ``rows`` of ``table`` (to isolate a refused row)."""
-        part = RowBatch(use_fast=False)
-        part.rows[table] = rows
-        return part
+        return sum(self.table_rows(table) for table in TABLES)
 
 
 def _count(status: str) -> int:
@@ -388,7 +381,9 @@ class BatchWriter:
     ) -> Counter[str]:
         try:
             async with self.db.transaction():
-                return Counter(await self._write_rows(batch.part(table, rows)))
+                part = RowBatch(use_fast=False)  # only these rows of this table
+                part.rows[table] = rows
+                return Counter(await self._write_rows(part))
         except QueryError as err:
             if not _refused(err):
                 raise
