@@ -112,7 +112,7 @@ async def test_bars_merge_across_batches_in_any_order(db_settings: Settings) -> 
         await writer.write(_batch([records[4], records[0]]))
         await writer.write(_batch(records))  # re-run: nothing changes
         await writer.write(_batch([records[2]]))
-        bar = await db.fetchrow("SELECT * FROM bars_1m")
+        (bar,) = await db.fetch("SELECT * FROM bars_1m")
         assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (70100, 70500, 69900, 70300)
         assert bar["volume"] == 25
         assert bar["trade_count"] == 5
@@ -137,7 +137,7 @@ async def test_rejects_are_counted_and_bad_types_do_not_drop_the_batch(
         )
         assert counts["ticks"] == 3
         assert batch.rejected == {"missing_acc_volume": 1, "refused_ticks": 1, "bad_json": 1}
-        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        (cp,) = await db.fetch("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
         assert (cp["offset"], cp["last_seq"], cp["lines"], cp["rejected"]) == (123, 5, 6, 3)
     finally:
         await db.close()
@@ -195,7 +195,7 @@ async def test_a_row_the_server_refuses_is_isolated_and_the_rest_loads(
         assert [r["target"] for r in rejects] == ["ticks", "system_events", "gaps"]
         assert all(r["stream"] == "scalp" and r["sqlstate"] for r in rejects)
         assert "\\u0000" in rejects[0]["row_json"] and "0x00" in rejects[0]["reason"]
-        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        (cp,) = await db.fetch("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
         assert (cp["offset"], cp["rejected"]) == (99, 3)
         assert await db.fetchval("SELECT count(*) FROM ticks") == 99
         assert await db.fetchval("SELECT sum(trade_count) FROM bars_1m") == 99

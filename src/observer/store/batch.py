@@ -318,7 +318,7 @@ class BatchWriter:
         inserted: dict[str, int] = {}
         if batch.table_rows("ticks"):
             inserted["ticks"] = await self._write_ticks(batch, after_copy)
-            inserted["bars_1m"] = int((await self.db.fetchrow(SQL.MERGE_BARS))["bars"])
+            inserted["bars_1m"] = int(await self.db.fetchval(SQL.MERGE_BARS))
             await self.db.execute(SQL.CLEAR_BAR_INPUTS)
         elif after_copy is not None:
             after_copy()

@@ -136,11 +136,6 @@ class Database:
         async with translated(self.label):
             return list(await self._conn.fetch(sql, *args))
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        """The first row of a query, or None."""
-        async with translated(self.label):
-            return await self._conn.fetchrow(sql, *args)
-
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """The first column of the first row, or None."""
         async with translated(self.label):
