@@ -32,8 +32,9 @@ def _proc_cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
-async def _watch_backend(url: str, out: dict[str, float]) -> None:
-    """Track the CPU time of the loader's backends while they live (local servers only)."""
+async def _watch_backend(url: str, database: str, out: dict[str, float]) -> None:
+    """Track the CPU time of the loader's backends in ``database`` while they live (local
+    servers only; other loaders on a shared server are not counted)."""
     import asyncpg
 
     conn = await asyncpg.connect(url)
@@ -42,6 +43,8 @@ async def _watch_backend(url: str, out: dict[str, float]) -> None:
         while len(pids) < 1:
             rows = await conn.fetch(
                 "SELECT pid FROM pg_stat_activity WHERE application_name LIKE 'observer-loader%'"
+                " AND datname = $1",
+                database,
             )
             pids = [row["pid"] for row in rows]
             await asyncio.sleep(0.01)
@@ -145,7 +148,7 @@ async def _run(records: int, symbols: int) -> None:
                 settings, Clock(), Metrics(), ArchiveReader(settings.assets_dir), auto_migrate=False
             )
             cpu: dict[str, float] = {}
-            watcher = asyncio.create_task(_watch_backend(url, cpu))
+            watcher = asyncio.create_task(_watch_backend(url, name, cpu))
             t0, c0 = time.perf_counter(), time.process_time()
             counts = await loader.run_once()
             elapsed, loader_cpu = time.perf_counter() - t0, time.process_time() - c0

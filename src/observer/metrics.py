@@ -205,7 +205,7 @@ class Metrics:
         )
         self.loader_lag_seconds = Gauge(
             "observer_loader_lag_seconds",
-            "Age of the oldest archived record not yet loaded",
+            "Receive time of the newest archived record minus that of the newest loaded one",
             registry=r,
         )
         self.loader_fast_path = Gauge(

@@ -9,8 +9,10 @@ import zstandard
 from observer.archive.files import (
     files_by_stream,
     last_seq,
+    newest_head,
     newest_plain_file,
     newest_seq,
+    record_head,
     scan,
     seq_of,
     stream_files,
@@ -106,6 +108,7 @@ def test_newest_seq_reads_the_newest_plain_file(assets: Path) -> None:
     (assets / "scalp_20260105_09.jsonl").write_bytes(lines([1, 2]))
     (assets / "scalp_20260105_10.jsonl").write_bytes(lines([3, 4]) + b'{"seq":5')
     assert newest_seq(assets, "scalp") == 4
+    assert newest_head(assets, "scalp") == (4, 1_767_571_200_000_000_000)
     (assets / "scalp_20260105_11.jsonl").write_bytes(b"")
     assert newest_seq(assets, "scalp") is None  # a new hour with nothing in it yet
 
@@ -115,3 +118,9 @@ def test_seq_of_accepts_only_an_integer_seq() -> None:
     assert seq_of(b'{"seq":"12"}') is None
     assert seq_of(b"[1,2]") is None
     assert seq_of(b"{") is None
+
+
+def test_record_head_is_the_seq_and_the_receive_time() -> None:
+    assert record_head(b'{"seq":3,"recv_ns":17}') == (3, 17)
+    assert record_head(b'{"seq":3,"recv_ns":"17"}') == (3, None)
+    assert record_head(b'{"recv_ns":17}') is None

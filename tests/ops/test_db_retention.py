@@ -41,6 +41,12 @@ async def test_old_partitions_are_dropped_and_recent_ones_kept(
         for table in ("ticks", "quotes"):
             for day in (date(2026, 2, 1), date(2026, 2, 18), date(2026, 2, 19), date(2026, 3, 20)):
                 await conn.execute("SELECT observer_ensure_partition($1, $2)", table, day)
+        for at in ("2026-02-17 23:59:59+09", "2026-02-18 00:00:00+09", "2026-03-20 10:00:00+09"):
+            await conn.execute(
+                "INSERT INTO load_rejects (rejected_at, target, reason, row_json)"
+                " VALUES ($1::text::timestamptz, 'ticks', 'refused', '[]')",
+                at,
+            )
     finally:
         await conn.close()
     before = await partitions(pg_dsn)
@@ -52,6 +58,16 @@ async def test_old_partitions_are_dropped_and_recent_ones_kept(
     assert result["partitions_dropped"] == 2 and result["partitions_skipped"] is None
     assert await partitions(pg_dsn) == before - dropped
     assert metrics.retention_removed.labels("db_partition")._value.get() == 2
+    # refused rows set aside before the cutoff (KST) go too
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        kept = await conn.fetch("SELECT rejected_at FROM load_rejects ORDER BY rejected_at")
+    finally:
+        await conn.close()
+    assert [row["rejected_at"] for row in kept] == [
+        datetime(2026, 2, 18, 0, 0, tzinfo=KST),
+        datetime(2026, 3, 20, 10, 0, tzinfo=KST),
+    ]
 
 
 async def test_an_unreachable_database_is_skipped_cleanly(make_settings: Any) -> None:

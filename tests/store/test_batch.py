@@ -26,7 +26,7 @@ def _batch(records: list[Record], *, lines: bool = False) -> RowBatch:
     for seq, rec in enumerate(records, 1):
         rec.seq = seq
         line = rec.to_line().rstrip(b"\n")
-        if lines and not batch.take_fast(line):
+        if lines and not batch.take_lines(line + b"\n", 0, 1):
             batch.parse_and_add(line)
         elif not lines:
             batch.add(orjson.loads(line))
@@ -49,6 +49,7 @@ def test_statements_match_column_declarations() -> None:
         ddl = SQL.STAGING_DDL[table]
         for name, kind in spec:
             assert f"    {name} {kind}" in ddl
+        assert {name for name, _ in spec} <= set(_insert_columns(SQL.INSERT[table], table))
     tick_columns = _insert_columns(SQL.INSERT_STAGED_TICKS, "ticks")
     assert tick_columns == [name for name, _ in R.TICK_COLUMNS]
     quote_columns = _insert_columns(SQL.INSERT["quotes"], "quotes")
@@ -111,7 +112,7 @@ async def test_bars_merge_across_batches_in_any_order(db_settings: Settings) -> 
         await writer.write(_batch([records[4], records[0]]))
         await writer.write(_batch(records))  # re-run: nothing changes
         await writer.write(_batch([records[2]]))
-        bar = await db.fetchrow("SELECT * FROM bars_1m")
+        (bar,) = await db.fetch("SELECT * FROM bars_1m")
         assert (bar["open"], bar["high"], bar["low"], bar["close"]) == (70100, 70500, 69900, 70300)
         assert bar["volume"] == 25
         assert bar["trade_count"] == 5
@@ -136,7 +137,7 @@ async def test_rejects_are_counted_and_bad_types_do_not_drop_the_batch(
         )
         assert counts["ticks"] == 3
         assert batch.rejected == {"missing_acc_volume": 1, "refused_ticks": 1, "bad_json": 1}
-        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        (cp,) = await db.fetch("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
         assert (cp["offset"], cp["last_seq"], cp["lines"], cp["rejected"]) == (123, 5, 6, 3)
     finally:
         await db.close()
@@ -194,7 +195,7 @@ async def test_a_row_the_server_refuses_is_isolated_and_the_rest_loads(
         assert [r["target"] for r in rejects] == ["ticks", "system_events", "gaps"]
         assert all(r["stream"] == "scalp" and r["sqlstate"] for r in rejects)
         assert "\\u0000" in rejects[0]["row_json"] and "0x00" in rejects[0]["reason"]
-        cp = await db.fetchrow("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
+        (cp,) = await db.fetch("SELECT * FROM load_checkpoints WHERE stream = 'scalp'")
         assert (cp["offset"], cp["rejected"]) == (99, 3)
         assert await db.fetchval("SELECT count(*) FROM ticks") == 99
         assert await db.fetchval("SELECT sum(trade_count) FROM bars_1m") == 99

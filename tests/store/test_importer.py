@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,11 @@ import pytest
 import zstandard
 
 from observer.config.settings import Settings
-from observer.store.exceptions import StoreError
+from observer.store.exceptions import DatabaseUnavailableError, StoreError
 from observer.store.importer import ArchiveImporter
+from observer.store.migrations import migrate
+from tests.pg import PgServer, db_overrides
+from tests.store.proxy import CuttableProxy
 from tests.store.samples import OPEN_NS, gap, quote, scalp_series
 from tests.store.test_loader import _cli_env
 
@@ -215,3 +219,34 @@ async def test_an_unwritable_rejects_file_is_a_store_error(
     importer = ArchiveImporter(db_settings, rejects_path=tmp_path / "missing" / "rejects.jsonl")
     with pytest.raises(StoreError, match="cannot write the rejects file"):
         await importer.run([bad])
+
+
+async def test_a_stalled_database_fails_the_import_within_the_statement_timeout(
+    make_settings: Any, pg_server: PgServer, pg_database: str, tmp_path: Path
+) -> None:
+    """The network stops forwarding in the middle of an import: the importer's statements are
+    bounded like the loader's, so the import fails as 'database unavailable' instead of
+    waiting for ever."""
+    proxy = CuttableProxy(pg_server.host, pg_server.port)
+    await proxy.start()
+    overrides = db_overrides(pg_server, pg_database)
+    overrides.update(
+        DB_HOST="127.0.0.1", DB_PORT=proxy.port, OBSERVER_LOADER_BATCH_ROWS=10,
+        OBSERVER_DB_TIMEOUT_SECONDS=1,
+    )  # fmt: skip
+    settings = make_settings(**overrides)
+    await migrate(settings)
+    records = scalp_series(3, 10)
+    for seq, rec in enumerate(records, 1):
+        rec.seq = seq
+    archive = tmp_path / "scalp_20260105_09.jsonl"
+    archive.write_bytes(b"".join(r.to_line() for r in records))
+    importer = ArchiveImporter(settings, progress=lambda _: proxy.stall())
+    try:
+        with pytest.raises(DatabaseUnavailableError):
+            await asyncio.wait_for(importer.run([archive]), 10)
+    finally:
+        proxy.resume()
+        await proxy.stop()
+    (row,) = await _fetch(pg_server.dsn(pg_database), "SELECT count(*) FROM ticks")
+    assert row[0] == 10  # the batch before the stall

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 
 from observer.archive.reader import ArchiveReader
-from observer.clock import Clock
+from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.store.loader import ArchiveLoader
@@ -75,6 +75,7 @@ async def test_run_once_twice_loads_everything_once(db_settings: Settings, pg_ds
     await _exactly_once(pg_dsn, 200)
     status = loader.status()["loader"]
     assert status["lag_records"] == {"scalp": 0, "swing": 0, "system": 0}
+    assert status["lag_seconds"] == 0  # caught up: nothing behind the archive head
     assert status["rows"]["ticks"] == 200
     cp = await _count(pg_dsn, "SELECT last_seq FROM load_checkpoints WHERE stream = 'scalp'")
     assert cp == 200
@@ -183,8 +184,9 @@ async def test_a_network_partition_is_detected_within_seconds(
 ) -> None:
     """The database stops answering without closing anything, while the loader is idle and
     while it has records to write: the statement timeout notices, db_up turns 0, the lag keeps
-    being reported (records, and seconds that keep growing), and once the network is back
-    everything loads exactly once."""
+    being reported against the archive head (records, and the receive-time distance between the
+    newest archived and the newest loaded record) and follows the archive while the database
+    stalls, and once the network is back everything loads exactly once and the lag is 0."""
     proxy = CuttableProxy(pg_server.host, pg_server.port)
     await proxy.start()
     overrides = db_overrides(pg_server, pg_database)
@@ -196,7 +198,7 @@ async def test_a_network_partition_is_detected_within_seconds(
     dsn = pg_server.dsn(pg_database)
     loader = _loader(settings, backoff_initial=0.05, backoff_max=0.2)
     task = asyncio.create_task(loader.run_forever())
-    records = scalp_series(4, 100)
+    records = scalp_series(4, 101)  # 0.25 s apart per symbol, four symbols
     metrics = loader.metrics
     try:
         write_archive(settings.assets_dir, records[:100])
@@ -211,24 +213,30 @@ async def test_a_network_partition_is_detected_within_seconds(
         proxy.resume()
         await asyncio.wait_for(until(lambda: loader.db_up), 10)
         proxy.stall()  # and while it has records to write
-        write_archive(settings.assets_dir, records[100:], {"scalp": 100})
+        write_archive(settings.assets_dir, records[100:400], {"scalp": 100})
         await asyncio.wait_for(until(lambda: loader.metrics.loader_errors._value.get() >= 2), 8)
         await asyncio.wait_for(until(lambda: not loader.db_up), 8)
         assert metrics.db_up._value.get() == 0
         await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 300), 5)
         assert metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
-        first = metrics.loader_lag_seconds._value.get()
-        assert first > 0
-        await asyncio.wait_for(until(lambda: metrics.loader_lag_seconds._value.get() > first), 5)
+        behind = (records[399].recv_ns - records[99].recv_ns) / NS_PER_S
+        assert behind == 18.75
+        await asyncio.wait_for(until(lambda: loader.lag_seconds == behind), 5)
+        assert metrics.loader_lag_seconds._value.get() == behind
+        write_archive(settings.assets_dir, records[400:], {"scalp": 400})  # still stalled
+        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 304), 5)
+        await asyncio.wait_for(until(lambda: loader.lag_seconds == behind + 0.25), 5)
         proxy.resume()
-        await _wait_for(dsn, "SELECT count(*) FROM ticks", 400)
+        await _wait_for(dsn, "SELECT count(*) FROM ticks", 404)
         await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 0), 5)
+        await asyncio.wait_for(until(lambda: loader.lag_seconds == 0), 5)
+        assert metrics.loader_lag_seconds._value.get() == 0
     finally:
         loader.stop()
         await asyncio.wait_for(task, 10)
         await proxy.stop()
     assert loader.db_up
-    await _exactly_once(dsn, 400)
+    await _exactly_once(dsn, 404)
 
 
 async def test_terminated_backend_mid_run_is_retried(db_settings: Settings, pg_dsn: str) -> None:

@@ -203,8 +203,17 @@ def _series(count: int, symbols: tuple[str, ...] = (A, B)) -> list[bytes]:
 
 def _add_line(batch: RowBatch, line: bytes) -> None:
     """One line as the loader adds it: through the fast path if it takes it, else parsed."""
-    if not batch.take_fast(line):
+    if not batch.take_lines(line + b"\n", 0, 1):
         batch.parse_and_add(line)
+
+
+def _add_one(copy: TickCopy, line: bytes) -> tuple[int | None, int | None] | None:
+    """One archive line through the fast path: its (seq, recv_ns) when taken, else None."""
+    if b"\n" in line:  # not one archive line
+        return None
+    _, taken, seq, recv_ns = copy.add_lines(line + b"\n", 0, 1)
+    assert taken in (0, 1)
+    return (seq, recv_ns) if taken else None
 
 
 def _batch(lines: list[bytes], *, use_fast: bool = True) -> RowBatch:
@@ -572,9 +581,9 @@ REFUSED: Final[dict[str, bytes]] = {
 def test_a_refused_line_appends_nothing_and_goes_the_general_way(bad: bytes) -> None:
     good = _line(_rec(A, 10, 70000, _at(0, 1)))
     copy = TickCopy.for_record(orjson.loads(good))
-    assert copy is not None and copy.add_line(good) is not None
+    assert copy is not None and _add_one(copy, good) is not None
     before = (bytes(copy.rows), bytes(copy.bars), copy.count)
-    assert copy.add_line(bad) is None
+    assert _add_one(copy, bad) is None
     assert (bytes(copy.rows), bytes(copy.bars), copy.count) == before
     fast, general = _batch([good, bad]), _batch([good, bad], use_fast=False)
     assert fast.fast is not None and fast.fast.count == 1
@@ -793,9 +802,9 @@ def _mutated_line(draw: st.DrawFn) -> bytes:
 @given(_mutated_line())
 def test_what_the_fast_path_takes_the_general_path_reads_alike(line: bytes) -> None:
     copy = TickCopy(DAY, tickcopy.day_value(DAY) or 0)
-    assert copy.add_line(_line(_rec(B, 1, 70000, _at(0, 0)))) is not None
+    assert _add_one(copy, _line(_rec(B, 1, 70000, _at(0, 0)))) is not None
     before = (bytes(copy.rows), bytes(copy.bars), copy.count)
-    got = copy.add_line(line)
+    got = _add_one(copy, line)
     event("taken" if got is not None else "refused")
     if got is None:
         assert (bytes(copy.rows), bytes(copy.bars), copy.count) == before

@@ -3,8 +3,8 @@
 :func:`scan` is the one directory scan (names parsed by :func:`observer.archive.paths.parse_name`,
 anything else ignored); recovery, the reader and the loader's lag figure all take their files
 from it. :func:`last_seq` reads a file's last readable ``seq`` (a plain file from its tail
-backwards, a ``.zst`` by streaming it); :func:`newest_seq` is its cheap, forgiving form for
-lag figures.
+backwards, a ``.zst`` by streaming it); :func:`newest_head` (and :func:`newest_seq`) is its
+cheap, forgiving form for lag figures: the newest record's ``seq`` and receive time.
 """
 
 from __future__ import annotations
@@ -65,26 +65,35 @@ def newest_plain_file(assets_dir: Path, stream: str) -> Path | None:
     return plain[-1] if plain else None
 
 
-def seq_of(line: bytes) -> int | None:
-    """The ``seq`` of one archive line, or None when it has none or is not JSON."""
+def record_head(line: bytes) -> tuple[int, int | None] | None:
+    """(``seq``, ``recv_ns``) of one archive line; None when it has no integer ``seq`` or is
+    not JSON (``recv_ns`` None when it has none)."""
     try:
         obj = orjson.loads(line)
     except orjson.JSONDecodeError:
         return None
-    seq = obj.get("seq") if isinstance(obj, dict) else None
-    return seq if isinstance(seq, int) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("seq"), int):
+        return None
+    recv_ns = obj.get("recv_ns")
+    return obj["seq"], recv_ns if isinstance(recv_ns, int) else None
 
 
-def _last_seq_in_lines(lines: list[bytes]) -> int | None:
+def seq_of(line: bytes) -> int | None:
+    """The ``seq`` of one archive line, or None when it has none or is not JSON."""
+    head = record_head(line)
+    return None if head is None else head[0]
+
+
+def _last_head_in_lines(lines: list[bytes]) -> tuple[int, int | None] | None:
     for line in reversed(lines):
         if line:
-            seq = seq_of(line)
-            if seq is not None:
-                return seq
+            head = record_head(line)
+            if head is not None:
+                return head
     return None
 
 
-def _last_seq_plain(path: Path) -> int | None:
+def _last_head_plain(path: Path) -> tuple[int, int | None] | None:
     with path.open("rb") as fh:
         end = whole_lines_end(fh.fileno(), fh.seek(0, os.SEEK_END))
         carry = b""
@@ -93,9 +102,9 @@ def _last_seq_plain(path: Path) -> int | None:
             fh.seek(start)
             lines = (fh.read(end - start) + carry).split(b"\n")
             carry = lines.pop(0) if start > 0 else b""
-            seq = _last_seq_in_lines(lines)
-            if seq is not None:
-                return seq
+            head = _last_head_in_lines(lines)
+            if head is not None:
+                return head
             end = start
     return None
 
@@ -107,24 +116,34 @@ def _last_seq_zst(path: Path) -> int | None:
         while chunk := reader.read(ZST_CHUNK):
             lines = (carry + chunk).split(b"\n")
             carry = lines.pop()
-            seq = _last_seq_in_lines(lines)
-            if seq is not None:
-                best = seq
+            head = _last_head_in_lines(lines)
+            if head is not None:
+                best = head[0]
     return best
 
 
 def last_seq(name: ArchiveName, path: Path) -> int | None:
     """The ``seq`` of the last readable complete line of one archive file (None if none)."""
-    return _last_seq_zst(path) if name.compressed else _last_seq_plain(path)
+    if name.compressed:
+        return _last_seq_zst(path)
+    head = _last_head_plain(path)
+    return None if head is None else head[0]
 
 
-def newest_seq(assets_dir: Path, stream: str) -> int | None:
-    """The last ``seq`` in the newest plain file of ``stream``; None if none or unreadable.
+def newest_head(assets_dir: Path, stream: str) -> tuple[int, int | None] | None:
+    """(``seq``, ``recv_ns``) of the last record in the newest plain file of ``stream``; None
+    if none or unreadable.
 
     For lag figures: one directory scan and, normally, one small read from the file's end.
     """
     try:
         path = newest_plain_file(assets_dir, stream)
-        return None if path is None else _last_seq_plain(path)
+        return None if path is None else _last_head_plain(path)
     except OSError:
         return None
+
+
+def newest_seq(assets_dir: Path, stream: str) -> int | None:
+    """The last ``seq`` in the newest plain file of ``stream``; None if none or unreadable."""
+    head = newest_head(assets_dir, stream)
+    return None if head is None else head[0]

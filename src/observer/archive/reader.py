@@ -106,15 +106,23 @@ class ArchiveReader:
         with fh:
             if path.name.endswith(".zst"):
                 with zstandard.ZstdDecompressor().stream_reader(fh) as source:
-                    yield from _split(source, plain, offset, skip=True)
+                    yield from split_chunks(source, plain, offset, skip=True)
             else:
                 fh.seek(offset)
-                yield from _split(fh, plain, offset, skip=False)
+                yield from split_chunks(fh, plain, offset, skip=False)
 
 
-def _split(source: BinaryIO | Any, plain: str, offset: int, *, skip: bool) -> Iterator[Chunk]:
+def split_chunks(
+    source: BinaryIO | Any,
+    plain: str,
+    offset: int,
+    *,
+    skip: bool = False,
+    torn: list[bytes] | None = None,
+) -> Iterator[Chunk]:
     """Split a byte stream into chunks of complete lines; ``skip`` discards ``offset`` bytes
-    first."""
+    first. With ``torn``, a last line without its newline comes as a chunk of its own (a
+    newline added) and is also appended to ``torn``; else it is left for a later read."""
     if skip:
         remaining = offset
         while remaining > 0:
@@ -131,3 +139,6 @@ def _split(source: BinaryIO | Any, plain: str, offset: int, *, skip: bool) -> It
         if cut:
             yield Chunk(plain, pos, data, cut)  # not sliced: one copy fewer
             pos += cut
+    if carry and torn is not None:
+        torn.append(carry)
+        yield Chunk(plain, pos, carry + b"\n", len(carry) + 1)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from observer.cli.context import load_or_exit
 from observer.store.exceptions import StoreError
+
+if TYPE_CHECKING:
+    from observer.store.importer import ImportSummary
 
 EXIT_STORE = 1
 
@@ -143,7 +146,7 @@ def import_command(paths: tuple[str, ...], env_file: str | None, rejects: str | 
     import time
     from pathlib import Path
 
-    from observer.store.importer import describe, import_files, run_import
+    from observer.store.importer import ArchiveImporter, import_files
 
     settings = load_or_exit(env_file).settings
     chosen = [Path(p) for p in paths]
@@ -151,14 +154,39 @@ def import_command(paths: tuple[str, ...], env_file: str | None, rejects: str | 
     try:
         with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
             rejects_path = Path(rejects or time.strftime("import-rejects-%Y%m%dT%H%M%S.jsonl"))
-            summary = run_import(settings, chosen, progress=bar.update, rejects_path=rejects_path)
+            importer = ArchiveImporter(settings, progress=bar.update, rejects_path=rejects_path)
+            summary = asyncio.run(importer.run(chosen))
     except StoreError as err:
         _fail(err)
         return
-    for line in describe(summary):
+    for line in _describe(summary):
         click.echo(line)
     if summary.unreadable_files or summary.all_rejected:
         sys.exit(EXIT_STORE)
+
+
+def _describe(summary: ImportSummary) -> list[str]:
+    """An import summary as lines for the terminal."""
+    from observer.store.importer import PRIMARY_TABLES
+
+    loaded = ", ".join(f"{t} {summary.loaded[t]:,}" for t in PRIMARY_TABLES if summary.loaded[t])
+    out = [
+        f"imported {summary.files} file(s), {summary.lines:,} lines: "
+        f"loaded {summary.loaded_lines:,}"
+        + (f" ({loaded})" if loaded else "")
+        + f", duplicates {summary.duplicates:,}, rejected {sum(summary.rejected.values()):,}"
+    ]
+    for reason, count in sorted(summary.rejected.items()):
+        out.append(f"  rejected {reason}: {count:,}")
+    for tr_id, count in sorted(summary.skipped.items()):
+        out.append(f"  skipped (no table for {tr_id}): {count:,}")
+    for name in summary.unreadable_files:
+        out.append(f"  unreadable file: {name}")
+    if summary.rejects_file is not None:
+        out.append(f"  rejected lines with their reasons: {summary.rejects_file}")
+    if summary.all_rejected:
+        out.append("every line was rejected")
+    return out
 
 
 COMMANDS: list[click.Command] = [db_group, import_command]

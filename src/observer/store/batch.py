@@ -27,6 +27,7 @@ from typing import Any, Final
 
 import orjson
 
+from observer.config.settings import Settings
 from observer.store import rows as R
 from observer.store import statements as SQL
 from observer.store.connection import Database
@@ -46,6 +47,18 @@ BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
     TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
 )
+
+
+async def connect_writer(settings: Settings, application_name: str) -> Database:
+    """A connection that writes batches (loader, import): every statement and COPY bounded by
+    ``OBSERVER_DB_TIMEOUT_SECONDS``, so a server that stops answering fails as unavailable."""
+    return await Database.connect(
+        settings.db_dsn,
+        label=settings.db_dsn_redacted,
+        connect_seconds=settings.db_timeout_seconds,
+        command_seconds=settings.db_timeout_seconds,
+        server_settings=load_session_settings(application_name),
+    )
 
 
 def load_session_settings(application_name: str) -> dict[str, str]:
@@ -127,18 +140,24 @@ class RowBatch:
             self.last_seq = seq
         self.last_recv_ns = rec["recv_ns"]
 
-    def parse_and_add(self, line: bytes) -> None:
-        """Add a line the fast path did not take (or has not seen yet: the batch's first trade
-        starts the fast path): parsed, and added like :meth:`add`."""
+    def parse(self, line: bytes, bad_json: str = "bad_json") -> dict[str, Any] | None:
+        """``line`` as a JSON object; None, counted as rejected, when it is not one."""
         try:
             rec = orjson.loads(line)
         except orjson.JSONDecodeError:
-            self.reject("bad_json", line)
-            return
+            self.reject(bad_json, line)
+            return None
         if type(rec) is not dict:
             self.reject("not_an_object", line)
-            return
-        self.add_parsed(rec, line)
+            return None
+        return rec
+
+    def parse_and_add(self, line: bytes) -> None:
+        """Add a line the fast path did not take (or has not seen yet: the batch's first trade
+        starts the fast path): parsed, and added like :meth:`add`."""
+        rec = self.parse(line)
+        if rec is not None:
+            self.add_parsed(rec, line)
 
     def take_lines(self, data: bytes, start: int, most: int) -> int:
         """Add the newline-ended lines of ``data`` from offset ``start`` through the fast path
@@ -152,14 +171,6 @@ class RowBatch:
             self._took(taken, seq, recv_ns)
         return end
 
-    def take_fast(self, line: bytes) -> bool:
-        """Add the line through the fast path if it is a trade the extension takes."""
-        got = self.fast.add_line(line) if self.fast is not None else None
-        if got is None:
-            return False
-        self._took(1, *got)
-        return True
-
     def _took(self, taken: int, seq: int | None, recv_ns: int | None) -> None:
         """Count records the fast path took; the newest one's seq and receive time."""
         self.records += taken
@@ -172,7 +183,7 @@ class RowBatch:
         business day of its fast path."""
         if self.fast is None and self.use_fast:
             self.fast = TickCopy.for_record(rec)
-            if self.take_fast(line):
+            if self.take_lines(line + b"\n", 0, 1):  # the line (never holds a newline) taken
                 return
         self.add(rec, line)
 
@@ -219,14 +230,7 @@ class RowBatch:
     @property
     def row_count(self) -> int:
         """Rows waiting for every table together."""
-        copied = self.fast.count if self.fast is not None else 0
-        return copied + sum(len(rows) for rows in self.rows.values())
-
-    def part(self, table: str, rows: list[R.Row]) -> RowBatch:
-        """A batch of only ``rows`` of ``table`` (to isolate a refused row)."""
-        part = RowBatch(use_fast=False)
-        part.rows[table] = rows
-        return part
+        return sum(self.table_rows(table) for table in TABLES)
 
 
 def _count(status: str) -> int:
@@ -314,7 +318,7 @@ class BatchWriter:
         inserted: dict[str, int] = {}
         if batch.table_rows("ticks"):
             inserted["ticks"] = await self._write_ticks(batch, after_copy)
-            inserted["bars_1m"] = int((await self.db.fetchrow(SQL.MERGE_BARS))["bars"])
+            inserted["bars_1m"] = int(await self.db.fetchval(SQL.MERGE_BARS))
             await self.db.execute(SQL.CLEAR_BAR_INPUTS)
         elif after_copy is not None:
             after_copy()
@@ -377,7 +381,9 @@ class BatchWriter:
     ) -> Counter[str]:
         try:
             async with self.db.transaction():
-                return Counter(await self._write_rows(batch.part(table, rows)))
+                part = RowBatch(use_fast=False)  # only these rows of this table
+                part.rows[table] = rows
+                return Counter(await self._write_rows(part))
         except QueryError as err:
             if not _refused(err):
                 raise

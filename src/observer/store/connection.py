@@ -19,7 +19,6 @@ from observer.store.exceptions import (
     DatabaseUnavailableError,
     DuplicateObjectError,
     QueryError,
-    RowEncodingError,
     StoreError,
 )
 
@@ -44,15 +43,15 @@ def _translate(exc: BaseException, context: str) -> StoreError:
         state = str(getattr(exc, "sqlstate", "") or "")
         message = f"{context}: {type(exc).__name__}: {exc}"
         if state[:2] in _UNAVAILABLE_CLASSES:
-            return DatabaseUnavailableError(message, target=context)
+            return DatabaseUnavailableError(message)
         if state in _DUPLICATE_STATES:
-            return DuplicateObjectError(message, sqlstate=state, context=context)
-        return QueryError(message, sqlstate=state, context=context)
+            return DuplicateObjectError(message, sqlstate=state)
+        return QueryError(message, sqlstate=state)
     if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
         # The connection is closed or its protocol state is broken: drop it, reconnect.
-        return DatabaseUnavailableError(f"{context}: {exc}", target=context)
+        return DatabaseUnavailableError(f"{context}: {exc}")
     if isinstance(exc, OSError | TimeoutError | ConnectionError):
-        return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}", target=context)
+        return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}")
     return StoreError(f"{context}: {type(exc).__name__}: {exc}")
 
 
@@ -117,11 +116,6 @@ class Database:
         _keep_alive(conn)
         return cls(conn, label)
 
-    @property
-    def closed(self) -> bool:
-        """True once the connection is closed or broken."""
-        return bool(self._conn.is_closed())
-
     async def close(self) -> None:
         """Close the connection; a connection that already broke is simply dropped."""
         if self._conn.is_closed():
@@ -142,11 +136,6 @@ class Database:
         async with translated(self.label):
             return list(await self._conn.fetch(sql, *args))
 
-    async def fetchrow(self, sql: str, *args: Any) -> Any:
-        """The first row of a query, or None."""
-        async with translated(self.label):
-            return await self._conn.fetchrow(sql, *args)
-
     async def fetchval(self, sql: str, *args: Any) -> Any:
         """The first column of the first row, or None."""
         async with translated(self.label):
@@ -160,7 +149,7 @@ class Database:
             try:
                 await self._conn.copy_records_to_table(table, records=records, columns=columns)
             except (TypeError, ValueError, OverflowError) as exc:
-                raise RowEncodingError(f"COPY {table}: {exc}", context=table) from exc
+                raise QueryError(f"COPY {table}: cannot encode a row: {exc}") from exc
 
     async def copy_binary(self, table: str, data: Any, columns: Sequence[str]) -> None:
         """COPY ``data`` (a complete binary COPY stream, any buffer) into ``table``."""
@@ -175,9 +164,3 @@ class Database:
         async with translated(self.label):
             async with self._conn.transaction():
                 yield
-
-
-async def connect_admin(dsn: str, label: str) -> Database:
-    """A connection to the ``postgres`` maintenance database of the server behind ``dsn``."""
-    base, _, _ = dsn.rpartition("/")
-    return await Database.connect(base + "/postgres", label=label.rpartition("/")[0] + "/postgres")

@@ -4,10 +4,9 @@ ObserverError
  +-- StoreError                     anything the store could not do
       +-- DatabaseUnavailableError    the server cannot be reached or the connection dropped
       |                               (retryable: the loader backs off and tries again)
-      +-- QueryError                  the server rejected a statement (carries ``sqlstate``)
+      +-- QueryError                  the server (or the row encoder) rejected a statement
       |    +-- DuplicateObjectError     something to create already exists (a lost race)
-      +-- MigrationError              a migration cannot be applied
-           +-- MigrationChecksumError   an applied migration file was changed afterwards
+      +-- MigrationChecksumError      an applied migration file was changed afterwards
 """
 
 from __future__ import annotations
@@ -22,17 +21,13 @@ class StoreError(ObserverError):
 class DatabaseUnavailableError(StoreError):
     """PostgreSQL cannot be reached or the connection was lost; retrying may succeed."""
 
-    def __init__(self, message: str, *, target: str = "") -> None:
-        self.target = target
-        super().__init__(message)
-
 
 class QueryError(StoreError):
-    """The server rejected a statement; ``sqlstate`` is the PostgreSQL error code."""
+    """The server rejected a statement; ``sqlstate`` is the PostgreSQL error code ("" when the
+    client could not encode a row for its column: wrong type, out of range)."""
 
-    def __init__(self, message: str, *, sqlstate: str = "", context: str = "") -> None:
+    def __init__(self, message: str, *, sqlstate: str = "") -> None:
         self.sqlstate = sqlstate
-        self.context = context
         super().__init__(message)
 
 
@@ -40,17 +35,9 @@ class DuplicateObjectError(QueryError):
     """A database, table or other object being created already exists."""
 
 
-class RowEncodingError(QueryError):
-    """A row value could not be encoded for its column (wrong type, out of range)."""
+class MigrationChecksumError(StoreError):
+    """An already applied migration file (``name``) differs from what was applied."""
 
-
-class MigrationError(StoreError):
-    """A migration cannot be applied; ``name`` is the migration file."""
-
-    def __init__(self, message: str, *, name: str = "") -> None:
+    def __init__(self, message: str, *, name: str) -> None:
         self.name = name
         super().__init__(message)
-
-
-class MigrationChecksumError(MigrationError):
-    """An already applied migration file differs from what was applied."""

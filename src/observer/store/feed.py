@@ -8,7 +8,6 @@ C fast path takes go to it a chunk at a time; every other line goes to the calle
 
 from __future__ import annotations
 
-import io
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,10 +15,9 @@ from typing import Final
 
 import zstandard
 
-from observer.archive.reader import Chunk, Position
+from observer.archive.reader import Chunk, Position, split_chunks
 from observer.store.batch import RowBatch
 
-READ_BYTES: Final = 1 << 20
 DEADLINE_EVERY: Final = 1023  # records between clock looks while lines go one by one
 
 AddLine = Callable[[RowBatch, bytes], None]
@@ -81,17 +79,8 @@ def file_chunks(path: Path, torn: list[bytes]) -> Iterator[Chunk]:
     """The lines of a JSONL file (``.zst`` decompressed) as chunks. A last line without its
     ``\\n`` comes as a line of its own, and is also appended to ``torn``."""
     with path.open("rb") as raw:
-        stream = raw
-        if path.name.endswith(".zst"):
-            stream = io.BufferedReader(zstandard.ZstdDecompressor().stream_reader(raw))
-        offset, carry = 0, b""
-        while block := stream.read(READ_BYTES):
-            data = carry + block
-            end = data.rfind(b"\n") + 1
-            if end:
-                yield Chunk(path.name, offset, data, end)
-                offset += end
-            carry = data[end:]
-        if carry:
-            torn.append(carry)
-            yield Chunk(path.name, offset, carry + b"\n", len(carry) + 1)
+        if not path.name.endswith(".zst"):
+            yield from split_chunks(raw, path.name, 0, torn=torn)
+            return
+        with zstandard.ZstdDecompressor().stream_reader(raw) as source:
+            yield from split_chunks(source, path.name, 0, torn=torn)

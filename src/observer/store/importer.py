@@ -16,15 +16,14 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Final
+from typing import IO, Final
 
 import orjson
 import zstandard
 
 from observer.archive.reader import Position
 from observer.config.settings import Settings
-from observer.store.batch import BatchWriter, RowBatch, load_session_settings
-from observer.store.connection import Database
+from observer.store.batch import BatchWriter, RowBatch, connect_writer
 from observer.store.exceptions import StoreError
 from observer.store.feed import LineFeed, file_chunks
 from observer.store.legacy import LegacyConverter, is_archive_record
@@ -96,11 +95,7 @@ class ArchiveImporter:
         """Import every file under ``paths``; migrates the database first."""
         summary = ImportSummary()
         await migrate(self.settings)
-        db = await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            server_settings=load_session_settings("observer-import"),
-        )
+        db = await connect_writer(self.settings, "observer-import")
         try:
             writer = BatchWriter(db)
             for path in import_files(paths):
@@ -152,14 +147,9 @@ class ArchiveImporter:
         text = line.rstrip(b"\r\n")
         if not text.strip(b" \t\r\n"):  # JSON whitespace only
             return
-        try:
-            obj = orjson.loads(text)
-        except orjson.JSONDecodeError:
-            torn = bool(self._torn) and line == self._torn[-1]
-            batch.reject("truncated_line" if torn else "bad_json", text)
-            return
-        if type(obj) is not dict:
-            batch.reject("not_an_object", text)
+        torn = bool(self._torn) and line == self._torn[-1]
+        obj = batch.parse(text, "truncated_line" if torn else "bad_json")
+        if obj is None:
             return
         if is_archive_record(obj):
             batch.add_parsed(obj, text)
@@ -207,36 +197,3 @@ class ArchiveImporter:
             entry = {"reason": f"refused_{refused.table}: {refused.reason}", "row": refused.row}
             out.write(orjson.dumps(entry, default=str) + b"\n")
         out.flush()
-
-
-def describe(summary: ImportSummary) -> list[str]:
-    """The summary as lines for the terminal."""
-    loaded = ", ".join(f"{t} {summary.loaded[t]:,}" for t in PRIMARY_TABLES if summary.loaded[t])
-    out = [
-        f"imported {summary.files} file(s), {summary.lines:,} lines: "
-        f"loaded {summary.loaded_lines:,}"
-        + (f" ({loaded})" if loaded else "")
-        + f", duplicates {summary.duplicates:,}, rejected {sum(summary.rejected.values()):,}"
-    ]
-    for reason, count in sorted(summary.rejected.items()):
-        out.append(f"  rejected {reason}: {count:,}")
-    for tr_id, count in sorted(summary.skipped.items()):
-        out.append(f"  skipped (no table for {tr_id}): {count:,}")
-    for name in summary.unreadable_files:
-        out.append(f"  unreadable file: {name}")
-    if summary.rejects_file is not None:
-        out.append(f"  rejected lines with their reasons: {summary.rejects_file}")
-    if summary.all_rejected:
-        out.append("every line was rejected")
-    return out
-
-
-def run_import(
-    settings: Settings,
-    paths: list[Path],
-    progress: Any = None,
-    rejects_path: Path | None = None,
-) -> ImportSummary:
-    """Run an import to completion (for the CLI)."""
-    importer = ArchiveImporter(settings, progress=progress, rejects_path=rejects_path)
-    return asyncio.run(importer.run(paths))

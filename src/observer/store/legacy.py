@@ -90,18 +90,14 @@ class LegacyConverter:
         return None
 
     def _scalp(self, obj: dict[str, Any], line: bytes) -> dict[str, Any]:
-        recv_ns, iso = _recv(obj.get("timestamp"))
-        symbol = obj.get("symbol")
+        record = _record(obj, line, "timestamp", "scalp", "H0STCNT0")
+        iso, symbol = record["ts"], record["symbol"]
+        session = obj.get("session_id")
+        record["session_id"] = str(session) if session else None
         exec_time = obj.get("execution_time")
-        if not isinstance(symbol, str) or not symbol:
-            raise RowError("legacy_missing_symbol")
         if not isinstance(exec_time, str) or len(exec_time) != 6 or not exec_time.isdigit():
             raise RowError("legacy_bad_execution_time")
-        price, volume, book = (
-            _section(obj, "price"),
-            _section(obj, "volume"),
-            _section(obj, "bid_ask"),
-        )
+        price, volume, book = (_section(obj, key) for key in ("price", "volume", "bid_ask"))
         acc = _int(volume.get("accumulated"))
         if acc is None:
             raise RowError("missing_acc_volume")
@@ -111,7 +107,7 @@ class LegacyConverter:
         self._last_acc[key] = acc if previous is None else max(previous, acc)
         trade_volume = acc - previous if previous is not None and acc > previous else None
         trade_ts = f"{iso[0:10]}T{exec_time[0:2]}:{exec_time[2:4]}:{exec_time[4:6]}+09:00"
-        data = {
+        record["data"] = {
             "trade_time": exec_time,
             "price": _int(price.get("current")),
             "open": _int(price.get("open")),
@@ -126,24 +122,14 @@ class LegacyConverter:
             "business_date": day,
             "trade_ts": trade_ts,
         }
-        session = obj.get("session_id")
-        return {
-            "v": 1, "stream": "scalp", "seq": None, "recv_ns": recv_ns, "ts": iso,
-            "source": str(obj.get("source") or LEGACY_SOURCE), "tr_id": "H0STCNT0",
-            "symbol": symbol, "data": data, "raw": line.decode("utf-8", "replace"),
-            "mitigation": LEGACY_MITIGATION,
-            "session_id": str(session) if session else None,
-        }  # fmt: skip
+        return record
 
 
 def _swing(obj: dict[str, Any], line: bytes) -> dict[str, Any]:
-    recv_ns, iso = _recv(obj.get("ts"))
-    symbol = obj.get("symbol")
-    if not isinstance(symbol, str) or not symbol:
-        raise RowError("legacy_missing_symbol")
+    record = _record(obj, line, "ts", "swing", "legacy_track_a")
     price = _section(obj, "price")
     session = obj.get("session")
-    data = {
+    record["data"] = {
         "session": str(session) if session else None,
         "market": obj.get("market") if isinstance(obj.get("market"), str) else None,
         "price": _int(price.get("close")),
@@ -153,13 +139,24 @@ def _swing(obj: dict[str, Any], line: bytes) -> dict[str, Any]:
         "acc_volume": _int(obj.get("volume")),
         "ask1": _int(obj.get("ask_price")),
         "bid1": _int(obj.get("bid_price")),
-        "sweep_id": recv_ns,
+        "sweep_id": record["recv_ns"],
     }
+    return record
+
+
+def _record(
+    obj: dict[str, Any], line: bytes, ts_key: str, stream: str, tr_id: str
+) -> dict[str, Any]:
+    """The archive-shaped record of a legacy line, its ``data`` still to fill (the line itself
+    kept as ``raw``): the receive time from ``ts_key`` (naive means KST), the symbol."""
+    recv_ns, iso = _recv(obj.get(ts_key))
+    symbol = obj.get("symbol")
+    if not isinstance(symbol, str) or not symbol:
+        raise RowError("legacy_missing_symbol")
     return {
-        "v": 1, "stream": "swing", "seq": None, "recv_ns": recv_ns, "ts": iso,
-        "source": str(obj.get("source") or LEGACY_SOURCE), "tr_id": "legacy_track_a",
-        "symbol": symbol, "data": data, "raw": line.decode("utf-8", "replace"),
-        "mitigation": LEGACY_MITIGATION,
+        "v": 1, "stream": stream, "seq": None, "recv_ns": recv_ns, "ts": iso,
+        "source": str(obj.get("source") or LEGACY_SOURCE), "tr_id": tr_id, "symbol": symbol,
+        "data": {}, "raw": line.decode("utf-8", "replace"), "mitigation": LEGACY_MITIGATION,
     }  # fmt: skip
 
 

@@ -20,17 +20,16 @@ import logging
 import os
 import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from observer.archive.files import newest_seq
+from observer.archive.files import newest_head
 from observer.archive.reader import ArchiveReader, Position
 from observer.backoff import Backoff
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
 from observer.pipeline.record import STREAMS
-from observer.store.batch import BatchWriter, Checkpoint, RowBatch, load_session_settings
+from observer.store.batch import BatchWriter, Checkpoint, RowBatch, connect_writer
 from observer.store.connection import Database
 from observer.store.exceptions import DatabaseUnavailableError, StoreError
 from observer.store.feed import LineFeed
@@ -83,7 +82,6 @@ class ArchiveLoader:
         self.lag_seconds: float | None = None
         self.db_up = False
         self.last_error: str | None = None
-        self.caught_up = asyncio.Event()
         self._lag_checked = 0.0
         self._quiet_keys: dict[str, tuple[tuple[int, int], float]] = {}
         self._stopping = asyncio.Event()
@@ -145,13 +143,7 @@ class ArchiveLoader:
     async def _connect(self) -> None:
         if self.auto_migrate:
             await migrate(self.settings)
-        db = await Database.connect(
-            self.settings.db_dsn,
-            label=self.settings.db_dsn_redacted,
-            connect_seconds=self.settings.db_timeout_seconds,
-            command_seconds=self.settings.db_timeout_seconds,
-            server_settings=load_session_settings("observer-loader"),
-        )
+        db = await connect_writer(self.settings, "observer-loader")
         try:
             checkpoints = await read_checkpoints(db)
         except StoreError:
@@ -160,7 +152,7 @@ class ArchiveLoader:
         self._db = db
         self._writer = BatchWriter(db)
         self._checkpoints = checkpoints
-        self._snapshots.forget()
+        self._snapshots.loaded.clear()  # offer every snapshot again on the new connection
         self._quiet_keys.clear()
         self._set_db_up(True)
         log.info(
@@ -215,8 +207,6 @@ class ArchiveLoader:
             if refresh:
                 await asyncio.to_thread(self._update_lag)
         self.last_error = None
-        if not busy:
-            self.caught_up.set()
         return busy
 
     async def _drain(self, stream: str) -> bool:
@@ -284,12 +274,15 @@ class ArchiveLoader:
         last_recv = last.last_recv_ns if batch.last_recv_ns is None else batch.last_recv_ns
         return Checkpoint(stream, position.file, position.offset, last_seq, last_recv)
 
-    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
-        self._checkpoints[checkpoint.stream] = checkpoint
+    def _count_rows(self, counts: dict[str, int]) -> None:
         for table, count in counts.items():
             if count:
                 self.rows[table] += count
                 self.metrics.loader_rows.labels(table=table).inc(count)
+
+    def _committed(self, batch: RowBatch, checkpoint: Checkpoint, counts: dict[str, int]) -> None:
+        self._checkpoints[checkpoint.stream] = checkpoint
+        self._count_rows(counts)
         self.rejected.update(batch.rejected)
         if batch.rejected:
             self.metrics.loader_rejected.inc(sum(batch.rejected.values()))
@@ -299,13 +292,9 @@ class ArchiveLoader:
         writer = self._writer
         assert writer is not None  # noqa: S101 - connected by the caller
         pending = await asyncio.to_thread(self._snapshots.pending)
-        for name, batch in pending:
-            counts = await writer.write(batch)
-            self._snapshots.done(name)
-            inserted = counts.get("universe_members", 0)
-            if inserted:
-                self.rows["universe_members"] += inserted
-                self.metrics.loader_rows.labels(table="universe_members").inc(inserted)
+        for name, key, batch in pending:
+            self._count_rows(await writer.write(batch))
+            self._snapshots.loaded[name] = key
 
     def _archive_key(self, stream: str) -> tuple[int, int]:
         """(assets dir mtime, size of the stream's current file): changes when anything
@@ -333,25 +322,21 @@ class ArchiveLoader:
         return key[0] >= 0 and key == self._archive_key(stream)
 
     def _update_lag(self) -> None:
-        oldest_ns: int | None = None
+        """Records and seconds behind the archive head: per stream the newest archived
+        record (read from the tail of its newest file) against the newest loaded one; the
+        seconds are the largest difference of their receive times, 0 when caught up."""
+        behind_ns = 0
         for stream in self.streams:
-            if self._quiet(stream):
-                self.lag_records[stream] = 0
-                self.metrics.loader_lag_records.labels(stream=stream).set(0)
-                continue
-            newest = newest_seq(Path(self.settings.assets_dir), stream)
-            checkpoint = self._checkpoints.get(stream)
-            loaded = (checkpoint.last_seq if checkpoint is not None else None) or 0
-            lag = 0 if newest is None else max(0, newest - loaded)
+            head = None if self._quiet(stream) else newest_head(self.settings.assets_dir, stream)
+            checkpoint = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+            lag = 0 if head is None else max(0, head[0] - (checkpoint.last_seq or 0))
             self.lag_records[stream] = lag
             self.metrics.loader_lag_records.labels(stream=stream).set(lag)
-            if lag:
-                recv = checkpoint.last_recv_ns if checkpoint is not None else None
-                if recv is not None and (oldest_ns is None or recv < oldest_ns):
-                    oldest_ns = recv
-        lag_s = 0.0 if oldest_ns is None else max(0.0, (self.clock.now_ns() - oldest_ns) / NS_PER_S)
-        self.lag_seconds = lag_s
-        self.metrics.loader_lag_seconds.set(lag_s)
+            head_ns, loaded_ns = (head[1] if head else None), checkpoint.last_recv_ns
+            if lag and head_ns is not None and loaded_ns is not None:
+                behind_ns = max(behind_ns, head_ns - loaded_ns)
+        self.lag_seconds = behind_ns / NS_PER_S
+        self.metrics.loader_lag_seconds.set(self.lag_seconds)
 
     async def _watch_lag(self) -> None:
         """Refresh the lag figures every LAG_CHECK_SECONDS whatever the database does (a

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 
 from observer.config.settings import Settings
-from observer.store.connection import Database, connect_admin
+from observer.store.connection import Database
 from observer.store.exceptions import DuplicateObjectError, MigrationChecksumError, QueryError
 
 log = logging.getLogger(__name__)
@@ -63,8 +63,10 @@ def available_migrations() -> list[Migration]:
 
 
 async def ensure_database(settings: Settings) -> bool:
-    """Create DB_NAME on the server when it does not exist; True when it was created."""
-    admin = await connect_admin(settings.db_dsn, settings.db_dsn_redacted)
+    """Create DB_NAME on the server (over its ``postgres`` maintenance database) when it does
+    not exist; True when it was created."""
+    base, label = settings.db_dsn.rpartition("/")[0], settings.db_dsn_redacted.rpartition("/")[0]
+    admin = await Database.connect(base + "/postgres", label=label + "/postgres")
     try:
         exists = await admin.fetchval(
             "SELECT 1 FROM pg_database WHERE datname = $1", settings.db_name

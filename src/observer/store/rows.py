@@ -50,13 +50,8 @@ TICK_FIELDS: Final[ColumnSpec] = (
     ),
     *ENRICHMENT,
 )
-# Every ticks row starts with these, typed like the table; the C extension writes the same
-# header (its ``HEADER``, checked against this one before the fast path is used).
-TICK_HEADER: Final[ColumnSpec] = (
-    ("symbol", "text"),
-    ("business_date", "date"),
-    ("trade_ts", "timestamptz"),
-    ("recv_ts", "timestamptz"),
+# What every market record carries besides its symbol, day, times and fields.
+RECORD_META: Final[ColumnSpec] = (
     ("seq", "bigint"),
     ("tr_id", "text"),
     ("source", "text"),
@@ -64,6 +59,15 @@ TICK_HEADER: Final[ColumnSpec] = (
     ("session_id", "text"),
     ("mitigation_level", "smallint"),
     ("flags", "text[]"),
+)
+# Every ticks row starts with these, typed like the table; the C extension writes the same
+# header (its ``HEADER``, checked against this one before the fast path is used).
+TICK_HEADER: Final[ColumnSpec] = (
+    ("symbol", "text"),
+    ("business_date", "date"),
+    ("trade_ts", "timestamptz"),
+    ("recv_ts", "timestamptz"),
+    *RECORD_META,
 )
 # The ``ticks`` row, however it is built (tick_row here, or the extension) and however it is
 # sent (binary COPY into the day partition, or into the typed staging table).
@@ -95,13 +99,7 @@ QUOTE_HEADER: Final[ColumnSpec] = (
     ("business_date", "text"),
     ("sweep_id", "bigint"),
     ("recv_ns", "bigint"),
-    ("seq", "bigint"),
-    ("tr_id", "text"),
-    ("source", "text"),
-    ("schema_version", "smallint"),
-    ("session_id", "text"),
-    ("mitigation_level", "smallint"),
-    ("flags", "text[]"),
+    *RECORD_META,
 )
 SYSTEM_COLUMNS: Final[ColumnSpec] = (
     ("recv_ns", "bigint"),
@@ -208,42 +206,45 @@ def recv_time(recv_ns: Any) -> dt.datetime:
     return _UTC_EPOCH + dt.timedelta(microseconds=micros)
 
 
+def _values(fields: itemgetter[Any], spec: ColumnSpec, data: dict[str, Any]) -> Row:
+    """The typed fields of a record's ``data`` (None for those it lacks)."""
+    try:
+        return tuple(fields(data))
+    except KeyError:
+        return tuple(data.get(name) for name, _ in spec)
+
+
+def _meta(rec: dict[str, Any], day: str, session: Any) -> Row:
+    """The ``RECORD_META`` values of a market record."""
+    flags = tuple(rec.get("flags") or _NO_FLAGS)
+    return (
+        rec.get("seq"), rec["tr_id"], rec["source"], rec.get("v", 1),
+        rec.get("session_id") or session_id(day, session), rec.get("mitigation", 1 if flags else 0),
+        flags,
+    )  # fmt: skip
+
+
 def tick_row(rec: dict[str, Any]) -> Row:
     """The ``ticks`` row (``TICK_COLUMNS``, typed) of a scalp trade record."""
     data = rec["data"]
-    try:
-        values = _TICK_VALUES(data)
-    except KeyError:
-        values = tuple(data.get(name) for name, _ in TICK_FIELDS)
+    values = _values(_TICK_VALUES, TICK_FIELDS, data)
     if values[_ACC_VOLUME] is None:  # part of the unique key
         raise RowError("missing_acc_volume")
     day = data.get("business_date") or _kst_day(rec.get("ts"))
-    flags = tuple(rec.get("flags") or _NO_FLAGS)
-    level = rec.get("mitigation", 1 if flags else 0)
     session = data.get("session") or data.get("session_code")
     return (
         rec["symbol"], _date(day), _timestamp(data.get("trade_ts")), recv_time(rec["recv_ns"]),
-        rec.get("seq"), rec["tr_id"], rec["source"], rec.get("v", 1),
-        rec.get("session_id") or session_id(day, session), level, flags, *values,
+        *_meta(rec, day, session), *values,
     )  # fmt: skip
 
 
 def quote_row(rec: dict[str, Any]) -> Row:
     """The ``quotes`` staging row of a track A quote record."""
     data = rec["data"]
-    try:
-        values = _QUOTE_VALUES(data)
-    except KeyError:
-        values = tuple(data.get(name) for name, _ in QUOTE_FIELDS)
+    values = _values(_QUOTE_VALUES, QUOTE_FIELDS, data)
     day = _kst_day(rec.get("ts"))
-    flags = tuple(rec.get("flags") or _NO_FLAGS)
-    level = rec.get("mitigation", 1 if flags else 0)
     sweep = data.get("sweep_id") or rec["recv_ns"]
-    return (
-        rec["symbol"], day, sweep, rec["recv_ns"], rec.get("seq"), rec["tr_id"], rec["source"],
-        rec.get("v", 1), rec.get("session_id") or session_id(day, values[0]), level, flags,
-        *values,
-    )  # fmt: skip
+    return (rec["symbol"], day, sweep, rec["recv_ns"], *_meta(rec, day, values[0]), *values)
 
 
 def system_row(rec: dict[str, Any]) -> Row:

@@ -1,6 +1,5 @@
-"""The SQL the loader runs, as constant text. The staging tables are derived from the column
-declarations in ``rows.py``; ``tests/store/test_batch.py`` checks that the INSERT statements
-name the same columns."""
+"""The SQL the loader runs, as constant text. The staging tables and the INSERT statements
+that empty them are derived from the column declarations in ``rows.py``."""
 
 from __future__ import annotations
 
@@ -91,42 +90,39 @@ INSERT_STAGED_TICKS: Final = (
     + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
 )  # fmt: skip
 CLEAR_BAR_INPUTS: Final = "TRUNCATE stage_bar_ticks"
-INSERT: Final = {
-    "quotes": """
-INSERT INTO quotes (symbol, business_date, sweep_id, recv_ts, recv_ns, seq, tr_id, source,
-                    schema_version, session_id, mitigation_level, flags,
-    session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
-        high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size)
-SELECT symbol, business_date::date, sweep_id,
-       timestamptz 'epoch' + recv_ns / 1000 * interval '1 us', recv_ns, seq, tr_id, source,
-       schema_version, session_id, mitigation_level, flags,
-    session, name, market, price, change, change_sign, change_rate, acc_volume, acc_value, open,
-        high, low, upper_limit, lower_limit, ask1, bid1, prev_close, base_price, tick_size
-FROM stage_quotes
-ON CONFLICT DO NOTHING""",
-    "system_events": """
-INSERT INTO system_events (recv_ns, seq, recv_ts, business_date, source, event, symbol, data)
-SELECT recv_ns, seq, timestamptz 'epoch' + recv_ns / 1000 * interval '1 us',
-       business_date::date, source, event, symbol, data::jsonb
-FROM stage_system_events
-ON CONFLICT DO NOTHING""",
-    "gaps": """
-INSERT INTO gaps (recv_ns, seq, recv_ts, business_date, source, scope, symbol, gap_start,
-                  gap_end, reason, missed_volume, tr_id, session, session_id)
-SELECT recv_ns, seq, timestamptz 'epoch' + recv_ns / 1000 * interval '1 us',
-       (gap_start::timestamptz AT TIME ZONE 'Asia/Seoul')::date,
-       source, scope, symbol, gap_start::timestamptz, gap_end::timestamptz, reason,
-       missed_volume, tr_id, session,
-       to_char(gap_start::timestamptz AT TIME ZONE 'Asia/Seoul', 'YYYYMMDD')
-           || coalesce('_' || session, '')
-FROM stage_gaps
-ON CONFLICT DO NOTHING""",
-    "universe_members": """
-INSERT INTO universe_members (business_date, symbol, name, market, prev_close, origin)
-SELECT business_date::date, symbol, name, market, prev_close, origin
-FROM stage_universe_members
-ON CONFLICT DO NOTHING""",
+_RECV_TS: Final = "timestamptz 'epoch' + recv_ns / 1000 * interval '1 us'"
+_GAP_KST: Final = "gap_start::timestamptz AT TIME ZONE 'Asia/Seoul'"
+# The columns of each table computed from the staged ones; the staged columns go in as they
+# are, cast where the staging table holds text (_CASTS).
+_COMPUTED: Final[dict[str, dict[str, str]]] = {
+    "quotes": {"recv_ts": _RECV_TS},
+    "system_events": {"recv_ts": _RECV_TS},
+    "gaps": {
+        "recv_ts": _RECV_TS,
+        "business_date": f"({_GAP_KST})::date",
+        "session_id": f"to_char({_GAP_KST}, 'YYYYMMDD') || coalesce('_' || session, '')",
+    },
+    "universe_members": {},
 }
+_CASTS: Final = {
+    "business_date": "::date",
+    "data": "::jsonb",
+    "gap_start": "::timestamptz",
+    "gap_end": "::timestamptz",
+}
+
+
+def _insert(table: str) -> str:
+    """``INSERT ... SELECT`` of the rows staged for ``table``, loaded rows left alone."""
+    staged = {name: name + _CASTS.get(name, "") for name, _ in R.STAGING[table]}
+    values = _COMPUTED[table] | staged
+    return (
+        f"INSERT INTO {table} ({', '.join(values)})\n"
+        f"SELECT {', '.join(values.values())}\nFROM stage_{table}\nON CONFLICT DO NOTHING"
+    )
+
+
+INSERT: Final = {table: _insert(table) for table in R.STAGING}
 CHECKPOINT: Final = """
 INSERT INTO load_checkpoints AS c (stream, file, "offset", last_seq, last_recv_ns, lines, rejected)
 VALUES ($1, $2, $3, $4, $5, $6, $7)

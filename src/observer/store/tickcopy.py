@@ -121,14 +121,6 @@ class TickCopy:
         self.count += got[1]
         return got
 
-    def add_line(self, line: bytes) -> tuple[int | None, int] | None:
-        """Append the rows of one archive line and return its (seq, recv_ns); None, with
-        nothing appended, when the line must go the general way."""
-        if b"\n" in line:  # not one archive line
-            return None
-        _, taken, seq, recv_ns = self.add_lines(line + b"\n", 0, 1)
-        return (seq, recv_ns) if taken and recv_ns is not None else None
-
     def payloads(self) -> tuple[bytearray, bytearray]:
         """The complete COPY streams (header, rows, trailer) of the ``ticks`` rows and the bar
         inputs; nothing can be added afterwards."""

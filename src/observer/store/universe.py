@@ -49,11 +49,11 @@ class SnapshotTracker:
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self._seen: dict[str, tuple[int, int]] = {}
-        self._offered: dict[str, tuple[int, int]] = {}
+        self.loaded: dict[str, tuple[int, int]] = {}
 
-    def pending(self) -> list[tuple[str, RowBatch]]:
-        """New or changed snapshot files and their rows (blocking I/O: run in a thread)."""
+    def pending(self) -> list[tuple[str, tuple[int, int], RowBatch]]:
+        """New or changed snapshot files: name, (size, mtime) to mark it loaded with, and its
+        rows (blocking I/O: run in a thread)."""
         out = []
         try:
             paths = sorted(self.directory.iterdir())
@@ -67,18 +67,6 @@ class SnapshotTracker:
             except OSError:
                 continue
             key = (stat.st_size, stat.st_mtime_ns)
-            if self._seen.get(path.name) == key:
-                continue
-            self._offered[path.name] = key
-            out.append((path.name, snapshot_batch(path)))
+            if self.loaded.get(path.name) != key:
+                out.append((path.name, key, snapshot_batch(path)))
         return out
-
-    def done(self, name: str) -> None:
-        """Mark a snapshot file as loaded."""
-        if name in self._offered:
-            self._seen[name] = self._offered.pop(name)
-
-    def forget(self) -> None:
-        """Offer every file again (after a reconnect)."""
-        self._seen.clear()
-        self._offered.clear()
