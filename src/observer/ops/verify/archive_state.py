@@ -8,54 +8,26 @@ and the streams' last seq are compared (the seq must not go back).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
 from typing import Any
 
-CHUNK = 1 << 20
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
-def _last_seq(path: Path) -> int | None:
-    """The seq of the last complete line of a plain hour (reads only its tail)."""
-    with path.open("rb") as handle:
-        handle.seek(0, 2)
-        size = handle.tell()
-        handle.seek(max(0, size - 65536))
-        tail = handle.read()
-    for line in reversed(tail.split(b"\n")):
-        try:
-            seq = json.loads(line).get("seq")
-        except (ValueError, AttributeError):
-            continue
-        if isinstance(seq, int):
-            return seq
-    return None
+from observer.archive.compress import sha256_file
+from observer.archive.files import files_by_stream, newest_seq
 
 
 def archive_state(assets: Path) -> dict[str, Any]:
     """{"files": {name: sha256 or null}, "last_seq": {stream: seq}} of an archive directory."""
     files: dict[str, str | None] = {}
-    newest: dict[str, Path] = {}
     for path in sorted(assets.iterdir()):
         if not path.is_file() or path.name.startswith("."):
             continue
         closed = path.name.endswith(".jsonl.zst") or (
             path.name.startswith("manifest_") and path.name.endswith(".sha256")
         )
-        files[path.name] = _sha256(path) if closed else None
-        if path.name.endswith(".jsonl"):
-            newest[path.name.split("_", 1)[0]] = path  # sorted: the last is the newest hour
-    last_seq = {stream: _last_seq(path) for stream, path in newest.items()}
+        files[path.name] = sha256_file(path) if closed else None
+    last_seq = {stream: newest_seq(assets, stream) for stream in files_by_stream(assets)}
     return {"files": files, "last_seq": {k: v for k, v in last_seq.items() if v is not None}}
 
 
