@@ -88,12 +88,12 @@ def check_security(workload: Workload, observer: bool, report: Report) -> None:
     for container in workload.containers():
         for problem in _container_problems(container, pod_sc):
             problems.append(f"container {container.get('name', '?')} {problem}")
-    for problem in problems:
-        report.failed("security", f"{workload.ref} {problem}")
-    if not problems:
-        report.passed(
-            "security", f"{workload.ref}: non-root, read-only root, no escalation, ALL dropped"
-        )
+    report.judge(
+        "security",
+        f"{workload.ref} ",
+        problems,
+        f"{workload.ref}: non-root, read-only root, no escalation, ALL dropped",
+    )
 
 
 def image_problem(image: str) -> str | None:
@@ -180,10 +180,12 @@ def check_probes(workload: Workload, inventory: Inventory, report: Report) -> No
         for kind in ("livenessProbe", "readinessProbe"):
             if kind not in container:
                 problems.append(f"container {name} {kind} is missing; expected one")
-    for problem in problems:
-        report.failed("probes", f"{workload.ref} {problem}")
-    if not problems:
-        report.passed("probes", f"{workload.ref}: liveness and readiness probes in place")
+    report.judge(
+        "probes",
+        f"{workload.ref} ",
+        problems,
+        f"{workload.ref}: liveness and readiness probes in place",
+    )
 
 
 def check_rollout(workload: Workload, observer: bool, inv: Inventory, report: Report) -> None:
@@ -203,12 +205,12 @@ def check_rollout(workload: Workload, observer: bool, inv: Inventory, report: Re
                 f"spec.strategy.type is {shown} with {why}: old and new pod would run together; "
                 "expected Recreate"
             )
-    for problem in problems:
-        report.failed("rollout", f"{workload.ref} {problem}")
-    if not problems:
-        report.passed(
-            "rollout", f"{workload.ref}: {replicas} replica(s), no shared RWO volume in a rollout"
-        )
+    report.judge(
+        "rollout",
+        f"{workload.ref} ",
+        problems,
+        f"{workload.ref}: {replicas} replica(s), no shared RWO volume in a rollout",
+    )
 
 
 def check_shutdown(workload: Workload, report: Report) -> None:
@@ -242,9 +244,9 @@ def check_volume_mounts(workload: Workload, report: Report) -> None:
                     f"{where} is the node's {path} mounted writable; expected readOnly: true "
                     "(or a persistentVolumeClaim)"
                 )
-    for problem in problems:
-        report.failed("volumes", f"{workload.ref} {problem}")
-    if not problems:
-        report.passed(
-            "volumes", f"{workload.ref}: every mount names a volume, no writable hostPath"
-        )
+    report.judge(
+        "volumes",
+        f"{workload.ref} ",
+        problems,
+        f"{workload.ref}: every mount names a volume, no writable hostPath",
+    )

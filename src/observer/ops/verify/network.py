@@ -140,11 +140,10 @@ def check_network(workload: Workload, inventory: Inventory, report: Report) -> N
         for proto, port in needed
         if (proto, port) not in allowed
     ]
-    for problem in problems:
-        report.failed("network", f"{workload.ref}: {problem}")
-    if not problems:
-        report.passed(
-            "network",
-            f"{workload.ref}: NetworkPolicy {names} limits egress to DNS, PostgreSQL {db_port} "
-            f"and {label}, each rule with its peers",
-        )
+    report.judge(
+        "network",
+        f"{workload.ref}: ",
+        problems,
+        f"{workload.ref}: NetworkPolicy {names} limits egress to DNS, PostgreSQL {db_port} "
+        f"and {label}, each rule with its peers",
+    )

@@ -36,6 +36,13 @@ class Report:
     def skipped(self, check: str, detail: str) -> None:
         self.results.append(CheckResult("SKIP", check, detail))
 
+    def judge(self, check: str, prefix: str, problems: list[str], passed: str) -> None:
+        """One FAIL per problem (each behind ``prefix``), or one PASS saying ``passed``."""
+        for problem in problems:
+            self.failed(check, f"{prefix}{problem}")
+        if not problems:
+            self.passed(check, passed)
+
     def extend(self, other: Report) -> None:
         self.results.extend(other.results)
 
