@@ -183,7 +183,13 @@ async def _wait_loaded(url: str, archive_records: int, deadline_s: float = 120) 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=60.0, help="real seconds to run")
+    parser.add_argument(
+        "--seconds",
+        type=float,
+        default=360.0,
+        help="real seconds to run (the default, at 30x, is three simulated hours: about 1x the "
+        "session's mean trade rate; shorter windows from 09:05 are busier)",
+    )
     parser.add_argument("--speed", type=float, default=30.0, help="clock speed")
     parser.add_argument("--write", type=Path, help="update the rates section of this YAML")
     args = parser.parse_args()
