@@ -136,10 +136,10 @@ def test_pvc_names_and_sizes(rendered: dict[str, Any]) -> None:
         for p in kinds(docs, "PersistentVolumeClaim")
     }
     assert sizes == {  # docs/capacity.md; verify manifests checks them against retention
-        "observer-data-pvc": "20Gi",
+        "observer-data-pvc": "11Gi",
         "observer-logs-pvc": "1Gi",
         "observer-universe-pvc": "1Gi",
-        "observer-db-pvc": "11Gi",
+        "observer-db-pvc": "20Gi",
     }
     (storage_class,) = kinds(docs, "StorageClass")
     assert storage_class["reclaimPolicy"] == "Retain"
