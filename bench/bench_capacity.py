@@ -167,20 +167,6 @@ async def _database(url: str) -> dict[str, dict[str, float]]:
     return out
 
 
-async def _wait_loaded(url: str, archive_records: int, deadline_s: float = 120) -> None:
-    deadline = time.monotonic() + deadline_s
-    while time.monotonic() < deadline:
-        try:
-            rows = await _sql(
-                url, "SELECT (SELECT count(*) FROM ticks) + (SELECT count(*) FROM quotes) AS n"
-            )
-        except Exception:
-            rows = [{"n": 0}]
-        if rows[0]["n"] >= archive_records:
-            return
-        await asyncio.sleep(1)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument(
