@@ -45,8 +45,9 @@ BACKFILL_SOURCE = "backfill"
 PARTIAL_FLAG = "partial"
 REPAIRED, PARTIAL, UNREPAIRABLE, PENDING = "repaired", "partial", "unrepairable", "pending"
 OUTCOMES = (REPAIRED, PARTIAL, UNREPAIRABLE, PENDING)
-# Windows whose missed trades the next trade reveals (other window reasons are not repaired here;
-# service_down windows are tagged at start-up and handed in by add_window).
+# Windows whose missed trades the next trade cannot reveal: repaired only when the gap names
+# the missed cumulative volumes (archive_refused of the streamer); service_down windows are
+# tagged at start-up and handed in by add_window.
 UNTRACKED_REASONS = frozenset({"archive_refused", "service_down", "partial_sweep", "missed_sweep"})
 QUEUE_MAX = 10_000
 MAX_ATTEMPTS = 3
@@ -153,18 +154,21 @@ class GapRepairer:
 
     def _note_gap(self, gap: Record) -> list[Record]:
         data = gap.data
+        acc_from, acc_to = data.get("acc_volume_from"), data.get("acc_volume_to")
+        exact = type(acc_from) is int and type(acc_to) is int  # the missed trades are known
         if (
             data.get("scope") != "symbol"
             or not gap.symbol
-            or data.get("reason") in UNTRACKED_REASONS
+            or (data.get("reason") in UNTRACKED_REASONS and not exact)
         ):
             return []
         self._serial += 1
         gap_id = f"{gap.symbol}-{gap.recv_ns}-{self._serial}"
         data["gap_id"], data["repair"] = gap_id, PENDING
         self.outcomes[PENDING] += 1
-        if data.get("reason") == VOLUME_JUMP:
-            windows = [gid for gid, _w in self._windows.pop(gap.symbol, [])]
+        jump = data.get("reason") == VOLUME_JUMP  # it settles the windows before it
+        if exact or jump:  # a volume jump, or trades the archive refused
+            windows = [gid for gid, _w in self._windows.pop(gap.symbol, [])] if jump else []
             job = RepairJob(
                 [gap_id, *windows], gap.symbol, str(data.get("business_date") or ""),
                 _ns(data.get("start")), _ns(data.get("end")),
