@@ -296,7 +296,10 @@ class ScalpCollector:
         end_ns = self.clock.now_ns()
         for stream in streams.values():
             dropped = stream.streamer.abandon()  # only what a stuck streamer left queued
-            await self.outlet.archive([*dropped, *stream.streamer.close_window(end_ns)])
+            gaps = [*dropped, *stream.streamer.close_window(end_ns)]
+            repair = stream.streamer.repair  # blind windows: repaired up to their end below
+            due = repair.note(gaps, ()) if repair is not None and gaps else []
+            await self.outlet.archive([*gaps, *due])
         grace = self.repair_grace_seconds if repair_grace_seconds is None else repair_grace_seconds
         first = next(iter(streams.values()))
         for symbol in list(self._down_windows):  # not registered again: up to the window's end
