@@ -11,6 +11,7 @@ be repaired (the API serves only today): its gaps end ``unrepairable`` with that
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -18,6 +19,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import orjson
 import pytest
 
@@ -26,7 +28,8 @@ from observer.config.settings import settings_for_tests
 from observer.market.resume import PREVIOUS_DAY
 from observer.pipeline.record import Record
 from observer.sim.market import SimMarket
-from tests.service_process import ServiceProcess, get
+from tests.pg import PgServer, db_overrides
+from tests.service_process import OBSERVER, ServiceProcess, base_env, get
 
 from .archive_files import archived, events
 from .test_repair_e2e import assert_matches_the_tape, trades_by_symbol
@@ -94,7 +97,9 @@ def gaps_shown(home: Path, day: str) -> str:
 
 
 @pytest.mark.timeout(240)
-def test_a_restart_on_the_same_day_repairs_the_downtime(home: Path) -> None:
+def test_a_restart_on_the_same_day_repairs_the_downtime(
+    home: Path, pg_server: PgServer, pg_database: str
+) -> None:
     assets = home / "data" / "assets"
     start = DAY.replace(hour=8, minute=59)
     with ServiceProcess(home, OBSERVER_CLOCK_START=start.isoformat(), **ENV) as first:
@@ -151,15 +156,36 @@ def test_a_restart_on_the_same_day_repairs_the_downtime(home: Path) -> None:
     assert assert_matches_the_tape(_Sim(home, DAY.replace(hour=9, minute=11)), scalp) > 0
     backfilled = [r for r in scalp if r["source"] == "backfill"]
     assert backfilled and all(r["flags"] == ["partial"] for r in backfilled)
+    # what the second run fetched for a symbol of the first lies above its last archived trade
     assert all(
         r["data"]["acc_volume"] > last_acc[r["symbol"]]
         for r in backfilled
-        if r["symbol"] in last_acc
+        if r["symbol"] in last_acc and r["recv_ns"] > stopped_ns
     )
 
     shown = gaps_shown(home, "2026-11-26")
     lines = [line for line in shown.splitlines() if "service_down" in line]
     assert len(lines) == len(downs) and all(" repaired" in line for line in lines), shown
+
+    # ... and in PostgreSQL after the loader: every trade once, the downtime gaps repaired
+    db = {k: str(v) for k, v in db_overrides(pg_server, pg_database).items()}
+    subprocess.run([*OBSERVER, "db", "load"], env=base_env(home, 0, **db), check=True, timeout=120)
+    trades, gap_rows = asyncio.run(loaded(pg_server.dsn(pg_database)))
+    assert trades == len(scalp)
+    assert gap_rows == {g["data"]["gap_id"]: "repaired" for g in downs}
+
+
+async def loaded(dsn: str) -> tuple[int, dict[str, str]]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        trades = await conn.fetchval("SELECT count(*) FROM ticks")
+        rows = await conn.fetch(
+            "SELECT gap_id, repair_outcome FROM gaps WHERE reason = 'service_down'"
+            " AND scope = 'symbol'"
+        )
+    finally:
+        await conn.close()
+    return int(trades), {r["gap_id"]: r["repair_outcome"] for r in rows}
 
 
 def _trade(symbol: str, when: datetime, acc: int, seq: int) -> Record:
