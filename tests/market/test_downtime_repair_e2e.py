@@ -5,7 +5,8 @@ run starts later on the same simulated day: every symbol of the first run gets a
 ``service_down`` gap carrying the cumulative volume of its last archived trade, and the repair
 fetches back what the downtime missed. Afterwards every tape trade of every streamed symbol
 between its first and last archived trade is in the archive exactly once, and ``observer gaps``
-shows the downtime gaps repaired. A downtime that cut an earlier day's streaming short cannot
+shows the downtime gaps repaired. A restart after the day's scalp sessions repairs the
+downtime at once. A downtime that cut an earlier day's streaming short cannot
 be repaired (the API serves only today): its gaps end ``unrepairable`` with that reason.
 """
 
@@ -23,17 +24,22 @@ import asyncpg
 import orjson
 import pytest
 
+from observer.archive.downtime import downtime_gaps
+from observer.archive.quarantine import QuarantineWriter
+from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S, ManualClock, kst_iso
 from observer.config.settings import settings_for_tests
-from observer.market.resume import PREVIOUS_DAY
+from observer.market.calendar import MarketCalendar
+from observer.market.resume import PREVIOUS_DAY, tag_downtime
+from observer.market.runtime import MarketRuntime
 from observer.pipeline.record import Record
 from observer.sim.market import SimMarket
 from tests.pg import PgServer, db_overrides
 from tests.service_process import OBSERVER, ServiceProcess, base_env, get
 
 from .archive_files import archived, events
-from .test_repair_e2e import assert_matches_the_tape, trades_by_symbol
-from .test_runtime_e2e import SCHEDULE
+from .test_repair_e2e import assert_matches_the_tape, settled, trades_by_symbol
+from .test_runtime_e2e import SCHEDULE, SETTINGS, at
 
 DAY = datetime(2026, 11, 26, tzinfo=KST)  # a Thursday
 ENV = {
@@ -68,7 +74,7 @@ def streamed_until(assets: Path, when: datetime, symbols: int) -> bool:
     )
 
 
-def settled(svc: ServiceProcess) -> bool:
+def service_settled(svc: ServiceProcess) -> bool:
     code, status = get(svc.url + "/status")
     if code != 200 or not isinstance(status, dict) or "gap_repair" not in status:
         return False
@@ -124,7 +130,9 @@ def test_a_restart_on_the_same_day_repairs_the_downtime(
     )
     with second:
         second.start(wait_ready=False)
-        second.wait_for(lambda: settled(second), 150, "the session's end, every repair settled")
+        second.wait_for(
+            lambda: service_settled(second), 150, "the session's end, every repair settled"
+        )
         assert second.terminate() == 0
 
     downs = [
@@ -218,3 +226,51 @@ def test_a_downtime_that_cut_an_earlier_day_short_ends_unrepairable(home: Path) 
     shown = gaps_shown(home, "2026-11-27")
     lines = [line for line in shown.splitlines() if "service_down" in line]
     assert len(lines) == 2 and all("unrepairable" in line for line in lines), shown
+
+
+async def test_a_restart_after_the_scalp_sessions_repairs_the_downtime_at_once(
+    sim_rig: Any,
+) -> None:
+    overrides = {**SETTINGS, "OBSERVER_SIM_DROP_WS_SECONDS": 0, "OBSERVER_SIM_ACTIVITY": 0.1}
+    rig = await sim_rig(start=at(DAY, 9, 20), speed=60, **overrides)  # streaming ended 09:10
+    s = rig.settings
+    symbol = str(min(rig.sim.market.issues, key=lambda issue: issue.rank).code)
+    ns, _price, volume, acml = rig.sim.market.tape(symbol).tape.columns()[:4]
+    stop = ns < int(at(DAY, 9, 4).timestamp() * 1e9)  # the previous run died at 09:04
+    kept = [i for i in range(len(ns)) if stop[i]][-20:]  # its last 20 trades are archived
+    assert len(kept) == 20
+    s.assets_dir.mkdir(parents=True, exist_ok=True)
+    lines = b""
+    for seq, i in enumerate(kept, start=1):
+        data = {"business_date": "20261126", "acc_volume": int(acml[i]),
+                "trade_volume": int(volume[i])}  # fmt: skip
+        record = Record("scalp", "sim", "H0STCNT0", symbol, data, int(ns[i]))
+        record.seq = seq
+        lines += record.to_line()
+    (s.assets_dir / "scalp_20261126_09.jsonl").write_bytes(lines)
+    down = downtime_gaps(s.assets_dir, rig.clock.now_ns(), "sim")
+    assert tag_downtime(down, "20261126", rig.metrics) == []
+    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=20)
+    await writer.start()
+    await writer.submit_many(down)
+    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
+    runtime = MarketRuntime(
+        s, rig.clock, rig.metrics, writer, quarantine, [rig.account()], MarketCalendar(s)
+    )
+    runtime.adopt_downtime(down)
+    assert runtime.status()["gap_repair"]["pending"] == 1
+    await runtime.start()
+    try:
+        repair = await settled(runtime)
+    finally:
+        await runtime.stop()
+        await writer.close()
+        await quarantine.close()
+    [gap] = [g for g in down if g.symbol == symbol]
+    [report] = events(s.assets_dir, "gap_repair")
+    assert report["data"]["gap_ids"] == [gap.data["gap_id"]]
+    assert report["data"]["outcome"] == "repaired" and report["data"]["trades_recovered"] > 0
+    scalp = archived(s.assets_dir, "scalp")
+    assert assert_matches_the_tape(rig.sim, scalp) > 20
+    assert max(r["data"]["acc_volume"] for r in scalp) == int(acml[ns < rig.clock.now_ns()][-1])
+    assert repair["repaired"] == 1

@@ -123,6 +123,7 @@ class ScalpCollector:
         self._slot_lock = asyncio.Lock()
         self._slot_tasks: set[asyncio.Task[None]] = set()
         self._closing: dict[str, _Stream] = {}  # stopped, their repairs not finished yet
+        self._downtime_repair: GapRepairer | None = None  # repair_downtime's, while it runs
         # service_down windows (observer.market.resume) not yet handed to a repairer
         self._down_windows: dict[str, tuple[str, Record]] = {}
 
@@ -159,12 +160,14 @@ class ScalpCollector:
         windows, self._down_windows = self._down_windows, {}
         for gap_id, gap in windows.values():
             repair.add_window(gap_id, gap)
+        self._downtime_repair = repair  # counted in /status while it runs
         task = asyncio.create_task(repair.run(), name="repair-downtime")
         try:
             await repair.finish(grace_seconds, "session ended")
         finally:
             task.cancel()
             await _settle(task, "downtime repair")
+            self._downtime_repair = None
         self._add_totals(repair)
 
     def streamers(self) -> list[ScalpStreamer]:
@@ -211,9 +214,10 @@ class ScalpCollector:
         totals = dict(self.repair_totals)
         if self._down_windows:
             totals["pending"] = totals.get("pending", 0) + len(self._down_windows)
-        for stream in [*self._streams.values(), *self._closing.values()]:
-            if stream.streamer.repair is not None:
-                for key, value in stream.streamer.repair.status().items():
+        repairs = [s.streamer.repair for s in [*self._streams.values(), *self._closing.values()]]
+        for repair in [*repairs, self._downtime_repair]:
+            if repair is not None:
+                for key, value in repair.status().items():
                     totals[key] = totals.get(key, 0) + value
         return totals
 
