@@ -38,7 +38,9 @@ from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.outlet import RecordOutlet
 from observer.market.replay import ReplaySource
+from observer.market.resume import streaming_cut_short, tag_downtime
 from observer.market.runtime import MarketRuntime
+from observer.market.slots import parse_symbol_list
 from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.ops.maintenance import Maintenance
@@ -105,6 +107,7 @@ class Service:
         self.lock = DataDirLock(settings.data_dir)
         self._quarantining: set[asyncio.Task[None]] = set()
         self._started = False
+        self._downtime_records: list[Record] = []  # service_down gaps and outcomes of this start
 
     async def start(self) -> None:
         """Start every component; ConfigError or ArchiveError for an environment problem."""
@@ -116,9 +119,7 @@ class Service:
             marker = write_persistence_marker(data_dir, self.clock)
         except OSError as exc:
             raise ConfigError([f"OBSERVER_DATA_DIR: {data_dir} is not writable: {exc}"]) from exc
-        down = await asyncio.to_thread(
-            downtime_gaps, self.settings.assets_dir, self.clock.now_ns(), self.settings.source
-        )  # read before this run writes anything: the last records are the previous run's
+        down = await self._downtime()
         self.writer.on_unencodable = self._quarantine_unencodable
         report = await self.writer.start()
         self._stoppers.append(("archive", self.writer.close))
@@ -135,7 +136,9 @@ class Service:
             raise ConfigError([problem]) from exc
         self._stoppers.append(("api", self.api.stop))
         if down:
-            await self.writer.submit_many(down)
+            settled = self._tag_downtime(down)
+            await self.writer.submit_many([*down, *settled])
+            self._downtime_records = [*down, *settled]
             self.metrics.gaps.labels(DOWN_REASON).inc(len(down))
             log.warning(
                 "downtime since the last archived records: %d service_down gap(s)", len(down)
@@ -164,6 +167,21 @@ class Service:
                 "the loader's compiled fast path is not built (no C compiler at install): "
                 "trades load on the general path, at about half the speed"
             )
+
+    async def _downtime(self) -> list[Record]:
+        """The service_down gaps of this start, read before this run writes anything (the
+        last records are the previous run's); per symbol for a day whose streaming it cut."""
+        s = self.settings
+        cut_short = streaming_cut_short(MarketCalendar(s), parse_symbol_list(s.scalp_sessions))
+        return await asyncio.to_thread(
+            downtime_gaps, s.assets_dir, self.clock.now_ns(), s.source, cut_short
+        )
+
+    def _tag_downtime(self, down: list[Record]) -> list[Record]:
+        """Scalp gaps get an id and a pending repair (earlier days: unrepairable at once)."""
+        if not self.settings.gap_repair or self.settings.source == "replay":
+            return []
+        return tag_downtime(down, self.clock.now().strftime("%Y%m%d"), self.metrics)
 
     async def _start_components(self) -> None:
         """Maintenance (disk guard first), source, market runtime, then the loader."""
@@ -222,6 +240,7 @@ class Service:
             MarketCalendar(settings),
         )
         self.runtime = runtime
+        runtime.adopt_downtime(self._downtime_records)
         await runtime.start()
         self._stoppers.append(("market", runtime.stop))
         self.api.add_status(runtime.status)

@@ -118,3 +118,39 @@ def test_a_compressed_newest_hour_is_read_too(tmp_path: Path) -> None:
     assert not plain.exists()
     gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(minutes=50)), "sim")
     assert sorted(g.symbol for g in gaps) == ["000660", "005930"]
+
+
+def trade(symbol: str, when: datetime, acc: int) -> Record:
+    data = {"business_date": f"{when:%Y%m%d}", "acc_volume": acc, "trade_volume": 1}
+    return Record("scalp", "sim", "H0STCNT0", symbol, data, ns(when))
+
+
+def test_a_symbol_gap_carries_its_last_archived_cumulative_volume(tmp_path: Path) -> None:
+    quote = Record("scalp", "sim", "H0STASP0", "005930", {"ask1": 1}, ns(T0 + timedelta(seconds=9)))
+    write(
+        tmp_path / "scalp_20260105_10.jsonl",
+        [trade("005930", T0, 700), trade("005930", T0 + timedelta(seconds=1), 750), quote,
+         tick("000660", T0)],
+    )  # fmt: skip
+    gaps = {g.symbol: g.data for g in downtime_gaps(tmp_path, ns(T0 + timedelta(minutes=1)), "sim")}
+    assert gaps["005930"]["acc_volume_from"] == 750  # the newest trade, not the newest record
+    assert gaps["005930"]["business_date"] == "20260105"
+    assert gaps["005930"]["start"] == kst_iso(ns(T0 + timedelta(seconds=9)))
+    assert gaps["000660"]["acc_volume_from"] is None  # no usable trade: the start tells
+
+
+def test_an_earlier_day_cut_short_gives_gaps_per_symbol(tmp_path: Path) -> None:
+    write(tmp_path / "scalp_20260105_10.jsonl", [trade("005930", T0, 10), trade("000660", T0, 5)])
+    seen: list[tuple[str, int]] = []
+
+    def cut_short(day: str, last_ns: int) -> bool:
+        seen.append((day, last_ns))
+        return True
+
+    gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(days=1)), "sim", cut_short)
+    assert seen == [("20260105", ns(T0))]
+    assert sorted((g.symbol, g.data["acc_volume_from"]) for g in gaps) == [
+        ("000660", 5), ("005930", 10)
+    ]  # fmt: skip
+    gaps = downtime_gaps(tmp_path, ns(T0 + timedelta(days=1)), "sim", lambda _d, _n: False)
+    assert [(g.data["scope"], g.symbol) for g in gaps] == [("stream", "")]

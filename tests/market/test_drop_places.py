@@ -75,3 +75,54 @@ async def test_a_source_that_stops_for_good_leaves_a_gap_to_the_stop(make_settin
     assert [(g.symbol, g.data["start"], g.data["end"]) for g in gaps] == [
         ("005930", kst_iso(t + NS_PER_S), kst_iso(end))
     ]
+
+
+async def test_dropped_trades_are_fetched_back_when_streaming_stops(sim_rig: Any) -> None:
+    from observer.market.repair import GapRepairer, hhmmss
+
+    from .archive_files import archived, events
+    from .test_repair import TEN, busiest
+
+    rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60)
+    symbol = busiest(rig)
+    ns, _price, volume, acml = rig.sim.market.tape(symbol).tape.columns()[:4]
+    # received, left queued by a stuck streamer; the last one's second is over (the repair
+    # fetches up to the end of that second)
+    last = sum(1 for t in ns if t < rig.clock.now_ns() - 2 * NS_PER_S) - 1
+    first = last - 30
+    day = TEN.strftime("%Y%m%d")
+    writer, outlet = await started_outlet(rig.settings, rig.clock, rig.metrics)
+    pipeline = Pipeline(MarketCalendar(rig.settings), rig.metrics, source="sim")
+    pipeline.ticks.seed("H0STCNT0", symbol, day, int(acml[first - 1]), int(ns[first - 1]))
+    repairer = GapRepairer(
+        rig.account().rest, rig.clock, outlet, rig.metrics, source_label="sim",
+        last_acc_volume=pipeline.ticks.last_acc_volume,
+    )  # fmt: skip
+    streamer = ScalpStreamer(
+        "ws1", asyncio.Queue(maxsize=64), rig.clock, outlet, pipeline, source_label="sim",
+        registered=lambda: [symbol], repair=repairer,
+    )  # fmt: skip
+    for i in range(first, last + 1):
+        fields = trade_fields(symbol, acc_volume=int(acml[i]), trade_volume=int(volume[i]))
+        streamer.queue.put_nowait(Data(int(ns[i]), parse_message(frame(fields), int(ns[i]))))
+    gaps = streamer.abandon()  # what track B does with them when it stops
+    await outlet.archive([*gaps, *repairer.note(gaps, ())])
+    worker = asyncio.create_task(repairer.run())
+    await repairer.finish(30.0)
+    worker.cancel()
+    await asyncio.gather(worker, return_exceptions=True)
+    await writer.close()
+    [gap] = [g for g in events(rig.settings.assets_dir, "gap")]
+    assert gap["data"]["reason"] == DROPPED_REASON and gap["data"]["repair"] == "pending"
+    [report] = events(rig.settings.assets_dir, "gap_repair")
+    assert report["data"]["gap_ids"] == [gap["data"]["gap_id"]]
+    assert report["data"]["outcome"] == "repaired"
+    end_second = hhmmss(int(ns[last]))
+    after = rig.sim.market.tape(symbol).tape.columns()
+    expected = [
+        int(a)
+        for t, a in zip(after[0], after[3], strict=True)
+        if a > acml[first - 1] and hhmmss(int(t)) <= end_second
+    ]
+    backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]
+    assert backfill == expected and len(expected) >= last - first + 1

@@ -45,7 +45,9 @@ BACKFILL_SOURCE = "backfill"
 PARTIAL_FLAG = "partial"
 REPAIRED, PARTIAL, UNREPAIRABLE, PENDING = "repaired", "partial", "unrepairable", "pending"
 OUTCOMES = (REPAIRED, PARTIAL, UNREPAIRABLE, PENDING)
-# Windows whose missed trades the next trade reveals (other window reasons are not repaired here).
+# Windows whose missed trades the next trade cannot reveal: repaired only when the gap names
+# the missed cumulative volumes (archive_refused of the streamer); service_down windows are
+# tagged at start-up and handed in by add_window.
 UNTRACKED_REASONS = frozenset({"archive_refused", "service_down", "partial_sweep", "missed_sweep"})
 QUEUE_MAX = 10_000
 MAX_ATTEMPTS = 3
@@ -140,20 +142,33 @@ class GapRepairer:
         self._count_pending()
         return due
 
+    def add_window(self, gap_id: str, gap: Record) -> None:
+        """Take a pending blind window tagged elsewhere (the service's own downtime).
+
+        The symbol's next trade settles it as :meth:`note` settles a disconnect window; the
+        trade detector's baseline must hold the symbol's last archived trade for a jump to show.
+        """
+        self._windows.setdefault(gap.symbol, []).append((gap_id, gap))
+        self.outcomes[PENDING] += 1
+        self._count_pending()
+
     def _note_gap(self, gap: Record) -> list[Record]:
         data = gap.data
+        acc_from, acc_to = data.get("acc_volume_from"), data.get("acc_volume_to")
+        exact = type(acc_from) is int and type(acc_to) is int  # the missed trades are known
         if (
             data.get("scope") != "symbol"
             or not gap.symbol
-            or data.get("reason") in UNTRACKED_REASONS
+            or (data.get("reason") in UNTRACKED_REASONS and not exact)
         ):
             return []
         self._serial += 1
         gap_id = f"{gap.symbol}-{gap.recv_ns}-{self._serial}"
         data["gap_id"], data["repair"] = gap_id, PENDING
         self.outcomes[PENDING] += 1
-        if data.get("reason") == VOLUME_JUMP:
-            windows = [gid for gid, _w in self._windows.pop(gap.symbol, [])]
+        jump = data.get("reason") == VOLUME_JUMP  # it settles the windows before it
+        if exact or jump:  # a volume jump, or trades the archive refused
+            windows = [gid for gid, _w in self._windows.pop(gap.symbol, [])] if jump else []
             job = RepairJob(
                 [gap_id, *windows], gap.symbol, str(data.get("business_date") or ""),
                 _ns(data.get("start")), _ns(data.get("end")),
@@ -294,11 +309,9 @@ class GapRepairer:
         self.metrics.gap_repairs.labels(outcome).inc(len(gap_ids))
         if outcome != REPAIRED:
             log.warning("gap repair of %s: %s (%s)", symbol, outcome, reason)
-        return system_record(
-            "gap_repair", self.clock.now_ns(), self.source_label, symbol,
-            gap_ids=gap_ids, gap_id=gap_ids[0], outcome=outcome, trades_recovered=trades,
-            volume_recovered=volume, reason=reason or None,
-        )  # fmt: skip
+        return outcome_record(
+            self.clock.now_ns(), self.source_label, symbol, gap_ids, outcome, trades, volume, reason
+        )
 
     # -- the end ---------------------------------------------------------------------------
     async def finish(self, grace_seconds: float, reason: str = "session ended") -> None:
@@ -349,6 +362,24 @@ class GapRepairer:
             "calls": self.calls,
             "queued": self.queue.qsize() + (1 if self._active else 0),
         }
+
+
+def outcome_record(
+    now_ns: int,
+    source: str,
+    symbol: str,
+    gap_ids: list[str],
+    outcome: str,
+    trades: int,
+    volume: int,
+    reason: str,
+) -> Record:
+    """The ``gap_repair`` system record that settles ``gap_ids``."""
+    return system_record(
+        "gap_repair", now_ns, source, symbol,
+        gap_ids=gap_ids, gap_id=gap_ids[0], outcome=outcome, trades_recovered=trades,
+        volume_recovered=volume, reason=reason or None,
+    )  # fmt: skip
 
 
 def backfill_record(symbol: str, day: str, sale: TimeSale, recv_ns: int) -> Record:

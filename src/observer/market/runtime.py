@@ -26,8 +26,9 @@ from observer.kis.account import KisAccount
 from observer.market.calendar import MarketCalendar
 from observer.market.exceptions import UniverseError
 from observer.market.outlet import ArchiveSink, QuarantineSink, RecordOutlet
+from observer.market.resume import is_down_window
 from observer.market.scalp import STOPPING, ScalpCollector, SessionFactory, kis_session_factory
-from observer.market.slots import SlotManager, parse_symbol_list
+from observer.market.slots import SCALP_TR_ID, SlotManager, parse_symbol_list
 from observer.market.snapshots import Universe, newest_before
 from observer.market.sources import AccountQuoteSource
 from observer.market.sweep import SweepResult, SweepScheduler, SwingSweeper
@@ -37,7 +38,7 @@ from observer.market.universe import UniverseBuilder
 from observer.metrics import Metrics
 from observer.pipeline.guard import SymbolProfile
 from observer.pipeline.process import Pipeline
-from observer.pipeline.record import system_record
+from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 SWEEP_SESSION = "regular"
@@ -141,8 +142,34 @@ class MarketRuntime:
         self._session_key: tuple[bool, str | None] | None = None
         self._task: asyncio.Task[None] | None = None
         self._sweep_task: asyncio.Task[None] | None = None
+        self._down_seeds: list[Record] = []  # service_down windows: baselines for the first day
+        self._downtime_task: asyncio.Task[None] | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
+    def adopt_downtime(self, records: Sequence[Record]) -> None:
+        """The start's ``service_down`` gaps and outcomes (see ``observer.market.resume``);
+        call before :meth:`start`."""
+        self.outlet.gap_list.add(records, self.clock.now().date())
+        settled = {
+            i for r in records if r.data.get("event") == "gap_repair" for i in r.data["gap_ids"]
+        }
+        windows = [r for r in records if is_down_window(r) and r.data["gap_id"] not in settled]
+        self._down_seeds = windows
+        self.scalp.adopt_downtime(windows)
+
+    def _seed_baselines(self, today: date) -> None:
+        """The last archived trade of each down symbol is the baseline of its next trade."""
+        day = today.strftime("%Y%m%d")
+        seeds, self._down_seeds = self._down_seeds, []
+        for gap in seeds:
+            data = gap.data
+            acc = data.get("acc_volume_from")
+            if data.get("business_date") == day and type(acc) is int:
+                start = datetime.fromisoformat(str(data["start"]))
+                self.pipeline.ticks.seed(
+                    SCALP_TR_ID, gap.symbol, day, acc, int(start.timestamp() * NS_PER_S)
+                )
+
     async def start(self) -> None:
         """Start following the calendar (returns at once; the universe is built in the loop)."""
         if self._task is None:
@@ -151,10 +178,11 @@ class MarketRuntime:
     async def stop(self) -> None:
         """Stop sweeping and streaming; every record produced so far reaches the archive."""
         task, self._task = self._task, None
-        for pending in (task, self._sweep_task):
+        pendings = (task, self._sweep_task, self._downtime_task)
+        for pending in pendings:
             if pending is not None and not pending.done():
                 pending.cancel()
-        for pending in (task, self._sweep_task):
+        for pending in pendings:
             if pending is not None:
                 await asyncio.wait({pending})
                 if not pending.cancelled() and pending.exception() is not None:
@@ -184,6 +212,7 @@ class MarketRuntime:
         if self._day != today:
             self._day = today
             self.pipeline.new_day()
+            self._seed_baselines(today)
             self._prev_quotes = None
             self.sweeper.sweeps = 0
         wake = state.next_transition.at if state.next_transition else now + timedelta(hours=1)
@@ -200,9 +229,22 @@ class MarketRuntime:
             await self.scalp.start()
         elif self.scalp.active:
             await self.scalp.stop(f"session {session or 'idle'}")
+        elif self.scalp.downtime_waiting and not self._scalp_later(now):
+            self._repair_downtime()
         if session == SWEEP_SESSION and self.universe is not None:
             self._start_sweeping(now)
         return wake
+
+    def _scalp_later(self, now: datetime) -> bool:
+        """Whether a scalp session of today is still to come (or on, waiting for a universe)."""
+        sessions = self.calendar.sessions_on(now.date())
+        return any(s.name in self.scalp_sessions and s.end > now for s in sessions)
+
+    def _repair_downtime(self) -> None:
+        if self._downtime_task is None or self._downtime_task.done():
+            self._downtime_task = asyncio.create_task(
+                self.scalp.repair_downtime(), name="repair-downtime"
+            )
 
     # -- universe ----------------------------------------------------------------------------
     async def _universe_step(self, today: date, now: datetime, early: bool) -> datetime:

@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Protocol
 
 from observer.clock import Clock
 from observer.config.settings import Settings
 from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
-from observer.market.repair import GapRepairer
+from observer.market.repair import UNREPAIRABLE, GapRepairer, outcome_record
 from observer.market.slots import (
     SCALP_TR_ID,
     RegistrationTarget,
@@ -28,12 +28,13 @@ from observer.market.slots import (
 from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
-from observer.pipeline.record import system_record
+from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
 WS_QUEUE_MAX = 10_000
 STOP_TIMEOUT_SECONDS = 3.0
 REPAIR_GRACE_SECONDS = 10.0  # real seconds queued repairs get to finish when streaming stops
+DOWNTIME_GRACE_SECONDS = 120.0  # real seconds a downtime repair outside streaming may take
 STOPPING = "service stopping"  # the stop reason of a shutdown: repairs are cut at once
 
 
@@ -121,10 +122,53 @@ class ScalpCollector:
         self._streams: dict[str, _Stream] = {}
         self._slot_lock = asyncio.Lock()
         self._slot_tasks: set[asyncio.Task[None]] = set()
+        self._closing: dict[str, _Stream] = {}  # stopped, their repairs not finished yet
+        self._downtime_repair: GapRepairer | None = None  # repair_downtime's, while it runs
+        # service_down windows (observer.market.resume) not yet handed to a repairer
+        self._down_windows: dict[str, tuple[str, Record]] = {}
 
     @property
     def active(self) -> bool:
         return bool(self._streams)
+
+    @property
+    def downtime_waiting(self) -> bool:
+        """True while some symbol's downtime window waits for its repair."""
+        return bool(self._down_windows)
+
+    def adopt_downtime(self, windows: Iterable[Record]) -> None:
+        """Take the pending ``service_down`` windows of this start (one per symbol)."""
+        if not self.gap_repair:
+            return
+        for gap in windows:
+            self._down_windows[gap.symbol] = (str(gap.data["gap_id"]), gap)
+
+    def _hand_window(self, symbol: str, stream: _Stream | None) -> None:
+        repair = stream.streamer.repair if stream is not None else None
+        window = self._down_windows.pop(symbol, None) if repair is not None else None
+        if repair is not None and window is not None:
+            repair.add_window(*window)
+
+    async def repair_downtime(self, grace_seconds: float = DOWNTIME_GRACE_SECONDS) -> None:
+        """Outside streaming: repair the downtime windows up to their end (the API covers
+        the whole day); what does not finish within ``grace_seconds`` ends unrepairable."""
+        if not self._down_windows or self._streams or not self.accounts:
+            return
+        repair = self._repairer(self.accounts[0])
+        if repair is None:
+            return
+        windows, self._down_windows = self._down_windows, {}
+        for gap_id, gap in windows.values():
+            repair.add_window(gap_id, gap)
+        self._downtime_repair = repair  # counted in /status while it runs
+        task = asyncio.create_task(repair.run(), name="repair-downtime")
+        try:
+            await repair.finish(grace_seconds, "session ended")
+        finally:
+            task.cancel()
+            await _settle(task, "downtime repair")
+            self._downtime_repair = None
+        self._add_totals(repair)
 
     def streamers(self) -> list[ScalpStreamer]:
         return [s.streamer for s in self._streams.values()]
@@ -168,9 +212,12 @@ class ScalpCollector:
     def repair_status(self) -> dict[str, int]:
         """Repair outcomes, trades recovered and calls: finished sessions' plus running ones'."""
         totals = dict(self.repair_totals)
-        for stream in self._streams.values():
-            if stream.streamer.repair is not None:
-                for key, value in stream.streamer.repair.status().items():
+        if self._down_windows:
+            totals["pending"] = totals.get("pending", 0) + len(self._down_windows)
+        repairs = [s.streamer.repair for s in [*self._streams.values(), *self._closing.values()]]
+        for repair in [*repairs, self._downtime_repair]:
+            if repair is not None:
+                for key, value in repair.status().items():
                     totals[key] = totals.get(key, 0) + value
         return totals
 
@@ -193,6 +240,9 @@ class ScalpCollector:
             }
             if not targets:
                 return
+            for change in changes:  # before the registration: its first trade settles it
+                if change.action == "assign" and change.symbol in self._down_windows:
+                    self._hand_window(change.symbol, self._streams.get(change.session))
             results = await apply_slot_changes(self.slots, changes, targets, SCALP_TR_ID)
             await self._record_slot_changes(results)
 
@@ -227,7 +277,10 @@ class ScalpCollector:
             pending.cancel()
             await _settle(pending, "slot changes")
         streams, self._streams = self._streams, {}
+        self._closing.update(streams)  # their repairs still count in /status until finished
         if not streams:
+            if reason == STOPPING:
+                await self._cut_downtime(reason)
             return
         for stream in streams.values():
             stream.streamer.closing = True
@@ -247,8 +300,14 @@ class ScalpCollector:
         end_ns = self.clock.now_ns()
         for stream in streams.values():
             dropped = stream.streamer.abandon()  # only what a stuck streamer left queued
-            await self.outlet.archive([*dropped, *stream.streamer.close_window(end_ns)])
+            gaps = [*dropped, *stream.streamer.close_window(end_ns)]
+            repair = stream.streamer.repair  # blind windows: repaired up to their end below
+            due = repair.note(gaps, ()) if repair is not None and gaps else []
+            await self.outlet.archive([*gaps, *due])
         grace = self.repair_grace_seconds if repair_grace_seconds is None else repair_grace_seconds
+        first = next(iter(streams.values()))
+        for symbol in list(self._down_windows):  # not registered again: up to the window's end
+            self._hand_window(symbol, first)
         for stream in streams.values():
             await self._finish_repairs(stream, grace, reason)
         held = [
@@ -263,6 +322,7 @@ class ScalpCollector:
         """Let the repairer end its queue within the grace, then cut what is left."""
         repair, task = stream.streamer.repair, stream.repair_task
         if repair is None or task is None:
+            self._closing.pop(stream.streamer.name, None)
             return
         try:
             await repair.finish(
@@ -272,6 +332,24 @@ class ScalpCollector:
             log.error("gap repair of %s could not finish: %s", stream.streamer.name, exc)
         task.cancel()
         await _settle(task, f"gap repair {stream.streamer.name}")
+        self._add_totals(repair)
+        self._closing.pop(stream.streamer.name, None)
+
+    async def _cut_downtime(self, reason: str) -> None:
+        """At a shutdown outside streaming, windows not repaired end unrepairable (the next
+        start's own service_down gap covers the same trades again)."""
+        windows, self._down_windows = self._down_windows, {}
+        if not windows:
+            return
+        self.metrics.gap_repairs.labels(UNREPAIRABLE).inc(len(windows))
+        self.repair_totals[UNREPAIRABLE] = self.repair_totals.get(UNREPAIRABLE, 0) + len(windows)
+        now_ns = self.clock.now_ns()
+        await self.outlet.archive([
+            outcome_record(now_ns, self.label, symbol, [gap_id], UNREPAIRABLE, 0, 0, reason)
+            for symbol, (gap_id, _gap) in sorted(windows.items())
+        ])  # fmt: skip
+
+    def _add_totals(self, repair: GapRepairer) -> None:
         for key, value in repair.status().items():
             if key != "queued":
                 self.repair_totals[key] = self.repair_totals.get(key, 0) + value

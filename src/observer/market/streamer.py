@@ -30,6 +30,7 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2048
 DISCONNECT_REASON = "disconnect"
 REFUSED_REASON = "archive_refused"
+TRADE_TR_ID = "H0STCNT0"
 DROPPED_REASON = "shutdown_dropped"  # queued records a stuck streamer could not hand on
 _END = object()  # queued by finish(): the last item run() handles
 
@@ -98,6 +99,8 @@ class ScalpStreamer:
         self.repair = repair  # tags gaps and queues their repair (OBSERVER_GAP_REPAIR)
         self._ever_connected = False
         self._refused_since: int | None = None
+        # per symbol, the trades the archive refused: (business date, acc before, acc after)
+        self._refused_trades: dict[str, tuple[str, int, int]] = {}
 
     @property
     def archive_refusing(self) -> bool:
@@ -143,16 +146,47 @@ class ScalpStreamer:
         if start is None:
             return
         end = self.clock.now_ns()
-        symbols = sorted(set(self.registered()))
+        symbols = sorted(set(self.registered()) | set(self._refused_trades))
         log.warning(
             "%s: the archive takes records again; %d symbols get a gap", self.name, len(symbols)
         )
+        gaps = self.pipeline.disconnect_gaps(start, end, REFUSED_REASON, symbols)
+        for gap in gaps:  # the refused trades' cumulative volumes: a repair can fetch them
+            refused = self._refused_trades.get(gap.symbol)
+            if refused is not None:
+                day, acc_from, acc_to = refused
+                gap.data.update(
+                    business_date=day, acc_volume_from=acc_from, acc_volume_to=acc_to,
+                    missed_volume=acc_to - acc_from,
+                )  # fmt: skip
+        due = self.repair.note(gaps, ()) if self.repair is not None else []
         try:
-            await self.outlet.archive(
-                self.pipeline.disconnect_gaps(start, end, REFUSED_REASON, symbols)
-            )
+            await self.outlet.archive([*gaps, *due])
         except ObserverError:
             self._refused_since = start
+            return
+        self._refused_trades.clear()
+
+    def _note_refused(self, records: Iterable[Record]) -> None:
+        """Keep the cumulative-volume range of each symbol's trades the archive refused."""
+        for record in records:
+            data = record.data
+            if record.stream != "scalp" or record.tr_id != TRADE_TR_ID:
+                continue
+            day, acc, volume = (
+                data.get("business_date"),
+                data.get("acc_volume"),
+                data.get("trade_volume"),
+            )
+            if not isinstance(day, str) or type(acc) is not int or type(volume) is not int:
+                continue
+            known = self._refused_trades.get(record.symbol)
+            if known is None or known[0] != day:
+                self._refused_trades[record.symbol] = (day, acc - volume, acc)
+            else:
+                self._refused_trades[record.symbol] = (
+                    day, min(known[1], acc - volume), max(known[2], acc)
+                )  # fmt: skip
 
     async def drain(self) -> None:
         """Handle whatever is still queued (after the session stopped)."""
@@ -204,7 +238,11 @@ class ScalpStreamer:
             out.extend(due)
             if result.quarantined:
                 await self.outlet.quarantine(result.quarantined)
-            await self.outlet.archive(out, gaps=len(result.gaps) + _gaps_in(system))
+            try:
+                await self.outlet.archive(out, gaps=len(result.gaps) + _gaps_in(system))
+            except ObserverError:  # nothing of the batch was queued: remember its trades
+                self._note_refused(out)
+                raise
         elif system:
             await self.outlet.archive([*system, *self._note_gaps(system, [], [])])
         if rejects:

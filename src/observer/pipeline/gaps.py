@@ -61,6 +61,14 @@ class TickGapDetector:
         last = self._last.get((tr_id, symbol))
         return None if last is None else (last.business_date, last.acc_volume)
 
+    def seed(
+        self, tr_id: str, symbol: str, business_date: str, acc_volume: int, trade_ns: int
+    ) -> None:
+        """Start from a trade archived before this process (a restart on the same day): the
+        symbol's first trade then reveals what the downtime missed as a volume jump."""
+        if (tr_id, symbol) not in self._last:
+            self._last[(tr_id, symbol)] = _Last(business_date, acc_volume, None, trade_ns)
+
     def forget(self) -> None:
         """Drop all baselines (a new day, or a replay starting over)."""
         self._last.clear()
