@@ -60,7 +60,8 @@ async def _answers(dsn: str) -> bool:
     return True
 
 
-async def _admin(server: PgServer, sql: str) -> None:
+async def admin_sql(server: PgServer, sql: str) -> None:
+    """Run one statement (CREATE / DROP DATABASE) in the server's admin database."""
     conn = await asyncpg.connect(server.dsn(server.admin_db), timeout=10)
     try:
         await conn.execute(sql)
@@ -162,11 +163,11 @@ def pg_server() -> Iterator[PgServer]:
 def pg_database(pg_server: PgServer) -> Iterator[str]:
     """A fresh, empty database for one test (its name); dropped afterwards."""
     name = "test_" + secrets.token_hex(6)
-    asyncio.run(_admin(pg_server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(pg_server, f'CREATE DATABASE "{name}"'))
     try:
         yield name
     finally:
-        asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture

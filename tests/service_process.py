@@ -17,6 +17,20 @@ from typing import Any
 OBSERVER = [sys.executable, "-m", "observer"]
 
 
+# Minutes of a regular session in seconds: sweeps every clock minute, slots from the triggers,
+# the simulator drops every WebSocket connection each 150 clock seconds (a disconnect gap).
+SIMULATED_SESSION = {
+    "OBSERVER_CLOCK_START": "2026-01-05T09:05:00+09:00",
+    "OBSERVER_CLOCK_SPEED": "30",
+    "OBSERVER_SWING_INTERVAL_SECONDS": "60",
+    "OBSERVER_SIM_ISSUES": "300",
+    "OBSERVER_SCALP_MAX_SLOTS": "6",
+    "OBSERVER_SCALP_MIN_DWELL_SECONDS": "120",
+    "OBSERVER_SIM_DROP_WS_SECONDS": "150",
+    "OBSERVER_WS_SILENCE_SECONDS": "600",
+}
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

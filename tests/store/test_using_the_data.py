@@ -27,8 +27,8 @@ from typing import Any
 import asyncpg
 import pytest
 
-from tests.pg import PgServer
-from tests.service_process import ServiceProcess, get
+from tests.pg import PgServer, admin_sql
+from tests.service_process import SIMULATED_SESSION, ServiceProcess, get
 
 pytestmark = [pytest.mark.db, pytest.mark.slow]
 
@@ -37,17 +37,7 @@ FENCE = re.compile(r"^```(\w+)\n(.*?)^```", re.S | re.M)
 DOC_SYMBOL = "005930"
 DOC_PYTHON_URL = "postgresql+psycopg://observer@127.0.0.1:5432/observer"
 ROWS = re.compile(r"^\((\d+) rows?\)$", re.M)
-SESSION = {
-    "OBSERVER_CLOCK_START": "2026-01-05T09:05:00+09:00",
-    "OBSERVER_CLOCK_SPEED": "30",
-    "OBSERVER_SWING_INTERVAL_SECONDS": "60",
-    "OBSERVER_SIM_ISSUES": "300",
-    "OBSERVER_SCALP_MAX_SLOTS": "6",
-    "OBSERVER_SCALP_MIN_DWELL_SECONDS": "120",
-    "OBSERVER_SIM_DROP_WS_SECONDS": "150",
-    "OBSERVER_WS_SILENCE_SECONDS": "600",
-    "OBSERVER_LOADER_ENABLED": "1",
-}
+SESSION = {**SIMULATED_SESSION, "OBSERVER_LOADER_ENABLED": "1"}
 
 
 def blocks(language: str) -> list[str]:
@@ -59,14 +49,6 @@ class LoadedSession:
     url: str  # postgresql://... for psql
     home: Path
     symbol: str
-
-
-async def _admin(server: PgServer, sql: str) -> None:
-    conn = await asyncpg.connect(server.dsn(server.admin_db), timeout=10)
-    try:
-        await conn.execute(sql)
-    finally:
-        await conn.close()
 
 
 async def _busiest_symbol_with_a_gap(dsn: str) -> tuple[str, int]:
@@ -98,7 +80,7 @@ def loaded(
 ) -> Iterator[LoadedSession]:
     """A simulated session collected by ``observer run`` and loaded into its own database."""
     name = "test_docs_" + secrets.token_hex(5)
-    asyncio.run(_admin(pg_server, f'CREATE DATABASE "{name}"'))
+    asyncio.run(admin_sql(pg_server, f'CREATE DATABASE "{name}"'))
     home = tmp_path_factory.mktemp("observer")
     db = {"DB_HOST": pg_server.host, "DB_PORT": str(pg_server.port), "DB_NAME": name}
     db["DB_USER"] = pg_server.user
@@ -122,7 +104,7 @@ def loaded(
         assert disconnects >= 2
         yield LoadedSession(pg_server.dsn(name), home, symbol)
     finally:
-        asyncio.run(_admin(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        asyncio.run(admin_sql(pg_server, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 def psql() -> str:

@@ -25,7 +25,7 @@ from playwright.async_api import Browser, Page, async_playwright
 from observer.api.server import ApiServer
 from observer.clock import Clock
 from observer.metrics import Metrics
-from tests.service_process import ServiceProcess, get
+from tests.service_process import SIMULATED_SESSION, ServiceProcess, get
 
 pytestmark = pytest.mark.browser
 
@@ -230,18 +230,6 @@ async def test_dashboard_of_a_running_service_matches_status(
     assert (ARTIFACTS / "dashboard.png").stat().st_size > 10_000
 
 
-# Minutes of a regular session in seconds: sweeps every clock minute, slots from the triggers,
-# the simulator drops every WebSocket connection each 150 clock seconds.
-SIMULATED_RUN = {
-    "OBSERVER_CLOCK_START": "2026-01-05T09:05:00+09:00",
-    "OBSERVER_CLOCK_SPEED": "30",
-    "OBSERVER_SWING_INTERVAL_SECONDS": "60",
-    "OBSERVER_SIM_ISSUES": "300",
-    "OBSERVER_SCALP_MAX_SLOTS": "6",
-    "OBSERVER_SCALP_MIN_DWELL_SECONDS": "120",
-    "OBSERVER_SIM_DROP_WS_SECONDS": "150",
-    "OBSERVER_WS_SILENCE_SECONDS": "600",
-}
 HISTORY_POINTS = 5
 RED = "rgb(248, 81, 73)"
 
@@ -260,7 +248,7 @@ def ran_long_enough(url: str) -> bool:
 async def test_a_simulated_run_shows_history_gaps_slots_and_then_the_outage(
     browser: Browser, home: Path
 ) -> None:
-    with ServiceProcess(home, **SIMULATED_RUN) as svc:
+    with ServiceProcess(home, **SIMULATED_SESSION) as svc:
         svc.start()
         svc.wait_for(lambda: ran_long_enough(svc.url), 120, "history, a disconnect gap, slots")
         page = await open_dashboard(browser, svc.url, renders=1)  # the first load
