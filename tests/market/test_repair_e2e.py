@@ -63,10 +63,17 @@ def assert_matches_the_tape(sim: Any, scalp: list[dict[str, Any]]) -> int:
     return total
 
 
+def pending_gauge(runtime: Any) -> float | None:
+    value = runtime.metrics.registry.get_sample_value("observer_gap_repairs_pending")
+    return None if value is None else float(value)
+
+
 async def settled(runtime: Any) -> dict[str, Any]:
+    """Wait until no repair is pending; all along the gauge reads what /status says."""
     async with asyncio.timeout(60):
         while True:
             repair = runtime.status()["gap_repair"]
+            assert pending_gauge(runtime) == repair.get("pending", 0)
             if not runtime.scalp.active and repair.get("pending", 0) == 0:
                 return dict(repair)
             await asyncio.sleep(0.05)

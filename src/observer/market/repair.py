@@ -139,7 +139,6 @@ class GapRepairer:
                 due.append(
                     self._outcome([gap_id], window.symbol, REPAIRED, 0, 0, "no trade missed")
                 )
-        self._count_pending()
         return due
 
     def add_window(self, gap_id: str, gap: Record) -> None:
@@ -150,7 +149,6 @@ class GapRepairer:
         """
         self._windows.setdefault(gap.symbol, []).append((gap_id, gap))
         self.outcomes[PENDING] += 1
-        self._count_pending()
 
     def _note_gap(self, gap: Record) -> list[Record]:
         data = gap.data
@@ -197,7 +195,6 @@ class GapRepairer:
                 await self._repair(job)
             finally:
                 self._active = None
-                self._count_pending()
 
     async def _repair(self, job: RepairJob) -> None:
         try:
@@ -349,10 +346,6 @@ class GapRepairer:
             cut.append(self._outcome(job.gap_ids, job.symbol, UNREPAIRABLE, 0, 0, reason))
         if cut:
             await self.outlet.archive(cut)
-        self._count_pending()
-
-    def _count_pending(self) -> None:
-        self.metrics.gap_repairs_pending.set(max(0, self.outcomes[PENDING]))
 
     def status(self) -> dict[str, Any]:
         """Outcome counts, trades recovered and calls made (for /status)."""

@@ -123,6 +123,8 @@ class ScalpCollector:
         self._slot_lock = asyncio.Lock()
         self._slot_tasks: set[asyncio.Task[None]] = set()
         self._closing: dict[str, _Stream] = {}  # stopped, their repairs not finished yet
+        # read at each scrape: every session's repairer and the downtime windows, as /status
+        metrics.gap_repairs_pending.set_function(lambda: self.repair_status().get("pending", 0))
         self._downtime_repair: GapRepairer | None = None  # repair_downtime's, while it runs
         # service_down windows (observer.market.resume) not yet handed to a repairer
         self._down_windows: dict[str, tuple[str, Record]] = {}
