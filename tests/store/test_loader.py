@@ -17,6 +17,7 @@ from observer.archive.reader import ArchiveReader
 from observer.clock import NS_PER_S, Clock
 from observer.config.settings import Settings
 from observer.metrics import Metrics
+from observer.store.inspect import database_status
 from observer.store.loader import ArchiveLoader
 from tests.pg import PgServer, db_overrides
 from tests.store.proxy import CuttableProxy
@@ -79,6 +80,13 @@ async def test_run_once_twice_loads_everything_once(db_settings: Settings, pg_ds
     assert status["rows"]["ticks"] == 200
     cp = await _count(pg_dsn, "SELECT last_seq FROM load_checkpoints WHERE stream = 'scalp'")
     assert cp == 200
+    # what `observer db status` shows: row counts and per-stream lag against the archive
+    shown = await database_status(db_settings, {"scalp": 205, "swing": 3, "system": None})
+    assert shown["rows"]["ticks"] == 200 and shown["rows"]["quotes"] == 3
+    assert shown["rows"]["gaps"] == 1 and set(shown["rows"]) == {
+        "ticks", "quotes", "bars_1m", "gaps", "system_events", "universe_members"
+    }  # fmt: skip
+    assert shown["streams"]["scalp"]["lag_records"] == 5
 
 
 async def test_a_nul_byte_does_not_stop_the_loader(db_settings: Settings, pg_dsn: str) -> None:

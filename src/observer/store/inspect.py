@@ -10,7 +10,13 @@ from observer.store.batch import Checkpoint
 from observer.store.connection import Database
 from observer.store.migrations import applied_migrations, available_migrations
 
-_COUNTED: Final = ("ticks", "quotes", "bars_1m", "gaps", "system_events", "universe_members")
+# Row counts of the tables `db status` shows, in one statement.
+COUNTS_SQL: Final = (
+    "SELECT (SELECT count(*) FROM ticks) AS ticks, (SELECT count(*) FROM quotes) AS quotes,"
+    " (SELECT count(*) FROM bars_1m) AS bars_1m, (SELECT count(*) FROM gaps) AS gaps,"
+    " (SELECT count(*) FROM system_events) AS system_events,"
+    " (SELECT count(*) FROM universe_members) AS universe_members"
+)
 
 
 async def read_checkpoints(db: Database) -> dict[str, Checkpoint]:
@@ -32,9 +38,7 @@ async def database_status(
         done = {version for version, _, _ in applied}
         pending = [m.name for m in available_migrations() if m.name not in done]
         checkpoints = await read_checkpoints(db) if applied else {}
-        counts = {}
-        for table in _COUNTED if applied else ():
-            counts[table] = int(await db.fetchval(f"SELECT count(*) FROM {table}"))  # noqa: S608
+        counts = {k: int(v) for k, v in (await db.fetch(COUNTS_SQL))[0].items()} if applied else {}
     finally:
         await db.close()
     last = archive_last_seq or {}
