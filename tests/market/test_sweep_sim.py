@@ -7,16 +7,28 @@ from typing import Any
 
 import pytest
 
-from observer.archive.quarantine import QuarantineWriter
-from observer.archive.writer import ArchiveWriter
 from observer.market.calendar import MarketCalendar
-from observer.market.outlet import RecordOutlet
 from observer.market.sources import AccountQuoteSource
-from observer.market.sweep import SwingSweeper
+from observer.market.sweep import SweepResult, SwingSweeper
 from observer.pipeline.process import Pipeline
 
-from .archive_files import archived, events
+from .archive_files import archived, events, started_outlet
 from .conftest import BEFORE_OPEN
+
+
+async def sweep_once(
+    rig: Any, source: AccountQuoteSource, codes: list[str], names: dict[str, str] | None = None
+) -> SweepResult:
+    """One track A sweep of ``codes`` through a real archive writer, closed afterwards."""
+    writer, outlet = await started_outlet(rig.settings, rig.clock, rig.metrics)
+    pipeline = Pipeline(MarketCalendar(rig.settings), rig.metrics, source="sim")
+    sweeper = SwingSweeper(rig.clock, rig.metrics, source, outlet, pipeline, source_label="sim")
+    if names is not None:
+        sweeper.names = names
+    try:
+        return await sweeper.sweep(codes)
+    finally:
+        await writer.close()
 
 
 @pytest.mark.parametrize("size", [1, 30, 31, 95])
@@ -25,23 +37,10 @@ async def test_a_sweep_makes_ceil_n_over_30_calls_and_one_record_per_symbol(
 ) -> None:
     rig = await sim_rig(start=BEFORE_OPEN.replace(hour=10))
     s = rig.settings
-    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=5)
-    await writer.start()
-    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
     source = AccountQuoteSource(rig.account(), rig.clock)
     codes = [m.code for m in await source.masters()][:size]
     before = rig.sim.rest.requests["FHKST11300006"]
-    sweeper = SwingSweeper(
-        rig.clock,
-        rig.metrics,
-        source,
-        RecordOutlet(writer, quarantine, rig.clock),
-        Pipeline(MarketCalendar(s), rig.metrics, source="sim"),
-        source_label="sim",
-    )
-    result = await sweeper.sweep(codes)
-    await writer.close()
-    await quarantine.close()
+    result = await sweep_once(rig, source, codes)
     assert rig.sim.rest.requests["FHKST11300006"] - before == math.ceil(size / 30)
     assert result.calls == math.ceil(size / 30) and result.coverage == 1.0
     swing = archived(s.assets_dir, "swing")
@@ -58,26 +57,12 @@ async def test_one_symbol_quotes_take_the_name_from_the_master_and_flag_bid_ask(
 ) -> None:
     rig = await sim_rig(start=BEFORE_OPEN.replace(hour=10))
     s = rig.settings
-    writer = ArchiveWriter(s.assets_dir, rig.clock, rig.metrics, fsync_ms=5)
-    await writer.start()
-    quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
     account = rig.account()
     source = AccountQuoteSource(account, rig.clock)
     masters = {m.code: m.name for m in (await source.masters())[:5]}
     today = rig.clock.now().date()
     source._fallback_day = account.rest._multi_unavailable_day = today  # as on paper accounts
-    sweeper = SwingSweeper(
-        rig.clock,
-        rig.metrics,
-        source,
-        RecordOutlet(writer, quarantine, rig.clock),
-        Pipeline(MarketCalendar(s), rig.metrics, source="sim"),
-        source_label="sim",
-    )
-    sweeper.names = masters
-    await sweeper.sweep(list(masters))
-    await writer.close()
-    await quarantine.close()
+    await sweep_once(rig, source, list(masters), names=masters)
     assert rig.sim.rest.requests["FHKST01010100"] == len(masters)
     swing = archived(s.assets_dir, "swing")
     assert {r["symbol"]: r["data"]["name"] for r in swing} == masters
