@@ -17,6 +17,7 @@ from observer.clock import ManualClock, kst_iso
 from observer.metrics import Metrics
 from observer.pipeline.record import Record
 from tests.archive.conftest import sample_value
+from tests.waiting import wait_until
 
 
 def chattr(flag: str, path: Path) -> None:
@@ -39,12 +40,6 @@ def immutable() -> Iterator[Callable[[Path], None]]:
 
 def lines(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
-
-
-async def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not predicate():
-            await asyncio.sleep(0.02)
 
 
 async def test_refused_records_become_one_gap_per_stream(

@@ -17,6 +17,7 @@ from observer.market.outlet import RecordOutlet
 from observer.market.streamer import ScalpStreamer
 from observer.metrics import Metrics
 from observer.pipeline.process import Pipeline
+from tests.waiting import wait_until
 
 from .archive_files import archived, events, quarantined, started_outlet
 from .frames import frame, trade_fields
@@ -120,13 +121,6 @@ async def test_a_deliberate_close_is_not_a_gap(make_settings: Any) -> None:
     assert events(settings.assets_dir, "gap") == []
 
 
-async def wait_for(condition: Any, timeout: float = 5.0) -> None:
-    """Wait until ``condition()`` holds (checked on every loop turn), or fail."""
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.005)
-
-
 async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -> None:
     settings: Settings = make_settings()
     rig = await streamer_rig(settings, 8, ["005930"])
@@ -139,16 +133,18 @@ async def test_records_refused_by_the_archive_become_a_gap(make_settings: Any) -
         return Data(at_ns, parse_message(text, at_ns))
 
     await queue.put(data(10, t))
-    await wait_for(lambda: streamer.stats.records == 1)
+    await wait_until(lambda: streamer.stats.records == 1, timeout=5.0)
     writer.pause("disk full")
     clock.advance(5)
     for i in range(2, 12):  # more than the queue holds: the stream keeps being consumed
         await queue.put(data(10 * i, clock.now_ns()))
-    await wait_for(lambda: streamer.stats.records == 11 and queue.empty())
+    await wait_until(lambda: streamer.stats.records == 11 and queue.empty(), timeout=5.0)
     writer.resume()
     clock.advance(5)
     await queue.put(data(120, clock.now_ns()))
-    await wait_for(lambda: streamer.stats.records == 12 and not streamer.archive_refusing)
+    await wait_until(
+        lambda: streamer.stats.records == 12 and not streamer.archive_refusing, timeout=5.0
+    )
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
