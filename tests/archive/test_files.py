@@ -16,6 +16,7 @@ from observer.archive.files import (
     scan,
     seq_of,
     stream_files,
+    tail_lines,
 )
 from observer.archive.paths import parse_name
 
@@ -124,3 +125,21 @@ def test_record_head_is_the_seq_and_the_receive_time() -> None:
     assert record_head(b'{"seq":3,"recv_ns":17}') == (3, 17)
     assert record_head(b'{"seq":3,"recv_ns":"17"}') == (3, None)
     assert record_head(b'{"recv_ns":17}') is None
+
+
+def test_tail_lines_keeps_the_window_of_whole_lines_plain_and_compressed(assets: Path) -> None:
+    body = lines(list(range(1, 2001)), pad=500)  # about 1.2 MB: more than one zst chunk
+    plain = assets / "scalp_20260105_09.jsonl"
+    plain.write_bytes(body)
+    packed = assets / "scalp_20260105_10.jsonl.zst"
+    packed.write_bytes(zstandard.ZstdCompressor().compress(body))
+    for path in (plain, packed):
+        name = parse_name(path.name)
+        assert name is not None
+        window = 200_000
+        got = [seq_of(line) for line in tail_lines(name, path, window) if line]
+        assert None not in got and got == list(range(got[0], 2001))  # whole lines, to the end
+        whole = [seq_of(line) for line in body[-window:].split(b"\n")[1:] if line]
+        assert got == whole  # exactly the lines that fit the window
+        everything = [seq_of(line) for line in tail_lines(name, path, len(body)) if line]
+        assert everything == list(range(1, 2001))

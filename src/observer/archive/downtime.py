@@ -16,7 +16,6 @@ too, beyond the reach of the time-and-sales API, which serves only today).
 from __future__ import annotations
 
 import logging
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,7 +23,7 @@ from typing import Any
 import orjson
 import zstandard
 
-from observer.archive.files import files_by_stream
+from observer.archive.files import files_by_stream, tail_lines
 from observer.archive.paths import ArchiveName
 from observer.clock import kst_iso
 from observer.pipeline.record import Record, system_record
@@ -35,31 +34,9 @@ TAIL_BYTES = 8 << 20  # the scan of an hour looks at its last 8 MiB only (bounde
 TRADE_TR_ID = "H0STCNT0"
 
 
-def _plain_lines(path: Path) -> list[bytes]:
-    with path.open("rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        start = max(0, size - TAIL_BYTES)
-        fh.seek(start)
-        lines = fh.read().split(b"\n")
-    return lines[1:] if start > 0 else lines
-
-
-def _zst_lines(path: Path) -> list[bytes]:
-    """The lines of the last TAIL_BYTES of a compressed hour (streamed: memory stays bounded)."""
-    tail = b""
-    cut = False
-    with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
-        while chunk := reader.read(1 << 20):
-            tail += chunk
-            if len(tail) > TAIL_BYTES:
-                tail, cut = tail[-TAIL_BYTES:], True
-    lines = tail.split(b"\n")
-    return lines[1:] if cut else lines
-
-
 def _records(name: ArchiveName, path: Path) -> list[dict[str, Any]]:
     try:
-        lines = _zst_lines(path) if name.compressed else _plain_lines(path)
+        lines = tail_lines(name, path, TAIL_BYTES)
     except (OSError, zstandard.ZstdError) as exc:  # an unreadable hour: look at the one before
         log.warning("downtime: cannot read %s: %s", path.name, exc)
         return []

@@ -5,11 +5,13 @@ anything else ignored); recovery, the reader and the loader's lag figure all tak
 from it. :func:`last_seq` reads a file's last readable ``seq`` (a plain file from its tail
 backwards, a ``.zst`` by streaming it); :func:`newest_head` (and :func:`newest_seq`) is its
 cheap, forgiving form for lag figures: the newest record's ``seq`` and receive time.
+:func:`tail_lines` gives the lines of a file's last few MiB (the start-up downtime scan).
 """
 
 from __future__ import annotations
 
 import os
+from collections import deque
 from pathlib import Path
 
 import orjson
@@ -147,3 +149,29 @@ def newest_seq(assets_dir: Path, stream: str) -> int | None:
     """The last ``seq`` in the newest plain file of ``stream``; None if none or unreadable."""
     head = newest_head(assets_dir, stream)
     return None if head is None else head[0]
+
+
+def tail_lines(name: ArchiveName, path: Path, max_bytes: int) -> list[bytes]:
+    """The complete lines among the last ``max_bytes`` of one archive file (a ``.zst`` is
+    streamed, so memory stays near ``max_bytes``); a line cut by the window is left out."""
+    if not name.compressed:
+        with path.open("rb") as fh:
+            start = max(0, fh.seek(0, os.SEEK_END) - max_bytes)
+            fh.seek(start)
+            lines = fh.read().split(b"\n")
+        return lines[1:] if start > 0 else lines
+    chunks: deque[bytes] = deque()
+    held = 0
+    cut = False
+    with path.open("rb") as fh, zstandard.ZstdDecompressor().stream_reader(fh) as reader:
+        while chunk := reader.read(ZST_CHUNK):
+            chunks.append(chunk)
+            held += len(chunk)
+            while held - len(chunks[0]) >= max_bytes:  # the window is full without the oldest
+                held -= len(chunks.popleft())
+                cut = True
+    tail = b"".join(chunks)
+    if len(tail) > max_bytes:
+        tail, cut = tail[-max_bytes:], True
+    lines = tail.split(b"\n")
+    return lines[1:] if cut else lines
