@@ -26,7 +26,8 @@ import zstandard
 from observer.archive.files import files_by_stream, tail_lines
 from observer.archive.paths import ArchiveName
 from observer.clock import kst_iso
-from observer.pipeline.record import Record, system_record
+from observer.pipeline.gaps import gap_record
+from observer.pipeline.record import Record
 
 log = logging.getLogger(__name__)
 DOWN_REASON = "service_down"
@@ -124,17 +125,7 @@ def _gap(
     now_ns: int, source: str, stream: str, obj: dict[str, Any], symbol: str, scope: str
 ) -> Record:
     tr_id = obj.get("tr_id") if scope == "symbol" else None
-    return system_record(
-        "gap",
-        now_ns,
-        source,
-        symbol=symbol,
-        scope=scope,
-        start=kst_iso(obj["recv_ns"]),
-        end=kst_iso(now_ns),
-        reason=DOWN_REASON,
-        missed_volume=None,
-        tr_id=tr_id,
-        stream=stream,
-        last_seq=obj.get("seq"),
-    )
+    return gap_record(
+        source, now_ns, obj["recv_ns"], now_ns, DOWN_REASON,
+        scope=scope, symbol=symbol, tr_id=tr_id, stream=stream, last_seq=obj.get("seq"),
+    )  # fmt: skip

@@ -15,8 +15,8 @@ import logging
 import time
 from dataclasses import dataclass
 
-from observer.clock import kst_iso
-from observer.pipeline.record import Record, system_record
+from observer.pipeline.gaps import gap_record
+from observer.pipeline.record import Record
 from observer.throttle import LogThrottle
 
 log = logging.getLogger(__name__)
@@ -88,20 +88,10 @@ class RefusalLedger:
         for stream, refusal in sorted(self.open.items()):
             if not refusal.accepted and refusal.failed_at > quiet:
                 continue  # still refusing: the gap covers the whole outage once it ends
-            gap = system_record(
-                "gap",
-                now_ns,
-                refusal.source,
-                scope="stream",
-                start=kst_iso(refusal.first_ns),
-                end=kst_iso(refusal.last_ns),
-                reason=REFUSED_REASON,
-                missed_volume=None,
-                tr_id=None,
-                stream=stream,
-                records=refusal.records,
-                error=refusal.error,
-            )
+            gap = gap_record(
+                refusal.source, now_ns, refusal.first_ns, refusal.last_ns, REFUSED_REASON,
+                scope="stream", stream=stream, records=refusal.records, error=refusal.error,
+            )  # fmt: skip
             self._pending[id(gap)] = (stream, refusal)
             gaps.append(gap)
         for gap in gaps:

@@ -126,19 +126,11 @@ class TickGapDetector:
         reason: str,
         missed_volume: int,
     ) -> Record:
-        return system_record(
-            "gap",
-            recv_ns,
-            self.source,
-            symbol=symbol,
-            scope="symbol",
-            start=kst_iso(last.trade_ns),
-            end=kst_iso(trade_ns),
-            reason=reason,
-            missed_volume=missed_volume,
-            tr_id=tr_id,
+        return gap_record(
+            self.source, recv_ns, last.trade_ns, trade_ns, reason,
+            scope="symbol", symbol=symbol, missed_volume=missed_volume, tr_id=tr_id,
             business_date=last.business_date,
-        )
+        )  # fmt: skip
 
 
 def disconnect_gaps(
@@ -151,21 +143,9 @@ def disconnect_gaps(
     tr_id: str = "H0STCNT0",
 ) -> list[Record]:
     """One gap per symbol for a window in which the stream was blind (missed volume unknown)."""
-    start, end = kst_iso(start_ns), kst_iso(end_ns)
     return [
-        system_record(
-            "gap",
-            end_ns,
-            source,
-            symbol=symbol,
-            scope="symbol",
-            start=start,
-            end=end,
-            reason=reason,
-            missed_volume=None,
-            tr_id=tr_id,
-        )
-        for symbol in sorted(set(symbols))
+        gap_record(source, end_ns, start_ns, end_ns, reason, scope="symbol", symbol=s, tr_id=tr_id)
+        for s in sorted(set(symbols))
     ]
 
 
@@ -221,15 +201,36 @@ def sweep_gap(
     source: str, recv_ns: int, start_ns: int, end_ns: int, reason: str, **extra: Any
 ) -> Record:
     """A ``gap`` system record for track A (scope ``sweep``)."""
+    return gap_record(
+        source, recv_ns, start_ns, end_ns, reason, scope="sweep", tr_id=SWEEP_TR_ID, **extra
+    )
+
+
+def gap_record(
+    source: str,
+    at_ns: int,
+    start_ns: int,
+    end_ns: int,
+    reason: str,
+    *,
+    scope: str,
+    symbol: str = "",
+    missed_volume: int | None = None,
+    tr_id: str | None = None,
+    **extra: Any,
+) -> Record:
+    """A ``gap`` system record, the one shape every hole takes: its window as KST times, why,
+    the volume known to be missed (None when unknown) and what else the caller knows."""
     return system_record(
         "gap",
-        recv_ns,
+        at_ns,
         source,
-        scope="sweep",
+        symbol=symbol,
+        scope=scope,
         start=kst_iso(start_ns),
         end=kst_iso(end_ns),
         reason=reason,
-        missed_volume=None,
-        tr_id=SWEEP_TR_ID,
+        missed_volume=missed_volume,
+        tr_id=tr_id,
         **extra,
     )
