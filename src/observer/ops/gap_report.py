@@ -17,8 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from observer.archive.reader import ArchiveReader, Position
-
-TRADE_TR_IDS = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0"})
+from observer.pipeline.process import TRADE_TR_IDS
 
 
 @dataclass(slots=True)

@@ -17,6 +17,7 @@ from typing import Any, Protocol
 
 from observer.clock import NS_PER_S
 from observer.config.settings import Settings
+from observer.kis.tr.h0stcnt0 import LAYOUT as TRADE_LAYOUT
 from observer.metrics import Metrics
 from observer.pipeline.enrich import enrich
 from observer.pipeline.gaps import SweepGapTracker, TickGapDetector, disconnect_gaps
@@ -46,7 +47,7 @@ from observer.pipeline.ticks import (
 )
 
 KRX_TRADE_TR_IDS = frozenset({"H0STCNT0"})
-TRADE_TR_IDS = frozenset({"H0STCNT0", "H0NXCNT0", "H0UNCNT0"})
+TRADE_TR_IDS = frozenset(TRADE_LAYOUT.tr_ids)  # declared once, in the TR table
 EPOCH = date(1970, 1, 1)
 _DAY_CACHE_MAX = 64
 
