@@ -120,14 +120,14 @@ def test_partial_sweep_gap() -> None:
 
 def test_missed_sweep_intervals(pipeline: Pipeline, metrics: Metrics) -> None:
     t0 = kst_ns("20260105", "090000")
-    assert pipeline.sweep_finished(t0, t0 + NS_PER_S, 10, 10) == []
-    gaps = pipeline.sweep_finished(t0 + 15 * MIN, t0 + 15 * MIN + NS_PER_S, 10, 10)
+    assert pipeline.sweeps.sweep_finished(t0, t0 + NS_PER_S, 10, 10) == []
+    gaps = pipeline.sweeps.sweep_finished(t0 + 15 * MIN, t0 + 15 * MIN + NS_PER_S, 10, 10)
     assert [(g.data["reason"], g.data["missed_sweeps"]) for g in gaps] == [("missed_sweep", 2)]
     assert gaps[0].data["start"] == "2026-01-05T09:00:00.000000+09:00"
     assert gaps[0].data["end"] == "2026-01-05T09:15:00.000000+09:00"
     assert sample(metrics, "observer_gaps_total", reason="missed_sweep") == 1
     pipeline.sweeps.pause()  # sweeping stopped on purpose (e.g. the session ended)
-    assert pipeline.sweep_finished(t0 + 300 * MIN, t0 + 301 * MIN, 10, 10) == []
+    assert pipeline.sweeps.sweep_finished(t0 + 300 * MIN, t0 + 301 * MIN, 10, 10) == []
 
 
 @st.composite
@@ -191,6 +191,6 @@ def test_gap_records_carry_the_pipeline_source(pipeline: Pipeline) -> None:
         [trade(acc=10, volume=10), trade(time="090002", acc=30, volume=10, count=3)]
     )
     t0 = kst_ns("20260105", "090000")
-    partial = pipeline.sweep_finished(t0, t0 + NS_PER_S, 1, 2)
+    partial = pipeline.sweeps.sweep_finished(t0, t0 + NS_PER_S, 1, 2)
     blind = pipeline.disconnect_gaps(t0, t0 + NS_PER_S, "silence")
     assert [g.source for g in result.gaps + partial + blind] == ["kis", "kis", "kis"]

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import math
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -67,32 +67,25 @@ class SweepResult:
         }
 
 
+@dataclass(eq=False, repr=False)
 class SwingSweeper:
     """Runs single sweeps: quotes -> pipeline -> the archive, with metrics and an event."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        metrics: Metrics,
-        source: QuoteSource,
-        outlet: RecordOutlet,
-        pipeline: Pipeline,
-        *,
-        source_label: str,
-        concurrency: int = QUOTE_CALLS_IN_FLIGHT,
-    ) -> None:
-        self.clock = clock
-        self.metrics = metrics
-        self.source = source
-        self.outlet = outlet
-        self.pipeline = pipeline
-        self.source_label = source_label
-        self.concurrency = concurrency
-        self.last: SweepResult | None = None
-        self.sweeps = 0
-        self.names: Mapping[str, str] = {}  # code -> name from the master file (the universe)
-        self._skipped = False
-        self._refused: list[tuple[int, int]] = []  # sweeps the archive refused (start, end ns)
+    clock: Clock
+    metrics: Metrics
+    source: QuoteSource
+    outlet: RecordOutlet
+    pipeline: Pipeline
+    _: KW_ONLY
+    source_label: str
+    concurrency: int = QUOTE_CALLS_IN_FLIGHT
+    last: SweepResult | None = field(init=False, default=None)
+    sweeps: int = field(init=False, default=0)
+    # code -> name from the master file (the universe)
+    names: Mapping[str, str] = field(init=False, default_factory=dict)
+    _skipped: bool = field(init=False, default=False)
+    # sweeps the archive refused (start, end ns)
+    _refused: list[tuple[int, int]] = field(init=False, default_factory=list)
 
     def note_skipped(self) -> None:
         """A due sweep was skipped and recorded; the next sweep must not record it again."""
@@ -135,7 +128,9 @@ class SwingSweeper:
             self.pipeline.sweeps.pause()
             self._skipped = False
         missing = [s for s in symbols if s not in quotes]
-        gaps = self.pipeline.sweep_finished(sweep_id, end_ns, len(quotes), len(symbols), missing)
+        gaps = self.pipeline.sweeps.sweep_finished(
+            sweep_id, end_ns, len(quotes), len(symbols), missing
+        )
         event = system_record("sweep", end_ns, label, **result.summary())
         m = self.metrics
         m.sweep_seconds.observe(duration)

@@ -17,7 +17,7 @@ reason=..., missed_volume=int|None, tr_id=...)`` plus the detail fields named be
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from observer.clock import NS_PER_S, kst_iso
@@ -156,10 +156,18 @@ class SweepGapTracker:
     days) so the pause is not taken for missed sweeps.
     """
 
-    def __init__(self, interval_seconds: float, source: str, grace: float = 0.5) -> None:
+    def __init__(
+        self,
+        interval_seconds: float,
+        source: str,
+        grace: float = 0.5,
+        *,
+        on_gaps: Callable[[list[Record]], None] | None = None,
+    ) -> None:
         self.interval_ns = int(interval_seconds * NS_PER_S)
         self.late_ns = int(interval_seconds * (1 + grace) * NS_PER_S)
         self.source = source
+        self.on_gaps = on_gaps  # told of every gap this tracker makes (the pipeline counts them)
         self._last_start_ns: int | None = None
 
     def pause(self) -> None:
@@ -191,6 +199,8 @@ class SweepGapTracker:
             gap.data["coverage"] = round(quoted / universe, 4) if universe else 0.0
             gap.data["missing"] = sorted(missing)[:MAX_LISTED_SYMBOLS]
             gaps.append(gap)
+        if self.on_gaps is not None:
+            self.on_gaps(gaps)
         return gaps
 
     def _gap(self, start_ns: int, end_ns: int, recv_ns: int, reason: str) -> Record:

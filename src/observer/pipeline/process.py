@@ -10,7 +10,7 @@ are counted where they are written (``QuarantineWriter``), once.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any, Protocol
@@ -95,7 +95,7 @@ class Pipeline:
         self.limits = limits or CheckLimits()
         self.guard = UniverseGuard({}, min_price)
         self.ticks = TickGapDetector(source)
-        self.sweeps = SweepGapTracker(swing_interval_seconds, source)
+        self.sweeps = SweepGapTracker(swing_interval_seconds, source, on_gaps=self._count_gaps)
         self._skew_ns = int(self.limits.max_recv_skew_seconds * NS_PER_S)
         self._by_date: dict[str, tuple[int, SessionBounds] | None] = {}
         self._by_day: dict[int, SessionBounds] = {}
@@ -274,19 +274,6 @@ class Pipeline:
                 self._by_day.clear()
             self._by_day[day_number] = bounds
         return bounds
-
-    def sweep_finished(
-        self,
-        started_ns: int,
-        ended_ns: int,
-        quoted: int,
-        universe: int,
-        missing: Sequence[str] = (),
-    ) -> list[Record]:
-        """Gap records for a finished track A sweep (partial, or after missed intervals)."""
-        gaps = self.sweeps.sweep_finished(started_ns, ended_ns, quoted, universe, missing)
-        self._count_gaps(gaps)
-        return gaps
 
     # -- connections -----------------------------------------------------------------------
     def disconnect_gaps(
