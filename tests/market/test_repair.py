@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from observer.clock import KST
+from observer.clock import KST, NS_PER_S
 from observer.market.repair import GapRepairer
 from observer.pipeline.gaps import VOLUME_JUMP
 from observer.pipeline.record import Record, system_record
@@ -162,9 +162,12 @@ async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig:
     symbol = busiest(rig)
     columns = rig.sim.market.tape(symbol).tape.columns()
     ns, acml = columns[0], columns[3]
-    size = len(ns)
-    last = size - 120  # the last trade received before the window
-    end_ns = int(ns[size - 20])
+    # The window ends on a trade of a second that is over, so the tape already holds every trade
+    # of the end's second when the repair asks for it (a second still running gains trades).
+    second_now = rig.clock.now_ns() // NS_PER_S * NS_PER_S
+    end_at = next(i for i in reversed(range(len(ns))) if int(ns[i]) < second_now)
+    last = end_at - 100  # the last trade received before the window
+    end_ns = int(ns[end_at])
     day = TEN.strftime("%Y%m%d")
     baseline = int(acml[last])
     writer, outlet = await started_outlet(rig.settings, rig.clock, rig.metrics)
