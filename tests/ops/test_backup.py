@@ -70,8 +70,8 @@ def tree(root: Path) -> dict[str, bytes]:
 
 
 def test_create_list_verify_restore_round_trip(store: BackupStore, tmp_path: Path) -> None:
-    expected = populate(store._s)
-    metrics = store._metrics
+    expected = populate(store.settings)
+    metrics = store.metrics
     assert metrics is not None
     info = store.create()
     assert info.files == len(expected)
@@ -87,9 +87,9 @@ def test_create_list_verify_restore_round_trip(store: BackupStore, tmp_path: Pat
 
 
 def test_the_second_backup_is_incremental(store: BackupStore, tmp_path: Path) -> None:
-    populate(store._s)
+    populate(store.settings)
     first = store.create()
-    (store._s.assets_dir / "scalp_20260105_11.jsonl.zst").write_bytes(b"new hour")
+    (store.settings.assets_dir / "scalp_20260105_11.jsonl.zst").write_bytes(b"new hour")
     second = store.create()
     assert second.snapshot != first.snapshot
     assert second.files == first.files + 1
@@ -100,7 +100,7 @@ def test_the_second_backup_is_incremental(store: BackupStore, tmp_path: Path) ->
 
 
 def test_restore_refuses_differing_files_unless_forced(store: BackupStore, tmp_path: Path) -> None:
-    expected = populate(store._s)
+    expected = populate(store.settings)
     info = store.create()
     out = tmp_path / "out"
     (out / "assets").mkdir(parents=True)
@@ -117,14 +117,14 @@ def test_restore_refuses_differing_files_unless_forced(store: BackupStore, tmp_p
 
 
 def test_restore_into_the_configured_directories(store: BackupStore) -> None:
-    expected = populate(store._s)
+    expected = populate(store.settings)
     info = store.create()
-    lost = store._s.assets_dir / "swing_20260105_09.jsonl.zst"
+    lost = store.settings.assets_dir / "swing_20260105_09.jsonl.zst"
     lost.unlink()
     report = store.restore(info.snapshot)
     assert [p.name for p in report.written] == [lost.name]
     assert lost.read_bytes() == expected["assets/swing_20260105_09.jsonl.zst"]
-    assert (store._s.assets_dir / "scalp_20260105_10.jsonl").read_bytes() == b'{"seq":2}\n'
+    assert (store.settings.assets_dir / "scalp_20260105_10.jsonl").read_bytes() == b'{"seq":2}\n'
 
 
 def _corrupt_packs(repository: Path) -> None:
@@ -139,7 +139,7 @@ def _corrupt_packs(repository: Path) -> None:
 def test_a_corrupted_repository_fails_verify_and_the_restore_changes_nothing(
     store: BackupStore, tmp_path: Path
 ) -> None:
-    populate(store._s)
+    populate(store.settings)
     info = store.create()
     _corrupt_packs(tmp_path / "repository")
     with pytest.raises(BackupVerifyError):
@@ -155,7 +155,7 @@ def test_a_corrupted_repository_fails_verify_and_the_restore_changes_nothing(
 def test_an_unknown_snapshot_and_a_missing_repository_are_errors(
     make_settings: Any, store: BackupStore
 ) -> None:
-    populate(store._s)
+    populate(store.settings)
     store.create()
     with pytest.raises(BackupError, match="no such snapshot"):
         store.restore("ffffffff")

@@ -20,6 +20,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -73,24 +74,20 @@ def _sum(totals: Totals, name: str, **labels: str) -> float | None:
     return sum(values) if values else None
 
 
+@dataclass(eq=False, repr=False)
 class MetricHistory:
     """A bounded per-minute history of the service's key figures (see the module docstring)."""
 
-    def __init__(
-        self,
-        clock: Clock,
-        registry: CollectorRegistry,
-        *,
-        minutes: int = HISTORY_MINUTES,
-        extra_counters: ExtraCounters | None = None,
-    ) -> None:
-        self.clock = clock
-        self.registry = registry
-        self.minutes = minutes
-        self.extra_counters = extra_counters
-        self.times: deque[int] = deque(maxlen=minutes)
+    clock: Clock
+    registry: CollectorRegistry
+    _: KW_ONLY
+    minutes: int = HISTORY_MINUTES
+    extra_counters: ExtraCounters | None = None
+
+    def __post_init__(self) -> None:
+        self.times: deque[int] = deque(maxlen=self.minutes)
         self.series: dict[str, deque[float | None]] = {
-            name: deque(maxlen=minutes) for name in UNITS
+            name: deque(maxlen=self.minutes) for name in UNITS
         }
         self._last: dict[str, float] | None = None
 

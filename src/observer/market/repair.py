@@ -24,7 +24,7 @@ import asyncio
 import logging
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -88,36 +88,31 @@ def hhmmss(ns: int) -> str:
     return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
+@dataclass(eq=False, repr=False)
 class GapRepairer:
     """One app key's repair queue and worker; see the module docstring."""
 
-    def __init__(
-        self,
-        rest: TimeSalesSource,
-        clock: Clock,
-        outlet: RecordOutlet,
-        metrics: Metrics,
-        *,
-        source_label: str,
-        last_acc_volume: Callable[[str, str], tuple[str, int] | None],
-    ) -> None:
-        self.rest = rest
-        self.clock = clock
-        self.outlet = outlet
-        self.metrics = metrics
-        self.source_label = source_label
-        self.last_acc_volume = last_acc_volume
-        self.queue: asyncio.Queue[RepairJob] = asyncio.Queue(maxsize=QUEUE_MAX)
-        self.outcomes: Counter[str] = Counter()
-        self.trades_recovered = 0
-        self.calls = 0
-        self.rate_limited = 0
-        self._windows: dict[str, list[tuple[str, Record]]] = {}  # symbol -> open windows
-        self._archived: dict[tuple[str, str], set[int]] = {}  # (symbol, day) -> backfilled
-        self._active: RepairJob | None = None
-        self._stopping = False
-        self._stop_reason = "session ended"
-        self._serial = 0
+    rest: TimeSalesSource
+    clock: Clock
+    outlet: RecordOutlet
+    metrics: Metrics
+    _: KW_ONLY
+    source_label: str
+    last_acc_volume: Callable[[str, str], tuple[str, int] | None]
+    queue: asyncio.Queue[RepairJob] = field(
+        init=False, default_factory=lambda: asyncio.Queue(maxsize=QUEUE_MAX)
+    )
+    outcomes: Counter[str] = field(init=False, default_factory=Counter)
+    trades_recovered: int = field(init=False, default=0)
+    calls: int = field(init=False, default=0)
+    rate_limited: int = field(init=False, default=0)
+    # symbol -> its open blind windows; (symbol, day) -> the trade numbers already backfilled
+    _windows: dict[str, list[tuple[str, Record]]] = field(init=False, default_factory=dict)
+    _archived: dict[tuple[str, str], set[int]] = field(init=False, default_factory=dict)
+    _active: RepairJob | None = field(init=False, default=None)
+    _stopping: bool = field(init=False, default=False)
+    _stop_reason: str = field(init=False, default="session ended")
+    _serial: int = field(init=False, default=0)
 
     @property
     def waiting(self) -> bool:

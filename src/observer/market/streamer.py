@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Iterable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any, Protocol
 
 from observer.clock import NS_PER_S, Clock
@@ -48,59 +49,39 @@ class _Rejected(Protocol):
     tr_id: str | None
 
 
+@dataclass(slots=True)
 class StreamerStats:
     """What /status shows about one source."""
 
-    __slots__ = (
-        "connected",
-        "down_since_ns",
-        "frames",
-        "last_message_ns",
-        "reconnects",
-        "records",
-        "rejects",
-    )
-
-    def __init__(self) -> None:
-        self.connected = False
-        self.reconnects = 0
-        self.last_message_ns: int | None = None
-        self.frames = 0
-        self.records = 0
-        self.rejects = 0
-        self.down_since_ns: int | None = None
+    connected: bool = False
+    reconnects: int = 0
+    last_message_ns: int | None = None
+    frames: int = 0
+    records: int = 0
+    rejects: int = 0
+    down_since_ns: int | None = None
 
 
+@dataclass(eq=False, repr=False)
 class ScalpStreamer:
     """Consumes one session's queue until cancelled; see the module docstring."""
 
-    def __init__(
-        self,
-        name: str,
-        queue: asyncio.Queue[Any],
-        clock: Clock,
-        outlet: RecordOutlet,
-        pipeline: Pipeline,
-        *,
-        source_label: str,
-        registered: Callable[[], Iterable[str]],
-        repair: GapRepairer | None = None,
-    ) -> None:
-        self.name = name
-        self.queue = queue
-        self.clock = clock
-        self.outlet = outlet
-        self.pipeline = pipeline
-        self.source_label = source_label
-        self.registered = registered
-        self.stats = StreamerStats()
-        self.closing = False  # set before a deliberate stop: its disconnect is not a gap
-        self.fatal: str | None = None
-        self.repair = repair  # tags gaps and queues their repair (OBSERVER_GAP_REPAIR)
-        self._ever_connected = False
-        self._refused_since: int | None = None
-        # per symbol, the trades the archive refused: (business date, acc before, acc after)
-        self._refused_trades: dict[str, tuple[str, int, int]] = {}
+    name: str
+    queue: asyncio.Queue[Any]
+    clock: Clock
+    outlet: RecordOutlet
+    pipeline: Pipeline
+    _: KW_ONLY
+    source_label: str
+    registered: Callable[[], Iterable[str]]
+    repair: GapRepairer | None = None  # tags gaps and queues their repair (OBSERVER_GAP_REPAIR)
+    stats: StreamerStats = field(init=False, default_factory=StreamerStats)
+    closing: bool = field(init=False, default=False)  # a deliberate stop: its disconnect is no gap
+    fatal: str | None = field(init=False, default=None)
+    _ever_connected: bool = field(init=False, default=False)
+    _refused_since: int | None = field(init=False, default=None)
+    # per symbol, the trades the archive refused: (business date, acc before, acc after)
+    _refused_trades: dict[str, tuple[str, int, int]] = field(init=False, default_factory=dict)
 
     @property
     def archive_refusing(self) -> bool:

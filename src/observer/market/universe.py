@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import date
 from typing import Any
 
@@ -100,23 +100,16 @@ def filter_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+@dataclass(eq=False, repr=False)
 class UniverseBuilder:
     """Builds, stores and falls back on the daily universe."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        source: QuoteSource,
-        *,
-        source_label: str,
-        concurrency: int = QUOTE_CALLS_IN_FLIGHT,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.source = source
-        self.source_label = source_label
-        self.concurrency = concurrency
+    settings: Settings
+    clock: Clock
+    source: QuoteSource
+    _: KW_ONLY
+    source_label: str
+    concurrency: int = QUOTE_CALLS_IN_FLIGHT
 
     async def build(self, day: date) -> Universe:
         """Build the universe of ``day`` from the master files and quotes (nothing is written)."""

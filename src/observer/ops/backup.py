@@ -17,6 +17,7 @@ import builtins
 import logging
 import shutil
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -74,30 +75,21 @@ def _roots_of(tags: list[str]) -> dict[str, str]:
     return roots
 
 
+@dataclass(eq=False, repr=False)
 class BackupStore:
     """Creates, lists, verifies and restores the snapshots of the configured repository."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics | None = None,
-        restic: Restic | None = None,
-    ) -> None:
-        self._s = settings
-        self._clock = clock
-        self._metrics = metrics
-        self._restic = restic
+    settings: Settings
+    clock: Clock
+    metrics: Metrics | None = None
 
-    @property
+    @cached_property
     def restic(self) -> Restic:
-        if self._restic is None:
-            self._restic = Restic(self._s)
-        return self._restic
+        return Restic(self.settings)
 
     def sources(self) -> dict[str, Path]:
         """The directories a backup takes (those that exist)."""
-        found = {"assets": self._s.assets_dir, "universe": self._s.snapshot_dir}
+        found = {"assets": self.settings.assets_dir, "universe": self.settings.snapshot_dir}
         return {area: path for area, path in found.items() if path.is_dir()}
 
     # -- create --------------------------------------------------------------------------
@@ -117,12 +109,12 @@ class BackupStore:
         done = next((s for s in summary if s.get("message_type") == "summary"), None)
         if done is None:
             raise BackupError("restic backup printed no summary")
-        keep = f"{self._s.retention_backup_days}d"
+        keep = f"{self.settings.retention_backup_days}d"
         forget = ["forget", "--prune", "--tag", TAG, "--group-by", "host,tags"]
         restic.run([*forget, "--keep-within", keep, "--keep-last", "1"])
         restic.run(["check", f"--read-data-subset={restic.check_subset}"])
-        if self._metrics is not None:
-            self._metrics.backup_last_success.set(self._clock.now_ns() / 1e9)
+        if self.metrics is not None:
+            self.metrics.backup_last_success.set(self.clock.now_ns() / 1e9)
         info = self.info(str(done["snapshot_id"]))
         log.info(
             "backup snapshot %s: %d file(s), %d new byte(s) added",
@@ -198,7 +190,7 @@ class BackupStore:
         if not roots:
             raise BackupError(f"snapshot {name} has no root tags; not an Observer backup")
         dest_roots = self._dest_roots(target)
-        staging = (target or self._s.data_dir) / STAGING_NAME
+        staging = (target or self.settings.data_dir) / STAGING_NAME
         shutil.rmtree(staging, ignore_errors=True)
         staging.mkdir(parents=True)
         try:
@@ -210,7 +202,7 @@ class BackupStore:
 
     def _dest_roots(self, target: Path | None) -> dict[str, Path]:
         if target is None:
-            return {"assets": self._s.assets_dir, "universe": self._s.snapshot_dir}
+            return {"assets": self.settings.assets_dir, "universe": self.settings.snapshot_dir}
         return {area: target / area for area in AREAS}
 
     def _plan(

@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import KW_ONLY, dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -52,25 +53,17 @@ def default_partition_dropper() -> PartitionDropper:
     return drop_partitions_before
 
 
+@dataclass(eq=False, repr=False)
 class MaintenanceTasks:
     """The maintenance tasks over one set of settings; each returns a JSON-able summary."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics,
-        *,
-        guard: DiskGuard,
-        compressor: Compressor | None = None,
-        drop_partitions: PartitionDropper | None = None,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.metrics = metrics
-        self.guard = guard
-        self.compressor = compressor
-        self.drop_partitions = drop_partitions
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    _: KW_ONLY
+    guard: DiskGuard
+    compressor: Compressor | None = None
+    drop_partitions: PartitionDropper | None = None
 
     async def run(self, task: str) -> dict[str, Any]:
         """Run one task, count it in the metrics and return its summary (raises on failure)."""

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -108,25 +108,19 @@ def _is_compressed_hour(path: Path) -> bool:
     return archived is not None and archived.compressed
 
 
+@dataclass(eq=False, repr=False)
 class RetentionRunner:
     """Applies every retention class of the settings at the clock's now."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics | None = None,
-        *,
-        compressor: Compressor | None = None,
-    ) -> None:
-        self._s = settings
-        self._clock = clock
-        self._metrics = metrics
-        self._compressor = compressor
+    settings: Settings
+    clock: Clock
+    metrics: Metrics | None = None
+    _: KW_ONLY
+    compressor: Compressor | None = None
 
     def file_classes(self) -> list[tuple[str, Path, timedelta, Callable[[Path], bool], bool]]:
         """(class, directory, keep, selector, recursive) for every class that deletes files."""
-        s = self._s
+        s = self.settings
         return [
             (
                 "archive",
@@ -150,7 +144,7 @@ class RetentionRunner:
     def run(self) -> RetentionReport:
         """One pass over the files (the database partitions are separate: see drop_partitions)."""
         report = RetentionReport()
-        now = self._clock.now()
+        now = self.clock.now()
         self._compress_plain(now, report)
         for name, directory, keep, selector, recursive in self.file_classes():
             for path in _files(directory, recursive):
@@ -167,15 +161,15 @@ class RetentionRunner:
         return report
 
     def _compress_plain(self, now: datetime, report: RetentionReport) -> None:
-        keep = timedelta(hours=self._s.retention_plain_hours)
-        for path in _files(self._s.assets_dir):
+        keep = timedelta(hours=self.settings.retention_plain_hours)
+        for path in _files(self.settings.assets_dir):
             if not _is_plain_hour(path) or not expired(path, now, keep):
                 continue
-            if self._compressor is None:
+            if self.compressor is None:
                 report.kept_plain.append(path.name)
                 continue
             try:
-                self._compressor(path)
+                self.compressor(path)
             except Exception as exc:  # one bad hour must not stop the others; it is reported
                 log.error("retention: cannot compress %s: %s", path.name, exc)
                 report.errors.append(f"compress {path.name}: {exc}")
@@ -184,8 +178,8 @@ class RetentionRunner:
 
     def _remove_orphan_manifests(self, now: datetime, report: RetentionReport) -> None:
         """A day's checksum manifest goes once the day expired and none of its hours remain."""
-        keep = timedelta(days=self._s.retention_archive_days)
-        assets = self._s.assets_dir
+        keep = timedelta(days=self.settings.retention_archive_days)
+        assets = self.settings.assets_dir
         for path in _files(assets):
             day = manifest_day(path.name)
             if day is None or not expired(path, now, keep):
@@ -207,8 +201,8 @@ class RetentionRunner:
             report.errors.append(f"remove {path.name}: {exc.strerror}")
             return
         report.removed.setdefault(name, []).append(str(path))
-        if self._metrics is not None:
-            self._metrics.retention_removed.labels(name).inc()
+        if self.metrics is not None:
+            self.metrics.retention_removed.labels(name).inc()
         log.debug("retention: removed %s (%s)", path, name)
 
 

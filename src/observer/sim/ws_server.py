@@ -15,7 +15,7 @@ import logging
 import random
 import secrets
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 import orjson
@@ -69,37 +69,30 @@ class SimWsConnection:
     dropped: bool = False
 
 
+@dataclass(eq=False, repr=False)
 class SimWsHub:
     """Every WebSocket connection of the simulator and the task that feeds them."""
 
-    def __init__(
-        self,
-        market: SimMarket,
-        auth: SimAuth,
-        clock: Clock,
-        *,
-        pingpong_seconds: float,
-        extra_field: bool = False,
-        garbage_rate: float = 0.0,
-        drop_seconds: float = 0.0,
-        seed: int = 0,
-    ) -> None:
-        self.market = market
-        self.auth = auth
-        self.clock = clock
-        self.pingpong_seconds = pingpong_seconds
-        self.extra_field = extra_field
-        self.garbage_rate = garbage_rate
-        self.drop_seconds = drop_seconds
+    market: SimMarket
+    auth: SimAuth
+    clock: Clock
+    _: KW_ONLY
+    pingpong_seconds: float
+    extra_field: bool = False
+    garbage_rate: float = 0.0
+    drop_seconds: float = 0.0
+    seed: InitVar[int] = 0
+    connections: set[SimWsConnection] = field(init=False, default_factory=set)
+    counters: Counter[str] = field(init=False, default_factory=Counter)
+    answers: Counter[str] = field(init=False, default_factory=Counter)  # msg_cd -> sent
+    records_sent: Counter[str] = field(init=False, default_factory=Counter)  # tr_id -> records
+    _watch: Counter[str] = field(init=False, default_factory=Counter)
+    _task: asyncio.Task[None] | None = field(init=False, default=None)
+    _closing: set[asyncio.Task[bool]] = field(init=False, default_factory=set)
+
+    def __post_init__(self, seed: int) -> None:
         self._rng = random.Random(seed)
-        self.connections: set[SimWsConnection] = set()
-        self._watch: Counter[str] = Counter()
-        self._task: asyncio.Task[None] | None = None
-        self._closing: set[asyncio.Task[bool]] = set()
-        self._last_drop = clock.monotonic()
-        self.counters: Counter[str] = Counter()
-        self.answers: Counter[str] = Counter()  # msg_cd -> how many were sent
-        self.records_sent: Counter[str] = Counter()  # tr_id -> records
+        self._last_drop = self.clock.monotonic()
 
     # -- lifecycle ------------------------------------------------------------------------
     def start(self) -> None:
