@@ -18,6 +18,18 @@ Each package's own ``exceptions.py`` defines its subtree and carries structured 
 
 from __future__ import annotations
 
+from typing import ClassVar
+
 
 class ObserverError(Exception):
-    """Base class of every error raised by Observer."""
+    """Base class of every error raised by Observer.
+
+    An error whose message is made of its structured fields is a dataclass (``eq=False``: errors
+    compare by identity) that declares the fields once and its message as ``template``, a
+    :meth:`str.format` template over them. Without a template the message is the one given.
+    """
+
+    template: ClassVar[str] = ""
+
+    def __str__(self) -> str:
+        return self.template.format_map(vars(self)) if self.template else super().__str__()

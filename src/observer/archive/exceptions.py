@@ -13,6 +13,8 @@ ObserverError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from observer.exceptions import ObserverError
 
 
@@ -20,44 +22,46 @@ class ArchiveError(ObserverError):
     """Base class of every archive error."""
 
 
+@dataclass(eq=False)
 class ArchiveNotAccepting(ArchiveError):
     """The archive does not accept records now (paused by the disk guard, or closed)."""
 
-    def __init__(self, reason: str) -> None:
-        self.reason = reason
-        super().__init__(f"archive not accepting records: {reason}")
+    template = "archive not accepting records: {reason}"
+    reason: str
 
 
+@dataclass(eq=False)
 class ArchiveLocked(ArchiveError):
     """Another process holds the data directory's lock (one writer per archive)."""
 
-    def __init__(self, data_dir: str, holder: str) -> None:
-        self.data_dir = data_dir
-        self.holder = holder
-        super().__init__(f"data directory {data_dir} is in use by {holder}")
+    template = "data directory {data_dir} is in use by {holder}"
+    data_dir: str
+    holder: str
 
 
+@dataclass(eq=False)
 class ArchiveWriteError(ArchiveError):
     """Writing or fsync'ing an archive file failed; the records of that batch were not stored."""
 
-    def __init__(self, path: str, errno: int | None, detail: str) -> None:
-        self.path = path
-        self.errno = errno
-        super().__init__(f"archive write to {path} failed: {detail}")
+    template = "archive write to {path} failed: {detail}"
+    path: str
+    errno: int | None
+    detail: str
 
 
+@dataclass(eq=False)
 class ArchiveCompressionError(ArchiveError):
     """A closed hour could not be compressed, or its compressed copy did not verify."""
 
-    def __init__(self, path: str, detail: str) -> None:
-        self.path = path
-        super().__init__(f"compressing {path} failed: {detail}")
+    template = "compressing {path} failed: {detail}"
+    path: str
+    detail: str
 
 
+@dataclass(eq=False)
 class ArchiveManifestError(ArchiveError):
     """A manifest file holds a line that is not ``<sha256>  <file name>``."""
 
-    def __init__(self, path: str, line_no: int) -> None:
-        self.path = path
-        self.line_no = line_no
-        super().__init__(f"malformed manifest line {line_no} in {path}")
+    template = "malformed manifest line {line_no} in {path}"
+    path: str
+    line_no: int

@@ -6,6 +6,7 @@ import contextlib
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import NoReturn
 
 import click
 
@@ -16,6 +17,12 @@ from observer.config import ConfigError
 from observer.config.settings import LoadedSettings, Settings, load_settings
 
 EXIT_CONFIG = 2
+
+
+def exit_with(message: str, code: int) -> NoReturn:
+    """End the command: ``message`` on stderr, exit status ``code``."""
+    click.echo(message, err=True)
+    sys.exit(code)
 
 
 def load_or_exit(env_file: str | None = None) -> LoadedSettings:
@@ -43,8 +50,7 @@ def archive_lock_or_exit(data_dir: Path, purpose: str, hint: str = "") -> Iterat
     try:
         lock.acquire()
     except ArchiveLocked as err:
-        click.echo(f"refused: {err}{'; ' + hint if hint else ''}", err=True)
-        sys.exit(EXIT_CONFIG)
+        exit_with(f"refused: {err}{'; ' + hint if hint else ''}", EXIT_CONFIG)
     try:
         yield
     finally:

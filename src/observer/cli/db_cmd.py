@@ -8,18 +8,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from observer.cli.context import load_or_exit
+from observer.cli.context import exit_with, load_or_exit
 from observer.store.exceptions import StoreError
 
 if TYPE_CHECKING:
     from observer.store.importer import ImportSummary
 
 EXIT_STORE = 1
-
-
-def _fail(err: StoreError) -> None:
-    click.echo(f"database error: {err}", err=True)
-    sys.exit(EXIT_STORE)
 
 
 @click.group("db")
@@ -37,8 +32,7 @@ def migrate_command(env_file: str | None) -> None:
     try:
         report = asyncio.run(migrate(settings))
     except StoreError as err:
-        _fail(err)
-        return
+        exit_with(f"database error: {err}", EXIT_STORE)
     if report.created_database:
         click.echo(f"created database {report.database}")
     for name in report.applied:
@@ -74,8 +68,7 @@ def status_command(env_file: str | None) -> None:
     try:
         status: dict[str, Any] = asyncio.run(database_status(settings, newest))
     except StoreError as err:
-        _fail(err)
-        return
+        exit_with(f"database error: {err}", EXIT_STORE)
     click.echo(f"database {settings.db_dsn_redacted}")
     click.echo("migrations:")
     for version, checksum, applied_at in status["migrations"]:
@@ -125,8 +118,7 @@ def load_command(follow: bool, env_file: str | None) -> None:
     try:
         counts = asyncio.run(_load(settings, follow))
     except StoreError as err:
-        _fail(err)
-        return
+        exit_with(f"database error: {err}", EXIT_STORE)
     shown = ", ".join(f"{table} {count}" for table, count in sorted(counts.items()))
     click.echo(f"loaded: {shown or 'nothing new'}")
 
@@ -157,8 +149,7 @@ def import_command(paths: tuple[str, ...], env_file: str | None, rejects: str | 
             importer = ArchiveImporter(settings, progress=bar.update, rejects_path=rejects_path)
             summary = asyncio.run(importer.run(chosen))
     except StoreError as err:
-        _fail(err)
-        return
+        exit_with(f"database error: {err}", EXIT_STORE)
     for line in _describe(summary):
         click.echo(line)
     if summary.unreadable_files or summary.all_rejected:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import sys
 from datetime import date, datetime
 
 import click
 
-from observer.cli.context import EXIT_CONFIG, clock_from, load_or_exit
+from observer.cli.context import EXIT_CONFIG, clock_from, exit_with, load_or_exit
 from observer.cli.universe_cmd import universe_group
 from observer.market.calendar import MarketCalendar, krx_holiday_years
 from observer.market.exceptions import CalendarError
@@ -27,18 +26,16 @@ def calendar_command(day: datetime | None, year: int | None) -> None:
     try:
         calendar = MarketCalendar(settings)
     except CalendarError as err:
-        click.echo(f"config error: {err}", err=True)
-        sys.exit(EXIT_CONFIG)
+        exit_with(f"config error: {err}", EXIT_CONFIG)
     first, last = krx_holiday_years()
     asked = [y for y in (year, day.year if day is not None else None) if y is not None]
     for y in asked:
         if not first <= y <= last:
-            click.echo(
+            exit_with(
                 f"calendar: {y} is outside the years the KRX holiday data covers"
                 f" ({first}-{last}); its trading days are unknown",
-                err=True,
+                EXIT_CONFIG,
             )
-            sys.exit(EXIT_CONFIG)
     if year is not None:
         _print_year(calendar, year)
         if day is None:

@@ -13,7 +13,7 @@ from typing import Any
 import click
 import orjson
 
-from observer.cli.context import archive_lock_or_exit, clock_from, load_or_exit
+from observer.cli.context import archive_lock_or_exit, clock_from, exit_with, load_or_exit
 from observer.clock import Clock
 from observer.config.paths import prepare_paths
 from observer.config.redact import Redactor
@@ -241,13 +241,12 @@ def export_command(
         raise click.ClickException(str(exc)) from exc
     if summary.rows == 0 and not allow_empty:
         out.unlink(missing_ok=True)
-        click.echo(
+        exit_with(
             f"no {stream} records from {start} to {end}"
             f"{' for ' + ','.join(symbols) if symbols else ''} in {settings.assets_dir};"
             " nothing written (--allow-empty writes an empty file)",
-            err=True,
+            EXIT_FAILED,
         )
-        sys.exit(EXIT_FAILED)
     click.echo(
         f"{summary.rows:,} rows from {summary.files} file(s) -> {out}"
         f" ({human_bytes(summary.bytes_written)}, {summary.seconds:.1f} s,"

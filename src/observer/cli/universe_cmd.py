@@ -15,7 +15,13 @@ from datetime import date, datetime
 import aiohttp
 import click
 
-from observer.cli.context import EXIT_CONFIG, archive_lock_or_exit, clock_from, load_or_exit
+from observer.cli.context import (
+    EXIT_CONFIG,
+    archive_lock_or_exit,
+    clock_from,
+    exit_with,
+    load_or_exit,
+)
 from observer.clock import Clock
 from observer.config.redact import Redactor
 from observer.config.settings import Settings
@@ -102,15 +108,13 @@ def build_command(day: datetime | None, force: bool) -> None:
     """Build the day's universe from the master files and quotes, and store its snapshot."""
     settings = load_or_exit().settings
     if settings.source == "replay":
-        click.echo(
-            "config error: OBSERVER_SOURCE=replay has no live source to build from", err=True
+        exit_with(
+            "config error: OBSERVER_SOURCE=replay has no live source to build from", EXIT_CONFIG
         )
-        sys.exit(EXIT_CONFIG)
     if settings.source == "kis" and not settings.app_credentials():
-        click.echo(
-            "config error: OBSERVER_SOURCE=kis needs KIS_APP_KEY and KIS_APP_SECRET", err=True
+        exit_with(
+            "config error: OBSERVER_SOURCE=kis needs KIS_APP_KEY and KIS_APP_SECRET", EXIT_CONFIG
         )
-        sys.exit(EXIT_CONFIG)
     chosen = day.date() if day is not None else clock_from(settings).now().date()
     hint = "the running service builds the universe itself at OBSERVER_UNIVERSE_BUILD_TIME"
     with archive_lock_or_exit(settings.data_dir, "observer universe build", hint):
@@ -127,13 +131,11 @@ def show_command(day: datetime | None, symbols: bool) -> None:
     days = snapshot_days(settings.snapshot_dir)
     chosen = day.date() if day is not None else (days[-1] if days else None)
     if chosen is None:
-        click.echo(f"no universe snapshot in {settings.snapshot_dir}", err=True)
-        sys.exit(EXIT_FAILED)
+        exit_with(f"no universe snapshot in {settings.snapshot_dir}", EXIT_FAILED)
     try:
         universe = read_snapshot(settings.snapshot_dir, chosen)
     except SnapshotError as exc:
-        click.echo(str(exc), err=True)
-        sys.exit(EXIT_FAILED)
+        exit_with(str(exc), EXIT_FAILED)
     _summary(settings, universe.day, universe.source, len(universe.symbols), universe.counts)
     click.echo(f"  generated at {universe.generated_at}; settings {universe.settings}")
     if symbols:

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 import orjson
 
+from observer.cli.context import exit_with
 from observer.ops.verify.exceptions import VerifyError
 from observer.ops.verify.report import Report
 
@@ -27,11 +28,6 @@ def _emit(report: Report, as_json: bool) -> None:
             click.echo(line)
         click.echo(report.summary())
     sys.exit(report.exit_code)
-
-
-def _cannot_run(error: VerifyError) -> None:
-    click.echo(f"verify: {error}", err=True)
-    sys.exit(EXIT_CANNOT_RUN)
 
 
 @click.group("verify")
@@ -79,8 +75,7 @@ def manifests_command(
             capacity=capacity,
         )
     except VerifyError as error:
-        _cannot_run(error)
-        return
+        exit_with(f"verify: {error}", EXIT_CANNOT_RUN)
     _emit(report, as_json)
 
 
@@ -158,8 +153,7 @@ def cluster_command(
     try:
         report = verify_cluster(target)
     except VerifyError as error:
-        _cannot_run(error)
-        return
+        exit_with(f"verify: {error}", EXIT_CANNOT_RUN)
     _emit(report, as_json)
 
 

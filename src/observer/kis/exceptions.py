@@ -20,6 +20,8 @@ aiohttp exceptions are translated into KisTransportError in observer.kis.transpo
 
 from __future__ import annotations
 
+from dataclasses import KW_ONLY, dataclass
+
 from observer.exceptions import ObserverError
 
 
@@ -27,16 +29,19 @@ class KisError(ObserverError):
     """Base class of every KIS protocol error."""
 
 
+@dataclass(eq=False)
 class KisApiError(KisError):
     """KIS answered with an error envelope; ``msg_cd`` says which."""
 
-    def __init__(self, msg_cd: str, msg1: str = "", *, tr_id: str = "", api: str = "") -> None:
-        self.msg_cd = msg_cd
-        self.msg1 = msg1
-        self.tr_id = tr_id
-        self.api = api
-        where = f"{api} ({tr_id})" if tr_id else api
-        super().__init__(f"KIS {where or 'call'} failed: {msg_cd or '?'} {msg1}".rstrip())
+    msg_cd: str
+    msg1: str = ""
+    _: KW_ONLY
+    tr_id: str = ""
+    api: str = ""
+
+    def __str__(self) -> str:
+        where = f"{self.api} ({self.tr_id})" if self.tr_id else self.api
+        return f"KIS {where or 'call'} failed: {self.msg_cd or '?'} {self.msg1}".rstrip()
 
 
 class RateLimitError(KisApiError):
@@ -51,35 +56,36 @@ class TrUnavailableError(KisApiError):
     """The TR is not offered to this account (for example multi-price on paper accounts)."""
 
 
+@dataclass(eq=False)
 class KisTransportError(KisError):
     """The request did not get an answer: connection refused or reset, timeout, bad TLS."""
 
-    def __init__(self, api: str, reason: str) -> None:
-        self.api = api
-        self.reason = reason
-        super().__init__(f"KIS {api} transport error: {reason}")
+    template = "KIS {api} transport error: {reason}"
+    api: str
+    reason: str
 
 
+@dataclass(eq=False)
 class KisProtocolError(KisError):
     """The answer arrived but is not a KIS envelope (not JSON, missing fields)."""
 
-    def __init__(self, api: str, reason: str, status: int = 0) -> None:
-        self.api = api
-        self.reason = reason
-        self.status = status
-        super().__init__(f"KIS {api} answer not understood (HTTP {status}): {reason}")
+    template = "KIS {api} answer not understood (HTTP {status}): {reason}"
+    api: str
+    reason: str
+    status: int = 0
 
 
 class TokenError(KisError):
     """An access token or approval key could not be obtained."""
 
 
+@dataclass(eq=False)
 class TokenThrottledError(TokenError):
     """A token may be issued at most once a minute per app key; try again after a wait."""
 
-    def __init__(self, retry_after: float, reason: str = "issued less than 60 s ago") -> None:
-        self.retry_after = retry_after
-        super().__init__(f"token issuance refused: {reason}; retry in {retry_after:.0f} s")
+    template = "token issuance refused: {reason}; retry in {retry_after:.0f} s"
+    retry_after: float
+    reason: str = "issued less than 60 s ago"
 
 
 class MasterError(KisError):

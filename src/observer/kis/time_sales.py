@@ -20,9 +20,21 @@ from observer.kis.quotes import Field, map_fields
 TR_ID = "FHPST01060000"
 PATH = "/uapi/domestic-stock/v1/quotations/inquire-time-itemconclusion"
 
-# (our name, KIS name, parser): our names are the H0STCNT0 record's names for the same facts.
+
+def _safe(parse: Any) -> Any:
+    def convert(text: str) -> Any:
+        try:
+            return parse(text.strip().replace(",", "")) if text.strip() else None
+        except ValueError:
+            return None
+
+    return convert
+
+
+# (our name, KIS name, parser): our names are the H0STCNT0 record's names for the same facts; a
+# blank or unparseable value becomes None.
 SALE_FIELDS: tuple[Field, ...] = tuple(
-    (ours, kis, parse)
+    (ours, kis, _safe(parse))
     for ours, kis, parse in (
         ("trade_time", "stck_cntg_hour", str.strip),
         ("price", "stck_pbpr", int),
@@ -68,19 +80,6 @@ class TimeSalesPage:
     summary: dict[str, Any] = field(default_factory=dict)
 
 
-def _safe(parse: Any) -> Any:
-    def convert(text: str) -> Any:
-        try:
-            return parse(text.strip().replace(",", "")) if text.strip() else None
-        except ValueError:
-            return None
-
-    return convert
-
-
-_FIELDS: tuple[Field, ...] = tuple((ours, kis, _safe(parse)) for ours, kis, parse in SALE_FIELDS)
-
-
 def parse_time_sales(envelope: Envelope) -> TimeSalesPage:
     """The page in an FHPST01060000 answer; a row without time, acml_vol or cnqn is a reject."""
     page = TimeSalesPage(more=envelope.more)
@@ -91,7 +90,7 @@ def parse_time_sales(envelope: Envelope) -> TimeSalesPage:
         if not isinstance(row, dict):
             page.rejects += 1
             continue
-        data = map_fields(row, _FIELDS)
+        data = map_fields(row, SALE_FIELDS)
         time = data.get("trade_time")
         usable = isinstance(time, str) and len(time) == 6 and time.isdigit()
         if not usable or data["acc_volume"] is None or data["trade_volume"] is None:

@@ -11,6 +11,7 @@ ObserverError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from observer.exceptions import ObserverError
@@ -20,24 +21,26 @@ class MarketError(ObserverError):
     """Base class of the market package's errors."""
 
 
+@dataclass(eq=False)
 class CalendarError(MarketError):
     """The session schedule or the calendar override file cannot be used."""
 
-    def __init__(self, source: str, detail: str, where: str = "") -> None:
-        self.source = source
-        self.where = where
-        self.detail = detail
-        location = f"{source} ({where})" if where else source
-        super().__init__(f"{location}: {detail}")
+    source: str
+    detail: str
+    where: str = ""
+
+    def __str__(self) -> str:
+        location = f"{self.source} ({self.where})" if self.where else self.source
+        return f"{location}: {self.detail}"
 
 
+@dataclass(eq=False)
 class SnapshotError(MarketError):
     """A universe snapshot cannot be read or written; ``path`` names the file."""
 
-    def __init__(self, path: Path, detail: str) -> None:
-        self.path = path
-        self.detail = detail
-        super().__init__(f"{path}: {detail}")
+    template = "{path}: {detail}"
+    path: Path
+    detail: str
 
 
 class UniverseError(MarketError):

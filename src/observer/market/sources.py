@@ -1,8 +1,9 @@
-"""What the market runtime needs from the KIS client, as small structural types.
+"""Where the market runtime gets quotes and master issues: one app key's REST calls.
 
-The runtime codes to these protocols; :class:`AccountQuoteSource` adapts one
-``observer.kis.account.KisAccount`` (its REST client and its one rate limiter) to them, so every
-REST call of the universe build and of track A goes through the account's shared limiter.
+The universe build and track A code to :class:`QuoteSource`; :class:`AccountQuoteSource` is it
+over one ``observer.kis.account.KisAccount`` (its REST client and its one rate limiter), so every
+REST call of the universe build and of track A goes through the account's shared limiter. The
+quotes and master issues are the KIS client's own types.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, Protocol
+from typing import Protocol
 
 from observer.clock import Clock
+from observer.kis.account import KisAccount
 from observer.kis.exceptions import TrUnavailableError
+from observer.kis.master import MasterIssue
+from observer.kis.quotes import Quote
 
 log = logging.getLogger(__name__)
 QUOTES_PER_CALL = 30
@@ -24,70 +28,19 @@ QUOTES_PER_CALL = 30
 QUOTE_CALLS_IN_FLIGHT = 2
 
 
-class MasterEntry(Protocol):
-    """One issue of the KIS master files (``observer.kis.master.MasterIssue``)."""
-
-    @property
-    def code(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def market(self) -> str: ...
-    @property
-    def halted(self) -> bool: ...
-    @property
-    def liquidation(self) -> bool: ...
-    @property
-    def administrative(self) -> bool: ...
-    @property
-    def is_etf(self) -> bool: ...
-    @property
-    def is_etn(self) -> bool: ...
-    @property
-    def is_spac(self) -> bool: ...
-    @property
-    def is_preferred(self) -> bool: ...
-    @property
-    def base_price(self) -> int: ...
-
-
-class QuoteEntry(Protocol):
-    """One symbol's quote (``observer.kis.quotes.Quote``): swing field names in ``data``."""
-
-    @property
-    def symbol(self) -> str: ...
-    @property
-    def data(self) -> dict[str, Any]: ...
-    @property
-    def raw(self) -> str: ...
+MasterEntry = MasterIssue  # what QuoteSource.masters() yields, as the universe build names it
 
 
 class QuoteSource(Protocol):
     """REST calls of one app key, paced by that key's rate limiter."""
 
-    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[QuoteEntry]:
+    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[Quote]:
         """Quotes of up to 30 symbols in one call (symbols without an answer are missing)."""
         ...
 
-    async def masters(self) -> Sequence[MasterEntry]:
+    async def masters(self) -> Sequence[MasterIssue]:
         """Every issue of today's KOSPI and KOSDAQ master files."""
         ...
-
-
-class _QuoteBatch(Protocol):
-    @property
-    def quotes(self) -> Sequence[QuoteEntry]: ...
-
-
-class _RestClient(Protocol):
-    async def multi_price(self, symbols: list[str]) -> Sequence[QuoteEntry]: ...
-    async def quotes(self, symbols: list[str]) -> _QuoteBatch: ...
-    async def download_masters(self) -> Sequence[MasterEntry]: ...
-
-
-class _Account(Protocol):
-    @property
-    def rest(self) -> _RestClient: ...
 
 
 class AccountQuoteSource:
@@ -97,12 +50,12 @@ class AccountQuoteSource:
     of the day is quoted one symbol per call through the client's fallback.
     """
 
-    def __init__(self, account: _Account, clock: Clock) -> None:
+    def __init__(self, account: KisAccount, clock: Clock) -> None:
         self._account = account
         self._clock = clock
         self._fallback_day: date | None = None
 
-    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[QuoteEntry]:
+    async def multi_quotes(self, symbols: Sequence[str]) -> Sequence[Quote]:
         rest = self._account.rest
         if self._fallback_day == self._clock.now().date():
             return (await rest.quotes(list(symbols))).quotes
@@ -113,7 +66,7 @@ class AccountQuoteSource:
             self._fallback_day = self._clock.now().date()
             return (await rest.quotes(list(symbols))).quotes
 
-    async def masters(self) -> Sequence[MasterEntry]:
+    async def masters(self) -> Sequence[MasterIssue]:
         return await self._account.rest.download_masters()
 
 
@@ -121,7 +74,7 @@ class AccountQuoteSource:
 class QuoteHarvest:
     """The answers of one pass over a symbol list, each quote with its own receive time."""
 
-    quotes: list[tuple[int, QuoteEntry]] = field(default_factory=list)
+    quotes: list[tuple[int, Quote]] = field(default_factory=list)
     calls: int = 0
     errors: int = 0
     failed: list[str] = field(default_factory=list)

@@ -12,6 +12,7 @@ ObserverError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from observer.exceptions import ObserverError
@@ -61,10 +62,10 @@ class ExportError(OpsError):
         super().__init__(f"{message} ({path})" if path is not None else message)
 
 
+@dataclass(eq=False)
 class StatusUnavailableError(OpsError):
     """The running service's /status cannot be fetched."""
 
-    def __init__(self, url: str, reason: str) -> None:
-        self.url = url
-        self.reason = reason
-        super().__init__(f"cannot reach the service at {url}: {reason}")
+    template = "cannot reach the service at {url}: {reason}"
+    url: str
+    reason: str

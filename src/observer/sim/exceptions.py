@@ -8,6 +8,8 @@ ObserverError
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from observer.exceptions import ObserverError
 
 
@@ -19,9 +21,9 @@ class SimConfigError(SimulatorError):
     """A simulator setting cannot be used."""
 
 
+@dataclass(eq=False)
 class UnknownSymbolError(SimulatorError):
     """The code is not part of the synthetic universe."""
 
-    def __init__(self, code: str) -> None:
-        self.code = code
-        super().__init__(f"unknown symbol {code!r}")
+    template = "unknown symbol {code!r}"
+    code: str

@@ -94,6 +94,21 @@
     }
   }
 
+  // One row per archive stream, built once: its cells fill like every other value.
+  function buildStreamRows() {
+    const fields = [
+      ["stored", "int"], ["records_per_second", "float"], ["last_record_ts", "time"], ["current_file", "text"],
+    ];
+    const rows = ["scalp", "swing", "system"].map((stream) => {
+      const tr = document.createElement("tr");
+      const th = document.createElement("th");
+      th.textContent = stream;
+      tr.append(th, ...fields.map(([name, kind]) => cell("td", `streams.${stream}.${name}`, kind)));
+      return tr;
+    });
+    document.getElementById("streams-body").replaceChildren(...rows);
+  }
+
   function renderSources(status) {
     const list = Array.isArray(status.sources) ? status.sources : [];
     const fields = [
@@ -320,6 +335,7 @@
     }
   }
 
+  buildStreamRows();
   refresh();
   refreshHistory();
 })();

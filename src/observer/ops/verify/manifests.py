@@ -49,10 +49,10 @@ PREREQUISITES_FILE = "PREREQUISITES.md"
 _PREREQ_SECRET = re.compile(r"^\s*[-*]\s*Secret\s+`([^`]+)`", re.MULTILINE)
 
 
-def find_prerequisites(directory: Path) -> Path | None:
-    """The PREREQUISITES.md of DIR or of its nearest ancestor that has one."""
+def find_nearest(directory: Path, name: str) -> Path | None:
+    """The file ``name`` of DIR or of its nearest ancestor (stopping at the repository root)."""
     for folder in (directory.resolve(), *directory.resolve().parents):
-        candidate = folder / PREREQUISITES_FILE
+        candidate = folder / name
         if candidate.is_file():
             return candidate
         if (folder / ".git").exists():
@@ -82,13 +82,13 @@ def verify_manifests(
     report.passed(
         "render", detail + (f" (kubectl said: {rendered.warnings})" if rendered.warnings else "")
     )
-    prereq_file = prerequisites or find_prerequisites(directory)
+    prereq_file = prerequisites or find_nearest(directory, PREREQUISITES_FILE)
     check_inventory(
         Inventory.build(rendered.docs),
         report,
         prerequisite_secrets(prereq_file),
         allow_placeholders=allow_placeholders,
-        capacity=storage.load_capacity(capacity or storage.find_capacity(directory)),
+        capacity=storage.load_capacity(capacity or find_nearest(directory, storage.CAPACITY_FILE)),
     )
     return report
 
@@ -245,41 +245,22 @@ def check_claims(inventory: Inventory, report: Report) -> None:
 def _secret_refs(workload: Workload) -> list[tuple[str, str, str | None, bool]]:
     """(secret name, field, key or None, optional) for every Secret the pod references."""
     refs: list[tuple[str, str, str | None, bool]] = []
+
+    def add(ref: dict[str, Any], name: str, field: str, key: str | None = None) -> None:
+        refs.append((ref.get(name, ""), field, key, bool(ref.get("optional"))))
+
     for container in workload.containers():
         cname = container.get("name", "?")
         for source in container.get("envFrom") or []:
-            ref = source.get("secretRef")
-            if ref:
-                refs.append(
-                    (
-                        ref.get("name", ""),
-                        f"container {cname} envFrom secretRef",
-                        None,
-                        bool(ref.get("optional")),
-                    )
-                )
+            if ref := source.get("secretRef"):
+                add(ref, "name", f"container {cname} envFrom secretRef")
         for item in container.get("env") or []:
-            ref = (item.get("valueFrom") or {}).get("secretKeyRef")
-            if ref:
-                refs.append(
-                    (
-                        ref.get("name", ""),
-                        f"container {cname} env {item.get('name')} secretKeyRef",
-                        ref.get("key"),
-                        bool(ref.get("optional")),
-                    )
-                )
+            if ref := (item.get("valueFrom") or {}).get("secretKeyRef"):
+                field = f"container {cname} env {item.get('name')} secretKeyRef"
+                add(ref, "name", field, ref.get("key"))
     for volume in workload.pod_spec.get("volumes") or []:
-        secret = volume.get("secret")
-        if secret:
-            refs.append(
-                (
-                    secret.get("secretName", ""),
-                    f"volume {volume.get('name')} secret",
-                    None,
-                    bool(secret.get("optional")),
-                )
-            )
+        if secret := volume.get("secret"):
+            add(secret, "secretName", f"volume {volume.get('name')} secret")
     for pull in workload.pod_spec.get("imagePullSecrets") or []:
         refs.append((pull.get("name", ""), "imagePullSecrets", None, False))
     return refs

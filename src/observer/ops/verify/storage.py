@@ -123,17 +123,6 @@ def check_binding_waves(inventory: Inventory, report: Report) -> None:
 
 
 # -- capacity ---------------------------------------------------------------------------------
-def find_capacity(directory: Path) -> Path | None:
-    """The capacity.yaml of DIR or of its nearest ancestor (stopping at the repository root)."""
-    for folder in (directory.resolve(), *directory.resolve().parents):
-        candidate = folder / CAPACITY_FILE
-        if candidate.is_file():
-            return candidate
-        if (folder / ".git").exists():
-            return None
-    return None
-
-
 def load_capacity(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
