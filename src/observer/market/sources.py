@@ -28,9 +28,6 @@ QUOTES_PER_CALL = 30
 QUOTE_CALLS_IN_FLIGHT = 2
 
 
-MasterEntry = MasterIssue  # what QuoteSource.masters() yields, as the universe build names it
-
-
 class QuoteSource(Protocol):
     """REST calls of one app key, paced by that key's rate limiter."""
 

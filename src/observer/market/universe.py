@@ -25,10 +25,11 @@ from typing import Any
 
 from observer.clock import Clock, kst_iso
 from observer.config.settings import Settings
+from observer.kis.master import MasterIssue
 from observer.market import snapshots
 from observer.market.exceptions import SnapshotError, UniverseError
 from observer.market.snapshots import Universe, UniverseSymbol
-from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, MasterEntry, QuoteSource, gather_quotes
+from observer.market.sources import QUOTE_CALLS_IN_FLIGHT, QuoteSource, gather_quotes
 from observer.pipeline.record import Record, system_record
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class UniverseOutcome:
     failure: dict[str, Any] | None = None  # why today's build failed (a fallback stands in)
 
 
-def _type_allowed(issue: MasterEntry, settings: Settings) -> bool:
+def _type_allowed(issue: MasterIssue, settings: Settings) -> bool:
     if issue.is_etf:
         return settings.universe_include_etf
     if issue.is_etn:
@@ -115,7 +116,7 @@ class UniverseBuilder:
         """Build the universe of ``day`` from the master files and quotes (nothing is written)."""
         s = self.settings
         try:
-            issues: Sequence[MasterEntry] = await self.source.masters()
+            issues: Sequence[MasterIssue] = await self.source.masters()
         except Exception as exc:  # the reason is reported; the caller falls back
             raise UniverseError(f"master files unavailable: {type(exc).__name__}: {exc}") from exc
         unique = list({issue.code: issue for issue in issues}.values())
