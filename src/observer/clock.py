@@ -3,7 +3,8 @@
 Every component takes time from a :class:`Clock`. The clock can start at any instant and run
 at any speed (``OBSERVER_CLOCK_START`` / ``OBSERVER_CLOCK_SPEED``), so a demo at midnight can
 show a trading session and tests can run a whole day in seconds. :class:`ManualClock` is the
-deterministic variant for tests: time moves only when told to (``sleep`` advances it).
+deterministic variant for tests: time moves only when told to (``sleep`` and
+``wait_for_event`` advance it).
 """
 
 from __future__ import annotations
@@ -61,6 +62,17 @@ class Clock:
     async def sleep(self, clock_seconds: float) -> None:
         await asyncio.sleep(self.real_seconds(clock_seconds))
 
+    async def wait_for_event(self, event: asyncio.Event, clock_seconds: float) -> bool:
+        """Wait until ``event`` is set or ``clock_seconds`` pass; True when it was set."""
+        if event.is_set():
+            return True
+        try:
+            async with asyncio.timeout(self.real_seconds(clock_seconds)):
+                await event.wait()
+        except TimeoutError:
+            return False
+        return True
+
     async def sleep_until(self, when: datetime) -> None:
         """Sleep until the clock shows ``when`` (returns at once if it already has)."""
         while True:
@@ -71,10 +83,14 @@ class Clock:
 
 
 class ManualClock(Clock):
-    """A clock that moves only when told to; ``sleep`` advances it instead of waiting."""
+    """A clock that moves only when told to; its waits advance it instead of waiting.
 
-    def __init__(self, start: datetime) -> None:
-        super().__init__(start, 1.0)
+    ``speed`` only says how many clock seconds make one real second (for code that waits
+    real time, such as a backoff).
+    """
+
+    def __init__(self, start: datetime, speed: float = 1.0) -> None:
+        super().__init__(start, speed)
         self._now_ns = self._clock0_ns
         self._mono = 0.0
 
@@ -99,6 +115,13 @@ class ManualClock(Clock):
     async def sleep(self, clock_seconds: float) -> None:
         self.advance(max(0.0, clock_seconds))
         await asyncio.sleep(0)
+
+    async def wait_for_event(self, event: asyncio.Event, clock_seconds: float) -> bool:
+        """A set ``event`` returns at once; otherwise the whole wait passes (the clock moves)."""
+        if event.is_set():
+            return True
+        await self.sleep(clock_seconds)
+        return event.is_set()
 
 
 def kst_iso(epoch_ns: int) -> str:

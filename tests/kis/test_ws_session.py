@@ -16,7 +16,7 @@ from observer.config.redact import Redactor
 from observer.kis.account import KisAccount
 from observer.kis.exceptions import AppKeyInUseError, RegistrationLimitError
 from observer.kis.frames import DataMessage
-from observer.kis.ws import KisWebSocketSession, WsData, WsEvent
+from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S, KisWebSocketSession, WsData, WsEvent
 from observer.metrics import Metrics
 from observer.sim.server import SimServer
 from tests.store.proxy import CuttableProxy
@@ -24,6 +24,7 @@ from tests.store.proxy import CuttableProxy
 MORNING = datetime(2026, 11, 26, 9, 30, tzinfo=KST)
 KEY = "fake-app-key"
 Item = WsData | WsEvent
+SPEED = 20.0
 
 
 class Harness:
@@ -32,7 +33,7 @@ class Harness:
     def __init__(self, make_settings: Any, http: aiohttp.ClientSession) -> None:
         self.make_settings = make_settings
         self.http = http
-        self.clock = Clock(MORNING, speed=20.0)
+        self.clock = Clock(MORNING, speed=SPEED)
         self.server: SimServer | None = None
         self.ws_url = ""  # where sessions connect (default: the simulator itself)
         self.tasks: list[tuple[KisWebSocketSession, asyncio.Task[None]]] = []
@@ -63,6 +64,9 @@ class Harness:
         session = KisWebSocketSession(
             self.ws_url or self.server.ws_url, account, self.clock, Metrics(), name=name,
             silence_seconds=silence, market_hours=market_hours, out=out,
+            # the backoff counts real seconds: divided by the clock's speed, these sessions keep
+            # the service's 1 s to 30 s in clock time, as at speed 1
+            backoff_first_s=BACKOFF_FIRST_S / SPEED, backoff_max_s=BACKOFF_MAX_S / SPEED,
         )  # fmt: skip
         self.tasks.append((session, asyncio.create_task(session.run())))
         return session, out

@@ -19,9 +19,10 @@ import pytest
 from observer.archive.quarantine import QuarantineWriter
 from observer.archive.writer import ArchiveWriter
 from observer.clock import KST, NS_PER_S
-from observer.kis.ws import KisWebSocketSession
+from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S, KisWebSocketSession
 from observer.market.calendar import MarketCalendar
 from observer.market.runtime import MarketRuntime
+from observer.market.scalp import kis_session_factory
 
 from .archive_files import archived, events
 
@@ -59,9 +60,17 @@ async def running(rig: Any, keys: int = 1) -> AsyncIterator[MarketRuntime]:
     await writer.start()
     quarantine = QuarantineWriter(s.quarantine_dir, rig.clock, rig.metrics)
     accounts = [rig.account(f"fake-app-key-{i}", f"fake-app-secret-{i}") for i in range(keys)]
+    # The reconnect backoff counts real seconds: divided by the clock's speed, the sessions
+    # keep the service's 1 s to 30 s schedule in clock time, as at speed 1.
+    sessions = kis_session_factory(
+        s, rig.clock, rig.metrics,
+        backoff_first_s=BACKOFF_FIRST_S / rig.clock.speed,
+        backoff_max_s=BACKOFF_MAX_S / rig.clock.speed,
+    )  # fmt: skip
     runtime = MarketRuntime(
-        s, rig.clock, rig.metrics, writer, quarantine, accounts, MarketCalendar(s)
-    )
+        s, rig.clock, rig.metrics, writer, quarantine, accounts, MarketCalendar(s),
+        session_factory=sessions,
+    )  # fmt: skip
     await runtime.start()
     try:
         yield runtime

@@ -89,7 +89,7 @@ class KisRestClient:
         self._redact = redactor
         self.market_code = market_code
         self._max_attempts = max(1, max_attempts)
-        self._delays = Backoff(backoff_base_s, backoff_cap_s)
+        self._delays = Backoff(backoff_base_s, backoff_cap_s, clock)
         self._multi_unavailable_day: date | None = None
         self.fatal: KisCredentialsError | None = None
         self._market_days: dict[date, bool] = {}
@@ -200,10 +200,9 @@ class KisRestClient:
         self._metrics.kis_requests.labels(api, outcome).inc()
 
     async def _backoff(self, attempt: int, *, rate_limited: bool) -> None:
+        """Wait before this request's next try; after EGW00201 from a base of at least 1 s."""
         base = max(self._delays.base, 1.0) if rate_limited else None
-        delay = self._delays.delay(attempt - 1, base=base)
-        # Backoff is in real seconds (KIS counts real time), whatever the clock's speed.
-        await self._clock.sleep(delay * self._clock.speed)
+        await self._delays.wait(attempt=attempt - 1, base=base)
 
     def _log_answer(self, api: str, tr_id: str, envelope: Envelope) -> None:
         if logger.isEnabledFor(logging.DEBUG):

@@ -2,13 +2,14 @@
 
 One connection to ``<ws_url>/tryitout``; registrations are (tr_id, tr_key) pairs, at most 41.
 The session keeps the *desired* registrations and re-sends every one of them after each
-reconnect. It echoes PINGPONG unchanged, reconnects forever with capped, jittered exponential
-backoff (1 s doubling to 30 s, reset after a healthy connection), and forces a reconnect when
-nothing arrives for ``silence_seconds`` during market hours. OPSP8996 (the app key is used by
-another session) is recognised by its msg_cd alone (KIS sends it as ``tr_id`` "(null)"): on a
-first connection it is fatal (one ``fatal`` event, no reconnect storm); after a reconnect of a
-session that had registrations it is retried slowly, since it is most likely our own old
-connection the server has not yet released.
+reconnect. It echoes PINGPONG unchanged, reconnects forever with the capped, jittered
+exponential backoff of :mod:`observer.backoff` (1 s doubling to 30 s, real seconds whatever the
+clock's speed, reset after a healthy connection), and forces a reconnect when nothing arrives
+for ``silence_seconds`` during market hours. OPSP8996 (the app key is used by another session)
+is recognised by its msg_cd alone (KIS sends it as ``tr_id`` "(null)"): on a first connection
+it is fatal (one ``fatal`` event, no reconnect storm); after a reconnect of a session that had
+registrations it is retried slowly, since it is most likely our own old connection the server
+has not yet released.
 
 aiohttp errors are translated into :class:`KisTransportError` here and nowhere else.
 """
@@ -100,6 +101,8 @@ class KisWebSocketSession:
         market_hours: Callable[[], bool],
         out: asyncio.Queue[WsData | WsEvent],
         http: aiohttp.ClientSession | None = None,
+        backoff_first_s: float = BACKOFF_FIRST_S,
+        backoff_max_s: float = BACKOFF_MAX_S,
     ) -> None:
         self.url = ws_url.rstrip("/") + "/tryitout"
         self.account = account
@@ -118,7 +121,7 @@ class KisWebSocketSession:
         self._stopping = asyncio.Event()
         self._connected = asyncio.Event()
         self._last_message = clock.monotonic()
-        self._delays = Backoff(BACKOFF_FIRST_S, BACKOFF_MAX_S)
+        self._delays = Backoff(backoff_first_s, backoff_max_s, clock)
         self._connections = 0
         self._had_registrations = False
         self._stale_retries = 0
@@ -174,7 +177,7 @@ class KisWebSocketSession:
                 if self._stopping.is_set() or self.fatal is not None:
                     break
                 await self._emit("disconnected", reason)
-                await self._backoff()
+                await self._delays.wait(stop=self._stopping)
         finally:
             self.metrics.ws_connected.labels(session=self.name).set(0)
             if own_http:
@@ -402,11 +405,6 @@ class KisWebSocketSession:
             await ws.close()
 
     # -- small pieces ---------------------------------------------------------------------
-    async def _backoff(self) -> None:
-        delay = self._delays.next_delay()
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), self.clock.real_seconds(delay))
-
     async def _emit(self, kind: EventKind, reason: str) -> None:
         await self.out.put(WsEvent(kind, self.clock.now_ns(), reason))
 

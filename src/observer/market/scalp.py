@@ -16,6 +16,7 @@ from typing import Any, Protocol
 from observer.clock import Clock
 from observer.config.settings import Settings
 from observer.exceptions import ObserverError
+from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S
 from observer.market.outlet import RecordOutlet
 from observer.market.repair import UNREPAIRABLE, GapRepairer, outcome_record
 from observer.market.slots import (
@@ -48,8 +49,18 @@ class WsSession(RegistrationTarget, Protocol):
 SessionFactory = Callable[[Any, str, "asyncio.Queue[Any]", Callable[[], bool]], WsSession]
 
 
-def kis_session_factory(settings: Settings, clock: Clock, metrics: Metrics) -> SessionFactory:
-    """Builds a ``KisWebSocketSession`` per (account, name, out queue, market-hours check)."""
+def kis_session_factory(
+    settings: Settings,
+    clock: Clock,
+    metrics: Metrics,
+    *,
+    backoff_first_s: float = BACKOFF_FIRST_S,
+    backoff_max_s: float = BACKOFF_MAX_S,
+) -> SessionFactory:
+    """Builds a ``KisWebSocketSession`` per (account, name, out queue, market-hours check).
+
+    The reconnect backoff (real seconds) defaults to the session's own 1 s to 30 s.
+    """
 
     def build(
         account: Any, name: str, out: asyncio.Queue[Any], market_hours: Callable[[], bool]
@@ -65,6 +76,8 @@ def kis_session_factory(settings: Settings, clock: Clock, metrics: Metrics) -> S
             silence_seconds=settings.ws_silence_seconds,
             market_hours=market_hours,
             out=out,
+            backoff_first_s=backoff_first_s,
+            backoff_max_s=backoff_max_s,
         )
         return session
 

@@ -71,7 +71,7 @@ class ArchiveLoader:
         self.streams = streams
         self.poll_seconds = poll_seconds
         self.auto_migrate = auto_migrate
-        self._backoff = Backoff(backoff_initial, backoff_max)
+        self._backoff = Backoff(backoff_initial, backoff_max, clock)
         self._db: Database | None = None
         self._writer: BatchWriter | None = None
         self._checkpoints: dict[str, Checkpoint] = {}
@@ -109,8 +109,10 @@ class ArchiveLoader:
                         await self._connect()
                     busy = await self._cycle()
                     self._backoff.reset()
-                    if not busy:
-                        await self._idle(self.poll_seconds)
+                    if not busy:  # poll_seconds of real time, whatever the clock speed
+                        await self.clock.wait_for_event(
+                            self._stopping, self.poll_seconds * self.clock.speed
+                        )
                 except StoreError as err:
                     await self._on_error(err)
                 except Exception as exc:  # the follower must outlive any one bad batch
@@ -176,15 +178,10 @@ class ArchiveLoader:
         if isinstance(err, DatabaseUnavailableError):
             self._set_db_up(False)
         await self._disconnect()
-        delay = self._backoff.next_delay()
-        log.warning("loader: %s; retrying in %.1f s", err, delay)
-        await self._idle(delay)
-
-    async def _idle(self, seconds: float) -> None:
-        try:
-            await asyncio.wait_for(self._stopping.wait(), seconds)
-        except TimeoutError:
-            return
+        log.warning("loader: %s; backing off", err)
+        delay = await self._backoff.wait(stop=self._stopping)
+        if not self._stopping.is_set():
+            log.info("loader: retrying after %.1f s", delay)
 
     # -- loading --------------------------------------------------------------------------
     async def _cycle(self, *, refresh: bool = False) -> bool:
