@@ -20,6 +20,7 @@ import logging
 import os
 import time
 from collections import Counter
+from dataclasses import KW_ONLY, InitVar, dataclass, field
 from typing import Any
 
 from observer.archive.files import newest_head
@@ -48,43 +49,36 @@ QUIET_SECONDS = 1.0  # longest a stream is skipped on "nothing changed" alone
 BATCHES_PER_TURN = 8  # batches of one stream before the others get their turn
 
 
+@dataclass(eq=False, repr=False)
 class ArchiveLoader:
     """Loads the archive into PostgreSQL from per-stream checkpoints (catch-up and follow)."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        clock: Clock,
-        metrics: Metrics,
-        reader: ArchiveReader,
-        *,
-        streams: tuple[str, ...] = STREAMS,
-        backoff_initial: float = BACKOFF_INITIAL_SECONDS,
-        backoff_max: float = BACKOFF_MAX_SECONDS,
-        poll_seconds: float = IDLE_POLL_SECONDS,
-        auto_migrate: bool = True,
-    ) -> None:
-        self.settings = settings
-        self.clock = clock
-        self.metrics = metrics
-        self.reader = reader
-        self.streams = streams
-        self.poll_seconds = poll_seconds
-        self.auto_migrate = auto_migrate
-        self._backoff = Backoff(backoff_initial, backoff_max, clock)
-        self._db: Database | None = None
-        self._writer: BatchWriter | None = None
-        self._checkpoints: dict[str, Checkpoint] = {}
-        self._snapshots = SnapshotTracker(settings.snapshot_dir)
-        self.rows: Counter[str] = Counter()
-        self.rejected: Counter[str] = Counter()
-        self.lag_records: dict[str, int] = {}
-        self.lag_seconds: float | None = None
-        self.db_up = False
-        self.last_error: str | None = None
-        self._lag_checked = 0.0
-        self._quiet_keys: dict[str, tuple[tuple[int, int], float]] = {}
-        self._stopping = asyncio.Event()
+    settings: Settings
+    clock: Clock
+    metrics: Metrics
+    reader: ArchiveReader
+    _: KW_ONLY
+    streams: tuple[str, ...] = STREAMS
+    backoff_initial: InitVar[float] = BACKOFF_INITIAL_SECONDS
+    backoff_max: InitVar[float] = BACKOFF_MAX_SECONDS
+    poll_seconds: float = IDLE_POLL_SECONDS
+    auto_migrate: bool = True
+    rows: Counter[str] = field(init=False, default_factory=Counter)
+    rejected: Counter[str] = field(init=False, default_factory=Counter)
+    lag_records: dict[str, int] = field(init=False, default_factory=dict)
+    lag_seconds: float | None = field(init=False, default=None)
+    db_up: bool = field(init=False, default=False)
+    last_error: str | None = field(init=False, default=None)
+    _db: Database | None = field(init=False, default=None)
+    _writer: BatchWriter | None = field(init=False, default=None)
+    _checkpoints: dict[str, Checkpoint] = field(init=False, default_factory=dict)
+    _lag_checked: float = field(init=False, default=0.0)
+    _quiet_keys: dict[str, tuple[tuple[int, int], float]] = field(init=False, default_factory=dict)
+    _stopping: asyncio.Event = field(init=False, default_factory=asyncio.Event)
+
+    def __post_init__(self, backoff_initial: float, backoff_max: float) -> None:
+        self._backoff = Backoff(backoff_initial, backoff_max, self.clock)
+        self._snapshots = SnapshotTracker(self.settings.snapshot_dir)
 
     # -- public ---------------------------------------------------------------------------
     async def run_once(self) -> dict[str, int]:
