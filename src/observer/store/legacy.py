@@ -44,25 +44,24 @@ def _recv(ts: Any) -> tuple[int, str]:
     return micros * 1000, when.isoformat(timespec="microseconds")
 
 
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise RowError("legacy_bad_number")
-    if isinstance(value, int):
-        return value
-    try:
-        return int(float(value))
-    except (TypeError, ValueError) as exc:
-        raise RowError("legacy_bad_number") from exc
-
-
 def _float(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
+        raise RowError("legacy_bad_number") from exc
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        raise RowError("legacy_bad_number")
+    if isinstance(value, int):
+        return value
+    number = _float(value)
+    try:
+        return None if number is None else int(number)
+    except (ValueError, OverflowError) as exc:  # NaN, infinity
         raise RowError("legacy_bad_number") from exc
 
 
@@ -81,13 +80,13 @@ class LegacyConverter:
     def __init__(self) -> None:
         self._last_acc: dict[tuple[str, str], int] = {}
 
-    def convert(self, obj: dict[str, Any], line: bytes) -> dict[str, Any] | None:
-        """An archive-shaped record for a legacy line, None if ``obj`` is not legacy."""
+    def convert(self, obj: dict[str, Any], line: bytes) -> dict[str, Any]:
+        """The archive-shaped record of a legacy line (``RowError`` when it is none)."""
         if "execution_time" in obj and isinstance(obj.get("price"), dict):
             return self._scalp(obj, line)
         if obj.get("dataset") == "track_a_swing":
             return _swing(obj, line)
-        return None
+        raise RowError("unknown_format")
 
     def _scalp(self, obj: dict[str, Any], line: bytes) -> dict[str, Any]:
         record = _record(obj, line, "timestamp", "scalp", "H0STCNT0")
