@@ -47,6 +47,18 @@ BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
     TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
 )
+# Server settings of a connection that writes batches (loader, import).
+WRITER_SESSION: Final = {
+    # Rows and checkpoint commit together, so losing the newest commits in a server crash
+    # only means re-reading them from the archive: exactly-once holds without a WAL flush.
+    "synchronous_commit": "off",
+    "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
+    "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
+    "jit": "off",  # short per-batch statements: compiling them costs more than it saves
+    # Bars are cut at UTC minutes (whole-minute offsets, such as KST's, give the same
+    # minutes in every zone).
+    "TimeZone": "UTC",
+}
 
 
 async def connect_writer(settings: Settings, application_name: str) -> Database:
@@ -57,24 +69,8 @@ async def connect_writer(settings: Settings, application_name: str) -> Database:
         label=settings.db_dsn_redacted,
         connect_seconds=settings.db_timeout_seconds,
         command_seconds=settings.db_timeout_seconds,
-        server_settings=load_session_settings(application_name),
+        server_settings={"application_name": application_name, **WRITER_SESSION},
     )
-
-
-def load_session_settings(application_name: str) -> dict[str, str]:
-    """Server settings for a connection that writes batches (loader, import)."""
-    return {
-        "application_name": application_name,
-        # Rows and checkpoint commit together, so losing the newest commits in a server crash
-        # only means re-reading them from the archive: exactly-once holds without a WAL flush.
-        "synchronous_commit": "off",
-        "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
-        "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
-        "jit": "off",  # short per-batch statements: compiling them costs more than it saves
-        # Bars are cut at UTC minutes (whole-minute offsets, such as KST's, give the same
-        # minutes in every zone).
-        "TimeZone": "UTC",
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,22 +119,23 @@ class RowBatch:
 
     def add(self, rec: dict[str, Any], line: bytes = b"") -> None:
         """Add one parsed archive record (rejects are counted, never raised)."""
-        self.records += 1
         try:
             self._dispatch(rec)
         except R.RowError as err:
-            self._rejected(err.reason, line)
+            self.reject(err.reason, line)
             return
         except KeyError as err:
-            self._rejected(f"missing_{err.args[0]}", line)
+            self.reject(f"missing_{err.args[0]}", line)
             return
         except (TypeError, AttributeError):
-            self._rejected("malformed_record", line)
+            self.reject("malformed_record", line)
             return
-        seq = rec.get("seq")
+        self.records += 1
+        seq, recv_ns = rec.get("seq"), rec.get("recv_ns")
         if isinstance(seq, int):
             self.last_seq = seq
-        self.last_recv_ns = rec["recv_ns"]
+        if isinstance(recv_ns, int):  # a skipped record is not checked: one without it is no error
+            self.last_recv_ns = recv_ns
 
     def parse(self, line: bytes, bad_json: str = "bad_json") -> dict[str, Any] | None:
         """``line`` as a JSON object; None, counted as rejected, when it is not one."""
@@ -168,15 +165,11 @@ class RowBatch:
             return start
         end, taken, seq, recv_ns = fast.add_lines(data, start, most)
         if taken:
-            self._took(taken, seq, recv_ns)
+            self.records += taken
+            if seq is not None:
+                self.last_seq = seq
+            self.last_recv_ns = recv_ns
         return end
-
-    def _took(self, taken: int, seq: int | None, recv_ns: int | None) -> None:
-        """Count records the fast path took; the newest one's seq and receive time."""
-        self.records += taken
-        if seq is not None:
-            self.last_seq = seq
-        self.last_recv_ns = recv_ns
 
     def add_parsed(self, rec: dict[str, Any], line: bytes) -> None:
         """Add an archive record parsed from ``line``; the batch's first trade fixes the
@@ -188,11 +181,8 @@ class RowBatch:
         self.add(rec, line)
 
     def reject(self, reason: str, line: bytes = b"") -> None:
-        """Count a line that did not even parse as a record."""
+        """Count a line rejected with ``reason``."""
         self.records += 1
-        self._rejected(reason, line)
-
-    def _rejected(self, reason: str, line: bytes) -> None:
         self.rejected[reason] += 1
         if self.keep_lines:
             self.rejected_lines.append((line, reason))
@@ -207,20 +197,14 @@ class RowBatch:
         elif stream == "swing":
             self.rows["quotes"].append(R.quote_row(rec))
         elif stream == "system":
-            self._system(rec)
+            row = R.system_row(rec)
+            if row[4] == "gap":
+                self.rows["gaps"].append(R.gap_row(rec))
+            elif row[4] == "universe" and (member := R.universe_row(rec)) is not None:
+                self.rows["universe_members"].append(member)
+            self.rows["system_events"].append(row)
         else:
             raise R.RowError("unknown_stream")
-
-    def _system(self, rec: dict[str, Any]) -> None:
-        row = R.system_row(rec)
-        event = row[4]
-        if event == "gap":
-            self.rows["gaps"].append(R.gap_row(rec))
-        elif event == "universe":
-            member = R.universe_row(rec)
-            if member is not None:
-                self.rows["universe_members"].append(member)
-        self.rows["system_events"].append(row)
 
     def table_rows(self, table: str) -> int:
         """Rows waiting for ``table`` (copied trades included)."""
@@ -259,13 +243,12 @@ class BatchWriter:
         self._partitions: set[tuple[str, Any]] = set()
         self._prepared = False
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, batch: RowBatch) -> None:
+        """The staging tables (once per connection) and the day partitions of the batch."""
         if not self._prepared:
             for ddl in (*SQL.STAGING_DDL.values(), *SQL.TICK_STAGING_DDL):
                 await self.db.execute(ddl)
             self._prepared = True
-
-    async def _ensure_partitions(self, batch: RowBatch) -> None:
         wanted: set[tuple[str, Any]] = {("ticks", row[1]) for row in batch.rows["ticks"]}
         wanted |= {("quotes", row[1]) for row in batch.rows["quotes"]}
         if batch.fast is not None and batch.fast.count:
@@ -289,8 +272,7 @@ class BatchWriter:
         ``after_copy`` is called once the rows are sent, while the server merges them: the
         moment to start Python work without slowing the COPY down.
         """
-        await self._prepare()
-        await self._ensure_partitions(batch)
+        await self._prepare(batch)
         async with self.db.transaction():
             try:
                 async with self.db.transaction():  # a savepoint: a refused row undoes only it
@@ -327,12 +309,14 @@ class BatchWriter:
         return inserted
 
     async def _send_ticks(self, batch: RowBatch, fast: TickCopy | None, staged: bool) -> None:
-        """COPY every tick row of the batch into ``ticks`` (the day partition for the copied
-        trades) or, when ``staged``, into the typed staging table."""
+        """COPY every tick row of the batch into ``ticks`` (the day partition ``ticks_YYYYMMDD``
+        for the copied trades) or, when ``staged``, into the typed staging table."""
         general = batch.rows["ticks"]
         if fast is not None:
             rows, _ = fast.payloads()
-            await self.db.copy_binary("stage_ticks" if staged else fast.partition, rows, TICK_NAMES)
+            await self.db.copy_binary(
+                "stage_ticks" if staged else f"ticks_{fast.day}", rows, TICK_NAMES
+            )
         if general:
             await self.db.copy_records("stage_ticks" if staged else "ticks", general, TICK_NAMES)
 
@@ -368,7 +352,7 @@ class BatchWriter:
         log.warning("a batch was refused (%s); isolating the refused rows", err)
         inserted: Counter[str] = Counter()
         if batch.fast is not None and batch.fast.count:  # rows the extension checked: no split
-            copied = RowBatch(use_fast=False, fast=batch.fast)
+            copied = RowBatch(fast=batch.fast)
             async with self.db.transaction():
                 inserted.update(await self._write_rows(copied))
         for table in TABLES:
@@ -381,7 +365,7 @@ class BatchWriter:
     ) -> Counter[str]:
         try:
             async with self.db.transaction():
-                part = RowBatch(use_fast=False)  # only these rows of this table
+                part = RowBatch()  # only these rows of this table
                 part.rows[table] = rows
                 return Counter(await self._write_rows(part))
         except QueryError as err:
