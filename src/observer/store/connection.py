@@ -33,35 +33,22 @@ _USER_TIMEOUT_MS: Final = 15_000
 # SQLSTATE classes that mean "the server or the connection went away": retry later.
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _DUPLICATE_STATES = frozenset({"42P04", "42P07", "42710", "23505"})
+# What ``translated`` maps (TimeoutError is an OSError).
+_TRANSLATED = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
-def _translate(exc: BaseException, context: str) -> StoreError:
-    """Map one asyncpg / socket exception onto the store's error tree."""
-    if isinstance(exc, StoreError):
-        return exc
+def _translate(exc: Exception, context: str) -> StoreError:
+    """Map one asyncpg / socket exception (one of ``_TRANSLATED``) onto the store's errors."""
+    message = f"{context}: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
-        message = f"{context}: {type(exc).__name__}: {exc}"
         if state[:2] in _UNAVAILABLE_CLASSES:
             return DatabaseUnavailableError(message)
         if state in _DUPLICATE_STATES:
             return DuplicateObjectError(message, sqlstate=state)
         return QueryError(message, sqlstate=state)
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
-        # The connection is closed or its protocol state is broken: drop it, reconnect.
-        return DatabaseUnavailableError(f"{context}: {exc}")
-    if isinstance(exc, OSError | TimeoutError | ConnectionError):
-        return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}")
-    return StoreError(f"{context}: {type(exc).__name__}: {exc}")
-
-
-_TRANSLATED = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
+    # A socket error, or a connection closed or with its protocol state broken: reconnect.
+    return DatabaseUnavailableError(message)
 
 
 @asynccontextmanager

@@ -110,14 +110,11 @@ async def migrate(settings: Settings, migrations: list[Migration] | None = None)
 async def _apply_pending(
     db: Database, migrations: list[Migration], report: MigrationReport
 ) -> None:
+    applied = {version: checksum for version, checksum, _ in await applied_migrations(db)}
     # A least-privilege role (owner of nothing) may run this when nothing is pending: create
-    # the table only when it is missing, since CREATE needs rights that role does not have.
-    if await db.fetchval("SELECT to_regclass('schema_migrations')") is None:
+    # the table only when nothing was applied, since CREATE needs rights that role lacks.
+    if not applied:
         await db.execute(_CREATE_TABLE)
-    applied = {
-        row["version"]: row["checksum"]
-        for row in await db.fetch("SELECT version, checksum FROM schema_migrations")
-    }
     for migration in migrations:
         recorded = applied.get(migration.name)
         if recorded is not None and recorded != migration.checksum:
