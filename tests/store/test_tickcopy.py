@@ -217,9 +217,14 @@ def _add_one(copy: TickCopy, line: bytes) -> tuple[int | None, int | None] | Non
 
 
 def _batch(lines: list[bytes], *, use_fast: bool = True) -> RowBatch:
-    batch = RowBatch(use_fast=use_fast)
+    """The lines as one batch, as the loader adds them or (not ``use_fast``) all parsed and
+    added the general way."""
+    batch = RowBatch()
     for line in lines:
-        _add_line(batch, line)
+        if use_fast:
+            _add_line(batch, line)
+        elif (rec := batch.parse(line)) is not None:
+            batch.add(rec, line)
     return batch
 
 

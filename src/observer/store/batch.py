@@ -42,8 +42,6 @@ REFUSED_CLASSES: Final = ("22", "23", "54")
 TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
 TICK_NAMES: Final = [name for name, _ in R.TICK_COLUMNS]
 BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
-# The bar inputs of a tick row (stage_bar_ticks): symbol, business_date, trade_ts, recv_ts,
-# price, trade_volume, acc_volume, flagged, session_id.
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
     TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
 )
@@ -108,8 +106,7 @@ class RowBatch:
     last_seq: int | None = None
     last_recv_ns: int | None = None
     # Trades of one business day as binary COPY data (store/tickcopy.py) when the fast path is
-    # active; ``use_fast=False`` sends every record the general way.
-    use_fast: bool = True
+    # active (records added with ``add`` always go the general way).
     fast: TickCopy | None = None
     # Rows the server refused (filled by BatchWriter.write).
     refused: list[Refused] = field(default_factory=list)
@@ -174,7 +171,7 @@ class RowBatch:
     def add_parsed(self, rec: dict[str, Any], line: bytes) -> None:
         """Add an archive record parsed from ``line``; the batch's first trade fixes the
         business day of its fast path."""
-        if self.fast is None and self.use_fast:
+        if self.fast is None:
             self.fast = TickCopy.for_record(rec)
             if self.take_lines(line + b"\n", 0, 1):  # the line (never holds a newline) taken
                 return
@@ -352,9 +349,7 @@ class BatchWriter:
         log.warning("a batch was refused (%s); isolating the refused rows", err)
         inserted: Counter[str] = Counter()
         if batch.fast is not None and batch.fast.count:  # rows the extension checked: no split
-            copied = RowBatch(fast=batch.fast)
-            async with self.db.transaction():
-                inserted.update(await self._write_rows(copied))
+            inserted.update(await self._write_rows(RowBatch(fast=batch.fast)))
         for table in TABLES:
             if batch.rows[table]:
                 inserted.update(await self._split(batch, table, batch.rows[table], stream))

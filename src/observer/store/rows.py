@@ -27,8 +27,8 @@ ColumnSpec = tuple[tuple[str, str], ...]
 # The trade record is declared once, in the TR table (kis/tr/h0stcnt0.py). Its typed fields
 # become ``ticks`` columns in wire order (symbol and business_date lead every row, in the
 # header; the archive-only ones below are left out), typed by their parser; these are stored
-# narrower (KRW prices, price differences and
-# per-day trade counts stay far below 2^31; volumes, sizes and values do not).
+# narrower (KRW prices, price differences and per-day trade counts stay far below 2^31;
+# volumes, sizes and values do not).
 INTEGER_FIELDS: Final = frozenset(
     {"price", "change", "open", "high", "low", "ask1", "bid1", "sell_count", "buy_count",
      "net_buy_count", "vi_base_price", "tick_size"}
