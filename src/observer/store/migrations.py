@@ -63,16 +63,11 @@ def available_migrations() -> list[Migration]:
 
 
 async def ensure_database(settings: Settings) -> bool:
-    """Create DB_NAME on the server (over its ``postgres`` maintenance database) when it does
-    not exist; True when it was created."""
+    """Create the missing DB_NAME on the server (over its ``postgres`` maintenance database);
+    False when a concurrent run created it first."""
     base, label = settings.db_dsn.rpartition("/")[0], settings.db_dsn_redacted.rpartition("/")[0]
     admin = await Database.connect(base + "/postgres", label=label + "/postgres")
     try:
-        exists = await admin.fetchval(
-            "SELECT 1 FROM pg_database WHERE datname = $1", settings.db_name
-        )
-        if exists:
-            return False
         statement = await admin.fetchval(
             "SELECT format('CREATE DATABASE %I', $1::text)", settings.db_name
         )
