@@ -77,10 +77,10 @@ class Checkpoint:
     loaded record's seq and receive time, and (as stored) the lines and rejects so far."""
 
     stream: str
-    file: str
-    offset: int
-    last_seq: int | None
-    last_recv_ns: int | None
+    file: str = ""
+    offset: int = 0
+    last_seq: int | None = None
+    last_recv_ns: int | None = None
     lines: int = 0
     rejected: int = 0
 

@@ -164,8 +164,7 @@ class ArchiveImporter:
         summary.lines += batch.records
         summary.rejected.update(batch.rejected)
         summary.skipped.update(batch.skipped)
-        for table, count in counts.items():
-            summary.loaded[table] += count
+        summary.loaded.update(counts)
         # Rows the server refused were counted as rejected by the writer, not as duplicates.
         refused = Counter(r.table for r in batch.refused)
         sent = {t: batch.table_rows(t) - refused[t] for t in PRIMARY_TABLES}

@@ -102,7 +102,6 @@ _COMPUTED: Final[dict[str, dict[str, str]]] = {
         "business_date": f"({_GAP_KST})::date",
         "session_id": f"to_char({_GAP_KST}, 'YYYYMMDD') || coalesce('_' || session, '')",
     },
-    "universe_members": {},
 }
 _CASTS: Final = {
     "business_date": "::date",
@@ -115,7 +114,7 @@ _CASTS: Final = {
 def _insert(table: str) -> str:
     """``INSERT ... SELECT`` of the rows staged for ``table``, loaded rows left alone."""
     staged = {name: name + _CASTS.get(name, "") for name, _ in R.STAGING[table]}
-    values = _COMPUTED[table] | staged
+    values = _COMPUTED.get(table, {}) | staged
     return (
         f"INSERT INTO {table} ({', '.join(values)})\n"
         f"SELECT {', '.join(values.values())}\nFROM stage_{table}\nON CONFLICT DO NOTHING"
