@@ -26,10 +26,14 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 # TCP keepalive: an idle connection whose peer vanished is dropped after about 5 + 3 x 2 s, and
-# unacknowledged data gives up after TCP_USER_TIMEOUT. A peer that still acknowledges but never
-# answers (a stalled proxy) is caught by the statement timeout (``command_seconds``).
-_KEEPALIVE: Final = (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
-_USER_TIMEOUT_MS: Final = 15_000
+# unacknowledged data gives up after TCP_USER_TIMEOUT (ms). A peer that still acknowledges but
+# never answers (a stalled proxy) is caught by the statement timeout (``command_seconds``).
+_KEEPALIVE: Final = (
+    ("TCP_KEEPIDLE", 5),
+    ("TCP_KEEPINTVL", 2),
+    ("TCP_KEEPCNT", 3),
+    ("TCP_USER_TIMEOUT", 15_000),
+)
 # SQLSTATE classes that mean "the server or the connection went away": retry later.
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _DUPLICATE_STATES = frozenset({"42P04", "42P07", "42710", "23505"})
@@ -67,11 +71,9 @@ def _keep_alive(conn: Any) -> None:
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in _KEEPALIVE:
+    for name, value in _KEEPALIVE:  # those this platform has
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-    if hasattr(socket, "TCP_USER_TIMEOUT"):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, _USER_TIMEOUT_MS)
 
 
 class Database:
