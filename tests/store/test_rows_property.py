@@ -81,7 +81,7 @@ def test_valid_legacy_scalp_rows_conform(acc: int, price: int, hhmmss: str) -> N
         "execution_time": hhmmss, "price": {"current": str(price), "open": price},
         "volume": {"accumulated": acc}, "bid_ask": {}, "source": "kis",
     })  # fmt: skip
-    record = LegacyConverter().convert(orjson.loads(line), line)
+    record = LegacyConverter().convert(orjson.loads(line))
     assert record is not None
     row = R.tick_row(record)
     assert len(row) == len(R.TICK_COLUMNS)

@@ -152,7 +152,7 @@ class ArchiveImporter:
             batch.add_parsed(obj, text)
             return
         try:
-            record = self._legacy.convert(obj, text)
+            record = self._legacy.convert(obj)
         except RowError as err:
             batch.reject(err.reason, text)
         else:
