@@ -39,7 +39,7 @@ UNIQUE_VIOLATION: Final = "23505"
 # SQLSTATE classes of a refused row (data exception, integrity violation, program limit).
 REFUSED_CLASSES: Final = ("22", "23", "54")
 
-TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
+TABLES: Final = ("ticks", *R.STAGING)  # every table a batch writes, in the order it writes them
 TICK_NAMES: Final = [name for name, _ in R.TICK_COLUMNS]
 BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (

@@ -65,8 +65,8 @@ class LineFeed:
             pos, moved = newline + 1, True
             if line:  # refused by take_lines, or before the batch had a fast path
                 add_line(batch, line)
-                late = deadline is not None and time.monotonic() >= deadline
-                if not batch.records & DEADLINE_EVERY and late:
-                    break
+                if not batch.records & DEADLINE_EVERY and deadline is not None:
+                    if time.monotonic() >= deadline:
+                        break
         self.data, self.end, self.pos, self.base, self.file = data, end, pos, base, file
         return (Position(file, base + pos) if moved else None), exhausted
