@@ -160,6 +160,21 @@ async def test_the_ticks_table_has_the_declared_columns_and_types(db_settings: S
     assert table == declared
 
 
+async def test_the_quotes_table_has_the_declared_staged_columns(db_settings: Settings) -> None:
+    """The quote fields (derived from the KIS quote fields) are columns of ``quotes``, typed as
+    declared."""
+    db = await _db(db_settings)
+    try:
+        rows = await db.fetch(
+            "SELECT attname, format_type(atttypid, atttypmod) AS type FROM pg_attribute"
+            " WHERE attrelid = 'quotes'::regclass AND attnum > 0 AND NOT attisdropped"
+        )
+    finally:
+        await db.close()
+    table = {r["attname"]: r["type"] for r in rows}
+    assert {name: table.get(name) for name, _ in R.QUOTE_FIELDS} == dict(R.QUOTE_FIELDS)
+
+
 def test_tick_fields_follow_the_trade_tr_table() -> None:
     from observer.kis.tr.h0stcnt0 import ROWS
 

@@ -19,6 +19,7 @@ async def test_keepalive_and_statement_timeout(db_settings: Settings) -> None:
         sock = db._conn._transport.get_extra_info("socket")
         assert sock.getsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE) == 1
         assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE) == 5
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT) == 15_000
         with pytest.raises(DatabaseUnavailableError):
             await db.execute("SELECT pg_sleep(5)")
     finally:

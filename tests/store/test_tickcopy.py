@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from observer.config.settings import Settings
 from observer.store import rows as R
 from observer.store import tickcopy
-from observer.store.batch import BatchWriter, RowBatch, load_session_settings
+from observer.store.batch import BatchWriter, RowBatch, connect_writer
 from observer.store.connection import Database
 from observer.store.migrations import migrate
 from observer.store.tickcopy import TickCopy
@@ -217,9 +217,14 @@ def _add_one(copy: TickCopy, line: bytes) -> tuple[int | None, int | None] | Non
 
 
 def _batch(lines: list[bytes], *, use_fast: bool = True) -> RowBatch:
-    batch = RowBatch(use_fast=use_fast)
+    """The lines as one batch, as the loader adds them or (not ``use_fast``) all parsed and
+    added the general way."""
+    batch = RowBatch()
     for line in lines:
-        _add_line(batch, line)
+        if use_fast:
+            _add_line(batch, line)
+        elif (rec := batch.parse(line)) is not None:
+            batch.add(rec, line)
     return batch
 
 
@@ -229,9 +234,7 @@ def _batch(lines: list[bytes], *, use_fast: bool = True) -> RowBatch:
 async def _db(settings: Settings) -> Database:
     """A connection to the migrated test database, set up like the loader's."""
     await migrate(settings)
-    return await Database.connect(
-        settings.db_dsn, label="test", server_settings=load_session_settings("test")
-    )
+    return await connect_writer(settings, "test")
 
 
 async def _tables(db: Database) -> Tables:

@@ -77,7 +77,7 @@ class ArchiveReader:
             if until_file is not None and plain > until_file:
                 return
             offset = start.offset if start is not None and plain == start.file else 0
-            yield from self._file_chunks(path, plain, offset)
+            yield from file_chunks(path, plain, offset)
 
     def iter_records(
         self, stream: str, start: Position | None = None, *, until_file: str | None = None
@@ -95,21 +95,27 @@ class ArchiveReader:
                 self.unreadable += 1
                 log.warning("archive: unreadable line before %s:%d", *position)
 
-    def _file_chunks(self, path: Path, plain: str, offset: int) -> Iterator[Chunk]:
-        try:
-            fh = path.open("rb")
-        except FileNotFoundError:
-            if path.name.endswith(".zst"):
-                raise
-            path = path.with_name(plain + ".zst")  # compressed since it was listed
-            fh = path.open("rb")
-        with fh:
-            if path.name.endswith(".zst"):
-                with zstandard.ZstdDecompressor().stream_reader(fh) as source:
-                    yield from split_chunks(source, plain, offset, skip=True)
-            else:
-                fh.seek(offset)
-                yield from split_chunks(fh, plain, offset, skip=False)
+
+def file_chunks(
+    path: Path, plain: str, offset: int = 0, *, torn: list[bytes] | None = None
+) -> Iterator[Chunk]:
+    """The complete lines of a plain or ``.zst`` file from ``offset`` of its plain content, as
+    chunks named ``plain`` (``torn`` as in :func:`split_chunks`). A plain file gone when it is
+    opened is read from its ``.zst`` (compressed since it was listed)."""
+    try:
+        fh = path.open("rb")
+    except FileNotFoundError:
+        if path.name.endswith(".zst"):
+            raise
+        path = path.with_name(plain + ".zst")
+        fh = path.open("rb")
+    with fh:
+        if path.name.endswith(".zst"):
+            with zstandard.ZstdDecompressor().stream_reader(fh) as source:
+                yield from split_chunks(source, plain, offset, skip=True, torn=torn)
+        else:
+            fh.seek(offset)
+            yield from split_chunks(fh, plain, offset, torn=torn)
 
 
 def split_chunks(

@@ -124,7 +124,7 @@ def read_snapshot(directory: Path, day: date) -> Universe:
         return Universe.from_json(path.read_bytes())
     except FileNotFoundError as exc:
         raise SnapshotError(path, "no snapshot") from exc
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise SnapshotError(path, f"unreadable snapshot ({exc})") from exc
 
 

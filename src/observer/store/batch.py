@@ -39,14 +39,24 @@ UNIQUE_VIOLATION: Final = "23505"
 # SQLSTATE classes of a refused row (data exception, integrity violation, program limit).
 REFUSED_CLASSES: Final = ("22", "23", "54")
 
-TABLES: Final = ("ticks", "quotes", "system_events", "gaps", "universe_members")
+TABLES: Final = ("ticks", *R.STAGING)  # every table a batch writes, in the order it writes them
 TICK_NAMES: Final = [name for name, _ in R.TICK_COLUMNS]
 BAR_TICK_NAMES: Final = [name for name, _ in R.BAR_TICK_COLUMNS]
-# The bar inputs of a tick row (stage_bar_ticks): symbol, business_date, trade_ts, recv_ts,
-# price, trade_volume, acc_volume, flagged, session_id.
 _PRICE, _TRADE_VOLUME, _ACC_VOLUME = (
     TICK_NAMES.index(name) for name in ("price", "trade_volume", "acc_volume")
 )
+# Server settings of a connection that writes batches (loader, import).
+WRITER_SESSION: Final = {
+    # Rows and checkpoint commit together, so losing the newest commits in a server crash
+    # only means re-reading them from the archive: exactly-once holds without a WAL flush.
+    "synchronous_commit": "off",
+    "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
+    "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
+    "jit": "off",  # short per-batch statements: compiling them costs more than it saves
+    # Bars are cut at UTC minutes (whole-minute offsets, such as KST's, give the same
+    # minutes in every zone).
+    "TimeZone": "UTC",
+}
 
 
 async def connect_writer(settings: Settings, application_name: str) -> Database:
@@ -57,24 +67,8 @@ async def connect_writer(settings: Settings, application_name: str) -> Database:
         label=settings.db_dsn_redacted,
         connect_seconds=settings.db_timeout_seconds,
         command_seconds=settings.db_timeout_seconds,
-        server_settings=load_session_settings(application_name),
+        server_settings={"application_name": application_name, **WRITER_SESSION},
     )
-
-
-def load_session_settings(application_name: str) -> dict[str, str]:
-    """Server settings for a connection that writes batches (loader, import)."""
-    return {
-        "application_name": application_name,
-        # Rows and checkpoint commit together, so losing the newest commits in a server crash
-        # only means re-reading them from the archive: exactly-once holds without a WAL flush.
-        "synchronous_commit": "off",
-        "work_mem": "64MB",  # the per-batch bar aggregation stays in memory
-        "temp_buffers": "128MB",  # a whole batch fits in the staging tables without spilling
-        "jit": "off",  # short per-batch statements: compiling them costs more than it saves
-        # Bars are cut at UTC minutes (whole-minute offsets, such as KST's, give the same
-        # minutes in every zone).
-        "TimeZone": "UTC",
-    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,10 +77,10 @@ class Checkpoint:
     loaded record's seq and receive time, and (as stored) the lines and rejects so far."""
 
     stream: str
-    file: str
-    offset: int
-    last_seq: int | None
-    last_recv_ns: int | None
+    file: str = ""
+    offset: int = 0
+    last_seq: int | None = None
+    last_recv_ns: int | None = None
     lines: int = 0
     rejected: int = 0
 
@@ -112,8 +106,7 @@ class RowBatch:
     last_seq: int | None = None
     last_recv_ns: int | None = None
     # Trades of one business day as binary COPY data (store/tickcopy.py) when the fast path is
-    # active; ``use_fast=False`` sends every record the general way.
-    use_fast: bool = True
+    # active (records added with ``add`` always go the general way).
     fast: TickCopy | None = None
     # Rows the server refused (filled by BatchWriter.write).
     refused: list[Refused] = field(default_factory=list)
@@ -123,22 +116,23 @@ class RowBatch:
 
     def add(self, rec: dict[str, Any], line: bytes = b"") -> None:
         """Add one parsed archive record (rejects are counted, never raised)."""
-        self.records += 1
         try:
             self._dispatch(rec)
         except R.RowError as err:
-            self._rejected(err.reason, line)
+            self.reject(err.reason, line)
             return
         except KeyError as err:
-            self._rejected(f"missing_{err.args[0]}", line)
+            self.reject(f"missing_{err.args[0]}", line)
             return
         except (TypeError, AttributeError):
-            self._rejected("malformed_record", line)
+            self.reject("malformed_record", line)
             return
-        seq = rec.get("seq")
+        self.records += 1
+        seq, recv_ns = rec.get("seq"), rec.get("recv_ns")
         if isinstance(seq, int):
             self.last_seq = seq
-        self.last_recv_ns = rec["recv_ns"]
+        if isinstance(recv_ns, int):  # a skipped record is not checked: one without it is no error
+            self.last_recv_ns = recv_ns
 
     def parse(self, line: bytes, bad_json: str = "bad_json") -> dict[str, Any] | None:
         """``line`` as a JSON object; None, counted as rejected, when it is not one."""
@@ -168,31 +162,24 @@ class RowBatch:
             return start
         end, taken, seq, recv_ns = fast.add_lines(data, start, most)
         if taken:
-            self._took(taken, seq, recv_ns)
+            self.records += taken
+            if seq is not None:
+                self.last_seq = seq
+            self.last_recv_ns = recv_ns
         return end
-
-    def _took(self, taken: int, seq: int | None, recv_ns: int | None) -> None:
-        """Count records the fast path took; the newest one's seq and receive time."""
-        self.records += taken
-        if seq is not None:
-            self.last_seq = seq
-        self.last_recv_ns = recv_ns
 
     def add_parsed(self, rec: dict[str, Any], line: bytes) -> None:
         """Add an archive record parsed from ``line``; the batch's first trade fixes the
         business day of its fast path."""
-        if self.fast is None and self.use_fast:
+        if self.fast is None:
             self.fast = TickCopy.for_record(rec)
             if self.take_lines(line + b"\n", 0, 1):  # the line (never holds a newline) taken
                 return
         self.add(rec, line)
 
     def reject(self, reason: str, line: bytes = b"") -> None:
-        """Count a line that did not even parse as a record."""
+        """Count a line rejected with ``reason``."""
         self.records += 1
-        self._rejected(reason, line)
-
-    def _rejected(self, reason: str, line: bytes) -> None:
         self.rejected[reason] += 1
         if self.keep_lines:
             self.rejected_lines.append((line, reason))
@@ -207,20 +194,14 @@ class RowBatch:
         elif stream == "swing":
             self.rows["quotes"].append(R.quote_row(rec))
         elif stream == "system":
-            self._system(rec)
+            row = R.system_row(rec)
+            if row[4] == "gap":
+                self.rows["gaps"].append(R.gap_row(rec))
+            elif row[4] == "universe" and (member := R.universe_row(rec)) is not None:
+                self.rows["universe_members"].append(member)
+            self.rows["system_events"].append(row)
         else:
             raise R.RowError("unknown_stream")
-
-    def _system(self, rec: dict[str, Any]) -> None:
-        row = R.system_row(rec)
-        event = row[4]
-        if event == "gap":
-            self.rows["gaps"].append(R.gap_row(rec))
-        elif event == "universe":
-            member = R.universe_row(rec)
-            if member is not None:
-                self.rows["universe_members"].append(member)
-        self.rows["system_events"].append(row)
 
     def table_rows(self, table: str) -> int:
         """Rows waiting for ``table`` (copied trades included)."""
@@ -259,13 +240,12 @@ class BatchWriter:
         self._partitions: set[tuple[str, Any]] = set()
         self._prepared = False
 
-    async def _prepare(self) -> None:
+    async def _prepare(self, batch: RowBatch) -> None:
+        """The staging tables (once per connection) and the day partitions of the batch."""
         if not self._prepared:
             for ddl in (*SQL.STAGING_DDL.values(), *SQL.TICK_STAGING_DDL):
                 await self.db.execute(ddl)
             self._prepared = True
-
-    async def _ensure_partitions(self, batch: RowBatch) -> None:
         wanted: set[tuple[str, Any]] = {("ticks", row[1]) for row in batch.rows["ticks"]}
         wanted |= {("quotes", row[1]) for row in batch.rows["quotes"]}
         if batch.fast is not None and batch.fast.count:
@@ -289,8 +269,7 @@ class BatchWriter:
         ``after_copy`` is called once the rows are sent, while the server merges them: the
         moment to start Python work without slowing the COPY down.
         """
-        await self._prepare()
-        await self._ensure_partitions(batch)
+        await self._prepare(batch)
         async with self.db.transaction():
             try:
                 async with self.db.transaction():  # a savepoint: a refused row undoes only it
@@ -327,12 +306,14 @@ class BatchWriter:
         return inserted
 
     async def _send_ticks(self, batch: RowBatch, fast: TickCopy | None, staged: bool) -> None:
-        """COPY every tick row of the batch into ``ticks`` (the day partition for the copied
-        trades) or, when ``staged``, into the typed staging table."""
+        """COPY every tick row of the batch into ``ticks`` (the day partition ``ticks_YYYYMMDD``
+        for the copied trades) or, when ``staged``, into the typed staging table."""
         general = batch.rows["ticks"]
         if fast is not None:
             rows, _ = fast.payloads()
-            await self.db.copy_binary("stage_ticks" if staged else fast.partition, rows, TICK_NAMES)
+            await self.db.copy_binary(
+                "stage_ticks" if staged else f"ticks_{fast.day}", rows, TICK_NAMES
+            )
         if general:
             await self.db.copy_records("stage_ticks" if staged else "ticks", general, TICK_NAMES)
 
@@ -368,9 +349,7 @@ class BatchWriter:
         log.warning("a batch was refused (%s); isolating the refused rows", err)
         inserted: Counter[str] = Counter()
         if batch.fast is not None and batch.fast.count:  # rows the extension checked: no split
-            copied = RowBatch(use_fast=False, fast=batch.fast)
-            async with self.db.transaction():
-                inserted.update(await self._write_rows(copied))
+            inserted.update(await self._write_rows(RowBatch(fast=batch.fast)))
         for table in TABLES:
             if batch.rows[table]:
                 inserted.update(await self._split(batch, table, batch.rows[table], stream))
@@ -381,7 +360,7 @@ class BatchWriter:
     ) -> Counter[str]:
         try:
             async with self.db.transaction():
-                part = RowBatch(use_fast=False)  # only these rows of this table
+                part = RowBatch()  # only these rows of this table
                 part.rows[table] = rows
                 return Counter(await self._write_rows(part))
         except QueryError as err:

@@ -26,42 +26,33 @@ log = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 10.0
 # TCP keepalive: an idle connection whose peer vanished is dropped after about 5 + 3 x 2 s, and
-# unacknowledged data gives up after TCP_USER_TIMEOUT. A peer that still acknowledges but never
-# answers (a stalled proxy) is caught by the statement timeout (``command_seconds``).
-_KEEPALIVE: Final = (("TCP_KEEPIDLE", 5), ("TCP_KEEPINTVL", 2), ("TCP_KEEPCNT", 3))
-_USER_TIMEOUT_MS: Final = 15_000
+# unacknowledged data gives up after TCP_USER_TIMEOUT (ms). A peer that still acknowledges but
+# never answers (a stalled proxy) is caught by the statement timeout (``command_seconds``).
+_KEEPALIVE: Final = (
+    ("TCP_KEEPIDLE", 5),
+    ("TCP_KEEPINTVL", 2),
+    ("TCP_KEEPCNT", 3),
+    ("TCP_USER_TIMEOUT", 15_000),
+)
 # SQLSTATE classes that mean "the server or the connection went away": retry later.
 _UNAVAILABLE_CLASSES = ("08", "53", "57")
 _DUPLICATE_STATES = frozenset({"42P04", "42P07", "42710", "23505"})
+# What ``translated`` maps (TimeoutError is an OSError).
+_TRANSLATED = (asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError, OSError)
 
 
-def _translate(exc: BaseException, context: str) -> StoreError:
-    """Map one asyncpg / socket exception onto the store's error tree."""
-    if isinstance(exc, StoreError):
-        return exc
+def _translate(exc: Exception, context: str) -> StoreError:
+    """Map one asyncpg / socket exception (one of ``_TRANSLATED``) onto the store's errors."""
+    message = f"{context}: {type(exc).__name__}: {exc}"
     if isinstance(exc, asyncpg.PostgresError):
         state = str(getattr(exc, "sqlstate", "") or "")
-        message = f"{context}: {type(exc).__name__}: {exc}"
         if state[:2] in _UNAVAILABLE_CLASSES:
             return DatabaseUnavailableError(message)
         if state in _DUPLICATE_STATES:
             return DuplicateObjectError(message, sqlstate=state)
         return QueryError(message, sqlstate=state)
-    if isinstance(exc, asyncpg.InterfaceError | asyncpg.InternalClientError):
-        # The connection is closed or its protocol state is broken: drop it, reconnect.
-        return DatabaseUnavailableError(f"{context}: {exc}")
-    if isinstance(exc, OSError | TimeoutError | ConnectionError):
-        return DatabaseUnavailableError(f"{context}: {type(exc).__name__}: {exc}")
-    return StoreError(f"{context}: {type(exc).__name__}: {exc}")
-
-
-_TRANSLATED = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,
-    OSError,
-    TimeoutError,
-)
+    # A socket error, or a connection closed or with its protocol state broken: reconnect.
+    return DatabaseUnavailableError(message)
 
 
 @asynccontextmanager
@@ -80,11 +71,9 @@ def _keep_alive(conn: Any) -> None:
     if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
         return
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
-    for name, value in _KEEPALIVE:
+    for name, value in _KEEPALIVE:  # those this platform has
         if hasattr(socket, name):
             sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
-    if hasattr(socket, "TCP_USER_TIMEOUT"):
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, _USER_TIMEOUT_MS)
 
 
 class Database:

@@ -1,7 +1,7 @@
 """Archive lines -> batches: the one loop the loader and ``observer import`` share.
 
 A :class:`LineFeed` hands out the complete lines of a run of chunks (the archive reader's
-``iter_chunks``, or :func:`file_chunks` of any JSONL file) a batch at a time. Runs of trades the
+``iter_chunks``, or its ``file_chunks`` of any JSONL file) a batch at a time. Runs of trades the
 C fast path takes go to it a chunk at a time; every other line goes to the caller's
 ``add_line`` (the loader parses archive records, the importer also reads legacy formats).
 """
@@ -10,12 +10,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Final
 
-import zstandard
-
-from observer.archive.reader import Chunk, Position, split_chunks
+from observer.archive.reader import Chunk, Position
 from observer.store.batch import RowBatch
 
 DEADLINE_EVERY: Final = 1023  # records between clock looks while lines go one by one
@@ -68,19 +65,8 @@ class LineFeed:
             pos, moved = newline + 1, True
             if line:  # refused by take_lines, or before the batch had a fast path
                 add_line(batch, line)
-                late = deadline is not None and time.monotonic() >= deadline
-                if not batch.records & DEADLINE_EVERY and late:
-                    break
+                if not batch.records & DEADLINE_EVERY and deadline is not None:
+                    if time.monotonic() >= deadline:
+                        break
         self.data, self.end, self.pos, self.base, self.file = data, end, pos, base, file
         return (Position(file, base + pos) if moved else None), exhausted
-
-
-def file_chunks(path: Path, torn: list[bytes]) -> Iterator[Chunk]:
-    """The lines of a JSONL file (``.zst`` decompressed) as chunks. A last line without its
-    ``\\n`` comes as a line of its own, and is also appended to ``torn``."""
-    with path.open("rb") as raw:
-        if not path.name.endswith(".zst"):
-            yield from split_chunks(raw, path.name, 0, torn=torn)
-            return
-        with zstandard.ZstdDecompressor().stream_reader(raw) as source:
-            yield from split_chunks(source, path.name, 0, torn=torn)

@@ -21,11 +21,11 @@ from typing import IO, Final
 import orjson
 import zstandard
 
-from observer.archive.reader import Position
+from observer.archive.reader import file_chunks
 from observer.config.settings import Settings
 from observer.store.batch import BatchWriter, RowBatch, connect_writer
 from observer.store.exceptions import StoreError
-from observer.store.feed import LineFeed, file_chunks
+from observer.store.feed import LineFeed
 from observer.store.legacy import LegacyConverter, is_archive_record
 from observer.store.migrations import migrate
 from observer.store.rows import RowError
@@ -87,7 +87,6 @@ class ArchiveImporter:
         self.progress = progress
         self.rejects_path = rejects_path
         self._rejects: IO[bytes] | None = None
-        self.batch_rows = settings.loader_batch_rows
         self._legacy = LegacyConverter()
         self._torn: list[bytes] = []  # the current file's last line, when it has no newline
 
@@ -116,12 +115,15 @@ class ArchiveImporter:
         summary.files += 1
         compressed = path.name.endswith(".zst")
         self._torn.clear()
-        feed = LineFeed(file_chunks(path, self._torn))
+        feed = LineFeed(file_chunks(path, path.name, torn=self._torn))
         done_bytes = 0
         try:
             while True:
+                batch = RowBatch(keep_lines=self.rejects_path is not None)
                 try:
-                    batch, position, exhausted = await asyncio.to_thread(self._collect, feed)
+                    position, exhausted = await asyncio.to_thread(
+                        feed.fill, batch, self.settings.loader_batch_rows, None, self._add
+                    )
                 except (OSError, zstandard.ZstdError) as exc:
                     log.error("reading %s failed: %s", path, exc)
                     summary.unreadable_files.append(str(path))
@@ -137,11 +139,6 @@ class ArchiveImporter:
         if self.progress is not None and compressed:
             self.progress(size)
 
-    def _collect(self, feed: LineFeed) -> tuple[RowBatch, Position | None, bool]:
-        batch = RowBatch(keep_lines=self.rejects_path is not None)
-        position, exhausted = feed.fill(batch, self.batch_rows, None, self._add)
-        return batch, position, exhausted
-
     def _add(self, batch: RowBatch, line: bytes) -> None:
         """Add one line the fast path did not take: an archive record or a legacy line."""
         text = line.rstrip(b"\r\n")
@@ -155,14 +152,11 @@ class ArchiveImporter:
             batch.add_parsed(obj, text)
             return
         try:
-            record = self._legacy.convert(obj, text)
+            record = self._legacy.convert(obj)
         except RowError as err:
             batch.reject(err.reason, text)
-            return
-        if record is None:
-            batch.reject("unknown_format", text)
-            return
-        batch.add(record, text)
+        else:
+            batch.add(record, text)
 
     async def _write(self, writer: BatchWriter, batch: RowBatch, summary: ImportSummary) -> None:
         counts = await writer.write(batch) if batch.row_count else {}
@@ -170,8 +164,7 @@ class ArchiveImporter:
         summary.lines += batch.records
         summary.rejected.update(batch.rejected)
         summary.skipped.update(batch.skipped)
-        for table, count in counts.items():
-            summary.loaded[table] += count
+        summary.loaded.update(counts)
         # Rows the server refused were counted as rejected by the writer, not as duplicates.
         refused = Counter(r.table for r in batch.refused)
         sent = {t: batch.table_rows(t) - refused[t] for t in PRIMARY_TABLES}

@@ -29,7 +29,7 @@ async def read_checkpoints(db: Database) -> dict[str, Checkpoint]:
 
 
 async def database_status(
-    settings: Settings, archive_last_seq: dict[str, int | None] | None = None
+    settings: Settings, archive_last_seq: dict[str, int | None]
 ) -> dict[str, Any]:
     """Migrations (applied and pending), per-stream checkpoints with lag, and row counts."""
     db = await Database.connect(settings.db_dsn, label=settings.db_dsn_redacted)
@@ -41,11 +41,10 @@ async def database_status(
         counts = {k: int(v) for k, v in (await db.fetch(COUNTS_SQL))[0].items()} if applied else {}
     finally:
         await db.close()
-    last = archive_last_seq or {}
     streams: dict[str, Any] = {}
     for stream in STREAMS:
-        cp = checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
-        newest = last.get(stream)
+        cp = checkpoints.get(stream) or Checkpoint(stream)
+        newest = archive_last_seq.get(stream)
         lag = None if newest is None else max(0, newest - (cp.last_seq or 0))
         streams[stream] = {
             "file": cp.file or None,

@@ -11,8 +11,6 @@
   {"open","high","low","close"}, "volume", "bid_price", "ask_price", "source"}`` -> a
   ``quotes`` row: close is the quoted price, open/high/low the day's, volume the day's
   accumulated volume, and the receive time stands in for the sweep id.
-
-The original line is kept as ``raw``, so nothing of it is lost.
 """
 
 from __future__ import annotations
@@ -44,25 +42,24 @@ def _recv(ts: Any) -> tuple[int, str]:
     return micros * 1000, when.isoformat(timespec="microseconds")
 
 
-def _int(value: Any) -> int | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool):
-        raise RowError("legacy_bad_number")
-    if isinstance(value, int):
-        return value
-    try:
-        return int(float(value))
-    except (TypeError, ValueError) as exc:
-        raise RowError("legacy_bad_number") from exc
-
-
 def _float(value: Any) -> float | None:
     if value is None or value == "":
         return None
     try:
         return float(value)
     except (TypeError, ValueError) as exc:
+        raise RowError("legacy_bad_number") from exc
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        raise RowError("legacy_bad_number")
+    if isinstance(value, int):
+        return value
+    number = _float(value)
+    try:
+        return None if number is None else int(number)
+    except (ValueError, OverflowError) as exc:  # NaN, infinity
         raise RowError("legacy_bad_number") from exc
 
 
@@ -81,16 +78,16 @@ class LegacyConverter:
     def __init__(self) -> None:
         self._last_acc: dict[tuple[str, str], int] = {}
 
-    def convert(self, obj: dict[str, Any], line: bytes) -> dict[str, Any] | None:
-        """An archive-shaped record for a legacy line, None if ``obj`` is not legacy."""
+    def convert(self, obj: dict[str, Any]) -> dict[str, Any]:
+        """The archive-shaped record of a legacy line (``RowError`` when it is none)."""
         if "execution_time" in obj and isinstance(obj.get("price"), dict):
-            return self._scalp(obj, line)
+            return self._scalp(obj)
         if obj.get("dataset") == "track_a_swing":
-            return _swing(obj, line)
-        return None
+            return _swing(obj)
+        raise RowError("unknown_format")
 
-    def _scalp(self, obj: dict[str, Any], line: bytes) -> dict[str, Any]:
-        record = _record(obj, line, "timestamp", "scalp", "H0STCNT0")
+    def _scalp(self, obj: dict[str, Any]) -> dict[str, Any]:
+        record = _record(obj, "timestamp", "scalp", "H0STCNT0")
         iso, symbol = record["ts"], record["symbol"]
         session = obj.get("session_id")
         record["session_id"] = str(session) if session else None
@@ -125,8 +122,8 @@ class LegacyConverter:
         return record
 
 
-def _swing(obj: dict[str, Any], line: bytes) -> dict[str, Any]:
-    record = _record(obj, line, "ts", "swing", "legacy_track_a")
+def _swing(obj: dict[str, Any]) -> dict[str, Any]:
+    record = _record(obj, "ts", "swing", "legacy_track_a")
     price = _section(obj, "price")
     session = obj.get("session")
     record["data"] = {
@@ -144,11 +141,9 @@ def _swing(obj: dict[str, Any], line: bytes) -> dict[str, Any]:
     return record
 
 
-def _record(
-    obj: dict[str, Any], line: bytes, ts_key: str, stream: str, tr_id: str
-) -> dict[str, Any]:
-    """The archive-shaped record of a legacy line, its ``data`` still to fill (the line itself
-    kept as ``raw``): the receive time from ``ts_key`` (naive means KST), the symbol."""
+def _record(obj: dict[str, Any], ts_key: str, stream: str, tr_id: str) -> dict[str, Any]:
+    """The archive-shaped record of a legacy line, its ``data`` still to fill: the receive
+    time from ``ts_key`` (naive means KST), the symbol."""
     recv_ns, iso = _recv(obj.get(ts_key))
     symbol = obj.get("symbol")
     if not isinstance(symbol, str) or not symbol:
@@ -156,7 +151,7 @@ def _record(
     return {
         "v": 1, "stream": stream, "seq": None, "recv_ns": recv_ns, "ts": iso,
         "source": str(obj.get("source") or LEGACY_SOURCE), "tr_id": tr_id, "symbol": symbol,
-        "data": {}, "raw": line.decode("utf-8", "replace"), "mitigation": LEGACY_MITIGATION,
+        "data": {}, "mitigation": LEGACY_MITIGATION,
     }  # fmt: skip
 
 

@@ -63,16 +63,11 @@ def available_migrations() -> list[Migration]:
 
 
 async def ensure_database(settings: Settings) -> bool:
-    """Create DB_NAME on the server (over its ``postgres`` maintenance database) when it does
-    not exist; True when it was created."""
+    """Create the missing DB_NAME on the server (over its ``postgres`` maintenance database);
+    False when a concurrent run created it first."""
     base, label = settings.db_dsn.rpartition("/")[0], settings.db_dsn_redacted.rpartition("/")[0]
     admin = await Database.connect(base + "/postgres", label=label + "/postgres")
     try:
-        exists = await admin.fetchval(
-            "SELECT 1 FROM pg_database WHERE datname = $1", settings.db_name
-        )
-        if exists:
-            return False
         statement = await admin.fetchval(
             "SELECT format('CREATE DATABASE %I', $1::text)", settings.db_name
         )
@@ -110,14 +105,11 @@ async def migrate(settings: Settings, migrations: list[Migration] | None = None)
 async def _apply_pending(
     db: Database, migrations: list[Migration], report: MigrationReport
 ) -> None:
+    applied = {version: checksum for version, checksum, _ in await applied_migrations(db)}
     # A least-privilege role (owner of nothing) may run this when nothing is pending: create
-    # the table only when it is missing, since CREATE needs rights that role does not have.
-    if await db.fetchval("SELECT to_regclass('schema_migrations')") is None:
+    # the table only when nothing was applied, since CREATE needs rights that role lacks.
+    if not applied:
         await db.execute(_CREATE_TABLE)
-    applied = {
-        row["version"]: row["checksum"]
-        for row in await db.fetch("SELECT version, checksum FROM schema_migrations")
-    }
     for migration in migrations:
         recorded = applied.get(migration.name)
         if recorded is not None and recorded != migration.checksum:

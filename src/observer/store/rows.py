@@ -17,6 +17,7 @@ from typing import Any, Final
 
 import orjson
 
+from observer.kis.quotes import ORDER as QUOTE_ORDER
 from observer.kis.tr import yes_no
 from observer.kis.tr.h0stcnt0 import LAYOUT as TRADE_LAYOUT
 
@@ -26,8 +27,8 @@ ColumnSpec = tuple[tuple[str, str], ...]
 # The trade record is declared once, in the TR table (kis/tr/h0stcnt0.py). Its typed fields
 # become ``ticks`` columns in wire order (symbol and business_date lead every row, in the
 # header; the archive-only ones below are left out), typed by their parser; these are stored
-# narrower (KRW prices, price differences and
-# per-day trade counts stay far below 2^31; volumes, sizes and values do not).
+# narrower (KRW prices, price differences and per-day trade counts stay far below 2^31;
+# volumes, sizes and values do not).
 INTEGER_FIELDS: Final = frozenset(
     {"price", "change", "open", "high", "low", "ask1", "bid1", "sell_count", "buy_count",
      "net_buy_count", "vi_base_price", "tick_size"}
@@ -39,14 +40,13 @@ ARCHIVE_ONLY_FIELDS: Final = frozenset(
      "low_vs_price_sign", "low_vs_price"}
 )  # fmt: skip
 _PARSER_TYPES: Final = {int: "bigint", float: "double precision", str: "text", yes_no: "boolean"}
-_HEADER_FIELDS: Final = frozenset({"symbol", "business_date"})
 # What the pipeline adds to every trade (pipeline/enrich.py).
 ENRICHMENT: Final[ColumnSpec] = (("market", "text"), ("session", "text"), ("tick_size", "integer"))
 TICK_FIELDS: Final[ColumnSpec] = (
     *(
         (name, "integer" if name in INTEGER_FIELDS else _PARSER_TYPES[parser])
         for _, _, name, parser in TRADE_LAYOUT.rows
-        if name not in _HEADER_FIELDS and name not in ARCHIVE_ONLY_FIELDS
+        if name not in ("symbol", "business_date") and name not in ARCHIVE_ONLY_FIELDS
     ),
     *ENRICHMENT,
 )
@@ -72,25 +72,14 @@ TICK_HEADER: Final[ColumnSpec] = (
 # The ``ticks`` row, however it is built (tick_row here, or the extension) and however it is
 # sent (binary COPY into the day partition, or into the typed staging table).
 TICK_COLUMNS: Final[ColumnSpec] = TICK_HEADER + TICK_FIELDS
+# A quote's fields: the KIS quote fields in their order (kis/quotes.py), between the session
+# and tick size the pipeline adds; numbers are bigint but the change rate.
+_QUOTE_TYPES: Final = {
+    "name": "text", "market": "text", "change_sign": "text", "change_rate": "double precision"
+}  # fmt: skip
 QUOTE_FIELDS: Final[ColumnSpec] = (
     ("session", "text"),
-    ("name", "text"),
-    ("market", "text"),
-    ("price", "bigint"),
-    ("change", "bigint"),
-    ("change_sign", "text"),
-    ("change_rate", "double precision"),
-    ("acc_volume", "bigint"),
-    ("acc_value", "bigint"),
-    ("open", "bigint"),
-    ("high", "bigint"),
-    ("low", "bigint"),
-    ("upper_limit", "bigint"),
-    ("lower_limit", "bigint"),
-    ("ask1", "bigint"),
-    ("bid1", "bigint"),
-    ("prev_close", "bigint"),
-    ("base_price", "bigint"),
+    *((name, _QUOTE_TYPES.get(name, "bigint")) for name in QUOTE_ORDER),
     ("tick_size", "bigint"),
 )
 # The quotes row header (staging types: dates travel as text and are cast by the server).
@@ -167,11 +156,6 @@ class RowError(ValueError):
         super().__init__(reason)
 
 
-def session_id(day: str, session: Any) -> str:
-    """``YYYYMMDD_<session>``, or the bare date when the session is unknown."""
-    return f"{day}_{session}" if session else day
-
-
 def _kst_day(ts: Any) -> str:
     """YYYYMMDD of an ISO 8601 +09:00 timestamp (its first ten characters are the KST date)."""
     if not isinstance(ts, str) or len(ts) < 10:
@@ -217,10 +201,11 @@ def _values(fields: itemgetter[Any], spec: ColumnSpec, data: dict[str, Any]) -> 
 def _meta(rec: dict[str, Any], day: str, session: Any) -> Row:
     """The ``RECORD_META`` values of a market record."""
     flags = tuple(rec.get("flags") or _NO_FLAGS)
+    # the session id: YYYYMMDD_<session>, or the bare date when the session is unknown
+    session_id = rec.get("session_id") or (f"{day}_{session}" if session else day)
     return (
-        rec.get("seq"), rec["tr_id"], rec["source"], rec.get("v", 1),
-        rec.get("session_id") or session_id(day, session), rec.get("mitigation", 1 if flags else 0),
-        flags,
+        rec.get("seq"), rec["tr_id"], rec["source"], rec.get("v", 1), session_id,
+        rec.get("mitigation", 1 if flags else 0), flags,
     )  # fmt: skip
 
 

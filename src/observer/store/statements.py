@@ -21,10 +21,6 @@ TICK_STAGING_DDL: Final = (
     "CREATE TEMP TABLE IF NOT EXISTS stage_ticks (LIKE ticks) ON COMMIT DELETE ROWS",
     _staging_ddl("bar_ticks", R.BAR_TICK_COLUMNS),
 )
-# What the bars need of each inserted trade: the columns of stage_bar_ticks, in their order.
-_RETURNING_BAR_INPUTS: Final = """
-    RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
-              cardinality(flags) > 0 AS flagged, session_id"""
 # The one bar rule: the one-minute bars of every trade staged in stage_bar_ticks, merged into
 # bars_1m. open/close are the prices of the lowest/highest accumulated volume, the session the
 # last trade's (looked up only for the rare minute whose trades name several sessions), so
@@ -80,15 +76,19 @@ WITH agg AS (
 )
 SELECT (SELECT count(*) FROM bars) AS bars
 """
-_SAVE_BAR_INPUTS: Final = "\n)\nINSERT INTO stage_bar_ticks SELECT * FROM ins"
 _TICK_COLUMNS: Final = ", ".join(name for name, _ in R.TICK_COLUMNS)
 # A batch meeting loaded rows: the staged typed rows with ON CONFLICT DO NOTHING, the bar
-# inputs of those inserted saved. (Every statement here is built from constant text only.)
-INSERT_STAGED_TICKS: Final = (
-    f"WITH ins AS (\n    INSERT INTO ticks ({_TICK_COLUMNS})\n"  # noqa: S608
-    f"    SELECT {_TICK_COLUMNS} FROM stage_ticks\n    ON CONFLICT DO NOTHING"
-    + _RETURNING_BAR_INPUTS + _SAVE_BAR_INPUTS
-)  # fmt: skip
+# inputs of those inserted (the columns of stage_bar_ticks, in their order) saved. (Every
+# statement here is built from constant text only.)
+INSERT_STAGED_TICKS: Final = f"""
+WITH ins AS (
+    INSERT INTO ticks ({_TICK_COLUMNS})
+    SELECT {_TICK_COLUMNS} FROM stage_ticks
+    ON CONFLICT DO NOTHING
+    RETURNING symbol, business_date, trade_ts, recv_ts, price, trade_volume, acc_volume,
+              cardinality(flags) > 0 AS flagged, session_id
+)
+INSERT INTO stage_bar_ticks SELECT * FROM ins"""  # noqa: S608
 CLEAR_BAR_INPUTS: Final = "TRUNCATE stage_bar_ticks"
 _RECV_TS: Final = "timestamptz 'epoch' + recv_ns / 1000 * interval '1 us'"
 _GAP_KST: Final = "gap_start::timestamptz AT TIME ZONE 'Asia/Seoul'"
@@ -102,7 +102,6 @@ _COMPUTED: Final[dict[str, dict[str, str]]] = {
         "business_date": f"({_GAP_KST})::date",
         "session_id": f"to_char({_GAP_KST}, 'YYYYMMDD') || coalesce('_' || session, '')",
     },
-    "universe_members": {},
 }
 _CASTS: Final = {
     "business_date": "::date",
@@ -115,7 +114,7 @@ _CASTS: Final = {
 def _insert(table: str) -> str:
     """``INSERT ... SELECT`` of the rows staged for ``table``, loaded rows left alone."""
     staged = {name: name + _CASTS.get(name, "") for name, _ in R.STAGING[table]}
-    values = _COMPUTED[table] | staged
+    values = _COMPUTED.get(table, {}) | staged
     return (
         f"INSERT INTO {table} ({', '.join(values)})\n"
         f"SELECT {', '.join(values.values())}\nFROM stage_{table}\nON CONFLICT DO NOTHING"

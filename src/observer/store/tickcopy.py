@@ -129,8 +129,3 @@ class TickCopy:
             self.bars.extend(TRAILER)
             self._closed = True
         return self.rows, self.bars
-
-    @property
-    def partition(self) -> str:
-        """The day partition the rows go into (see ``observer_ensure_partition``)."""
-        return f"ticks_{self.day}"

@@ -1,4 +1,4 @@
-"""Universe snapshots (``<snapshot_dir>/YYYYMMDD_universe.json``) -> ``universe_members``.
+"""Universe snapshots (:mod:`observer.market.snapshots`) -> ``universe_members``.
 
 The loader offers each new or changed snapshot file once per connection; rows go in with
 ``ON CONFLICT DO NOTHING``, so offering a file again is harmless.
@@ -7,40 +7,31 @@ The loader offers each new or changed snapshot file once per connection; rows go
 from __future__ import annotations
 
 import logging
-import re
+from datetime import date
 from pathlib import Path
 
-import orjson
-
+from observer.market.exceptions import SnapshotError
+from observer.market.snapshots import read_snapshot, snapshot_days, snapshot_path
 from observer.store.batch import RowBatch
 
 log = logging.getLogger(__name__)
-_SNAPSHOT_NAME = re.compile(r"^(\d{8})_universe\.json$")
 
 
-def snapshot_batch(path: Path) -> RowBatch:
-    """The universe_members rows of one snapshot file (rejected when it does not parse)."""
+def snapshot_batch(directory: Path, day: date) -> RowBatch:
+    """The universe_members rows of the snapshot of ``day`` (rejected when it does not parse)."""
     batch = RowBatch()
     try:
-        obj = orjson.loads(path.read_bytes())
-        day = str(obj["date"])
-        for item in obj["symbols"]:
-            prev = item.get("prev_close")
-            batch.rows["universe_members"].append(
-                (
-                    day,
-                    str(item["code"]),
-                    item.get("name"),
-                    item.get("market"),
-                    prev if isinstance(prev, int) else None,
-                    "snapshot",
-                )
-            )
-            batch.records += 1
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
-        log.warning("universe snapshot %s unreadable: %s", path.name, exc)
-        batch.rows["universe_members"].clear()
+        universe = read_snapshot(directory, day)
+    except SnapshotError as exc:
+        log.warning("universe snapshot %s", exc)
         batch.reject("bad_snapshot")
+        return batch
+    members = batch.rows["universe_members"]
+    for s in universe.symbols:
+        members.append(
+            (f"{universe.day:%Y%m%d}", s.code, s.name, s.market, s.prev_close, "snapshot")
+        )
+    batch.records = len(members)
     return batch
 
 
@@ -56,17 +47,16 @@ class SnapshotTracker:
         rows (blocking I/O: run in a thread)."""
         out = []
         try:
-            paths = sorted(self.directory.iterdir())
+            days = snapshot_days(self.directory)
         except OSError:
             return []
-        for path in paths:
-            if not _SNAPSHOT_NAME.match(path.name):
-                continue
+        for day in days:
+            path = snapshot_path(self.directory, day)
             try:
                 stat = path.stat()
             except OSError:
                 continue
             key = (stat.st_size, stat.st_mtime_ns)
             if self.loaded.get(path.name) != key:
-                out.append((path.name, key, snapshot_batch(path)))
+                out.append((path.name, key, snapshot_batch(self.directory, day)))
         return out
