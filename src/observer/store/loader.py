@@ -260,7 +260,7 @@ class ArchiveLoader:
     def _next_checkpoint(self, stream: str, batch: RowBatch, position: Position) -> Checkpoint:
         """The stream's checkpoint once ``batch`` is loaded (seq and receive time carried over
         when the batch has none)."""
-        last = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+        last = self._checkpoints.get(stream) or Checkpoint(stream)
         last_seq = last.last_seq if batch.last_seq is None else batch.last_seq
         last_recv = last.last_recv_ns if batch.last_recv_ns is None else batch.last_recv_ns
         return Checkpoint(stream, position.file, position.offset, last_seq, last_recv)
@@ -319,7 +319,7 @@ class ArchiveLoader:
         behind_ns = 0
         for stream in self.streams:
             head = None if self._quiet(stream) else newest_head(self.settings.assets_dir, stream)
-            checkpoint = self._checkpoints.get(stream) or Checkpoint(stream, "", 0, None, None)
+            checkpoint = self._checkpoints.get(stream) or Checkpoint(stream)
             lag = 0 if head is None else max(0, head[0] - (checkpoint.last_seq or 0))
             self.lag_records[stream] = lag
             self.metrics.loader_lag_records.labels(stream=stream).set(lag)
