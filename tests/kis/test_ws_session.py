@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +20,7 @@ from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S, KisWebSocketSession,
 from observer.metrics import Metrics
 from observer.sim.server import SimServer
 from tests.store.proxy import CuttableProxy
+from tests.waiting import wait_until
 
 MORNING = datetime(2026, 11, 26, 9, 30, tzinfo=KST)
 KEY = "fake-app-key"
@@ -126,12 +127,6 @@ async def records(out: asyncio.Queue[Item], wanted: int) -> list[DataMessage]:
     return messages
 
 
-async def until(condition: Callable[[], bool | Awaitable[bool]]) -> None:
-    async with asyncio.timeout(15):
-        while not condition():
-            await asyncio.sleep(0.01)
-
-
 async def test_every_record_of_multi_record_frames_with_exact_volumes(harness: Harness) -> None:
     await harness.start()
     session, out = harness.session()
@@ -156,7 +151,7 @@ async def test_every_record_of_multi_record_frames_with_exact_volumes(harness: H
 async def test_pingpong_is_echoed_unchanged(harness: Harness) -> None:
     server = await harness.start(sim_pingpong_seconds=2)
     harness.session()
-    await until(lambda: server.ws.counters["pongs_exact"] >= 3)
+    await wait_until(lambda: server.ws.counters["pongs_exact"] >= 3, 15)
     assert server.ws.counters["pongs"] == server.ws.counters["pongs_exact"]
 
 
@@ -246,7 +241,7 @@ async def test_silence_is_ignored_outside_market_hours(harness: Harness) -> None
 
     _session, out = harness.session(silence=1.0, market_hours=closed_market)
     await event(out, "connected")
-    await until(lambda: asked >= 3)
+    await wait_until(lambda: asked >= 3, 15)
     while not out.empty():
         item = out.get_nowait()
         assert not (isinstance(item, WsEvent) and item.kind == "disconnected")
@@ -335,7 +330,7 @@ async def test_our_own_stale_session_after_a_reconnect_is_retried_not_fatal(
             await session.register("H0STCNT0", code)
         await proxy.cut()
         await event(out, "disconnected")
-        await until(lambda: not server.ws.connections)
+        await wait_until(lambda: not server.ws.connections, 15)
         approval = await session.account.approval_key()
         request = {
             "header": {"approval_key": approval, "custtype": "P", "tr_type": "1"},
@@ -343,10 +338,10 @@ async def test_our_own_stale_session_after_a_reconnect_is_retried_not_fatal(
         }
         async with harness.http.ws_connect(f"{server.ws_url}/tryitout") as holder:
             await holder.send_json(request)  # the key is now held elsewhere
-            await until(lambda: server.ws.answers["OPSP0000"] >= 4)
+            await wait_until(lambda: server.ws.answers["OPSP0000"] >= 4, 15)
             await proxy.restore()
             # answered in the real service's "(null)" shape, naming no request
-            await until(lambda: server.ws.answers["OPSP8996"] >= 1)
+            await wait_until(lambda: server.ws.answers["OPSP8996"] >= 1, 15)
         restored = await event(out, "reregistered")
         assert restored.reason.startswith("3 of 3")
         assert session.fatal is None
@@ -363,7 +358,7 @@ async def test_registrations_made_before_connecting_and_unregistering(harness: H
         await session.register("H0STCNT0", code)
     await event(out, "connected")
     wanted = {("H0STCNT0", c) for c in codes}
-    await until(lambda: session.registered == wanted)
+    await wait_until(lambda: session.registered == wanted, 15)
     await session.unregister("H0STCNT0", codes[0])
     assert session.registered == {("H0STCNT0", codes[1])}
     assert session.desired == {("H0STCNT0", codes[1])}
@@ -379,7 +374,7 @@ async def test_a_full_queue_makes_the_session_wait_not_drop(harness: Harness) ->
     await event(out, "connected")
     (code,) = harness.busiest()
     await session.register("H0STCNT0", code)
-    await until(lambda: out.full())
+    await wait_until(lambda: out.full(), 15)
     await asyncio.sleep(0.5)  # the stalled consumer: frames keep coming and must wait
     previous = None
     for message in await records(out, 300):
