@@ -22,6 +22,7 @@ from observer.store.loader import ArchiveLoader
 from tests.pg import PgServer, db_overrides
 from tests.store.proxy import CuttableProxy
 from tests.store.samples import OPEN_NS, gap, quote, scalp_series, write_archive
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.db
 
@@ -168,11 +169,7 @@ async def test_database_outage_loses_nothing(
 
         await asyncio.wait_for(down(), 10)
 
-        async def lagging() -> None:
-            while loader.lag_records.get("scalp") != 300:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(lagging(), 10)
+        await wait_until(lambda: loader.lag_records.get("scalp") == 300, 10)
         assert loader.metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
         assert loader.metrics.db_up._value.get() == 0
         assert loader.metrics.loader_errors._value.get() >= 1
@@ -212,32 +209,28 @@ async def test_a_network_partition_is_detected_within_seconds(
         write_archive(settings.assets_dir, records[:100])
         await _wait_for(dsn, "SELECT count(*) FROM ticks", 100)
 
-        async def until(condition: Any) -> None:
-            while not condition():
-                await asyncio.sleep(0.02)
-
         proxy.stall()  # while the loader is idle: nothing to write, still noticed
-        await asyncio.wait_for(until(lambda: not loader.db_up), 8)
+        await wait_until(lambda: not loader.db_up, 8)
         proxy.resume()
-        await asyncio.wait_for(until(lambda: loader.db_up), 10)
+        await wait_until(lambda: loader.db_up, 10)
         proxy.stall()  # and while it has records to write
         write_archive(settings.assets_dir, records[100:400], {"scalp": 100})
-        await asyncio.wait_for(until(lambda: loader.metrics.loader_errors._value.get() >= 2), 8)
-        await asyncio.wait_for(until(lambda: not loader.db_up), 8)
+        await wait_until(lambda: loader.metrics.loader_errors._value.get() >= 2, 8)
+        await wait_until(lambda: not loader.db_up, 8)
         assert metrics.db_up._value.get() == 0
-        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 300), 5)
+        await wait_until(lambda: loader.lag_records.get("scalp") == 300, 5)
         assert metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
         behind = (records[399].recv_ns - records[99].recv_ns) / NS_PER_S
         assert behind == 18.75
-        await asyncio.wait_for(until(lambda: loader.lag_seconds == behind), 5)
+        await wait_until(lambda: loader.lag_seconds == behind, 5)
         assert metrics.loader_lag_seconds._value.get() == behind
         write_archive(settings.assets_dir, records[400:], {"scalp": 400})  # still stalled
-        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 304), 5)
-        await asyncio.wait_for(until(lambda: loader.lag_seconds == behind + 0.25), 5)
+        await wait_until(lambda: loader.lag_records.get("scalp") == 304, 5)
+        await wait_until(lambda: loader.lag_seconds == behind + 0.25, 5)
         proxy.resume()
         await _wait_for(dsn, "SELECT count(*) FROM ticks", 404)
-        await asyncio.wait_for(until(lambda: loader.lag_records.get("scalp") == 0), 5)
-        await asyncio.wait_for(until(lambda: loader.lag_seconds == 0), 5)
+        await wait_until(lambda: loader.lag_records.get("scalp") == 0, 5)
+        await wait_until(lambda: loader.lag_seconds == 0, 5)
         assert metrics.loader_lag_seconds._value.get() == 0
     finally:
         loader.stop()
@@ -283,11 +276,14 @@ def _cli_env(home: Path, settings: Settings, **extra: str) -> dict[str, str]:
 
 
 async def test_sigkill_mid_load_then_resume(db_settings: Settings, pg_dsn: str, home: Path) -> None:
+    """A following loader is SIGKILLed once 2,000 of the first 10,000 archived lines are in:
+    however fast it ran, it was killed before the second half existed, so the resumed load
+    must add exactly what the killed one did not."""
     records = scalp_series(20, 1000)
-    write_archive(db_settings.assets_dir, records)
+    write_archive(db_settings.assets_dir, records[:10_000])
     env = _cli_env(home, db_settings, OBSERVER_LOADER_BATCH_ROWS="250")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "observer", "db", "load"],
+        [sys.executable, "-m", "observer", "db", "load", "--follow"],
         env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
@@ -310,7 +306,8 @@ async def test_sigkill_mid_load_then_resume(db_settings: Settings, pg_dsn: str, 
         _, err = proc.communicate(timeout=30)
     assert proc.returncode == -signal.SIGKILL, err.decode()
     partial = await _count(pg_dsn, "SELECT count(*) FROM ticks")
-    assert 0 < partial < 20_000
+    assert 2_000 <= partial <= 10_000
+    write_archive(db_settings.assets_dir, records[10_000:], {"scalp": 10_000})
     resumed = await _loader(db_settings).run_once()
     assert resumed["ticks"] == 20_000 - partial
     await _exactly_once(pg_dsn, 20_000)
