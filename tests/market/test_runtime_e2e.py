@@ -23,6 +23,7 @@ from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S, KisWebSocketSession
 from observer.market.calendar import MarketCalendar
 from observer.market.runtime import MarketRuntime
 from observer.market.scalp import kis_session_factory
+from tests.waiting import wait_until
 
 from .archive_files import archived, events
 
@@ -201,9 +202,8 @@ async def test_an_app_key_in_use_elsewhere_makes_the_runtime_unready(sim_rig: An
                 pass
         await other.register("H0STCNT0", "005930")
         async with running(rig) as runtime:
-            async with asyncio.timeout(20):
-                while "in use" not in runtime.ready()[1]:  # first: "no universe" until built
-                    await asyncio.sleep(0.01)
+            # first "no universe" until it is built, then the key in use
+            await wait_until(lambda: "in use" in runtime.ready()[1], 20)
             ready, reason = runtime.ready()
             assert not ready and "in use" in reason
             [stream] = websockets(runtime.status())
@@ -219,9 +219,7 @@ async def test_an_emptied_universe_names_its_step_in_status_and_event(sim_rig: A
     day = datetime(2026, 11, 26, tzinfo=KST)
     rig = await sim_rig(start=at(day, 8, 50), speed=60, OBSERVER_MIN_PRICE=10**9, **SETTINGS)
     async with running(rig) as runtime:
-        async with asyncio.timeout(20):
-            while runtime.status()["universe"]["failed_step"] is None:
-                await asyncio.sleep(0.01)
+        await wait_until(lambda: runtime.status()["universe"]["failed_step"] is not None, 20)
         universe = runtime.status()["universe"]
     assert "step 'price'" in universe["error"]
     assert universe["failed_step"] == "price" and universe["counts"]["price"] == 0

@@ -162,13 +162,7 @@ async def test_database_outage_loses_nothing(
         await _wait_for(dsn, "SELECT count(*) FROM ticks", 100)
         await proxy.cut()
         write_archive(settings.assets_dir, records[100:], {"scalp": 100})
-
-        async def down() -> None:
-            while loader.db_up:
-                await asyncio.sleep(0.02)
-
-        await asyncio.wait_for(down(), 10)
-
+        await wait_until(lambda: not loader.db_up, 10)
         await wait_until(lambda: loader.lag_records.get("scalp") == 300, 10)
         assert loader.metrics.loader_lag_records.labels(stream="scalp")._value.get() == 300
         assert loader.metrics.db_up._value.get() == 0
