@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import subprocess
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +21,33 @@ def home(tmp_path: Path) -> Path:
     path = tmp_path / "observer"
     path.mkdir()
     return path
+
+
+@pytest.fixture
+def mount_tmpfs(tmp_path: Path) -> Iterator[Callable[[str, str], Path]]:
+    """Mount a real tmpfs of a size (``64k``, ``32m``) at a new directory of the test's temp
+    dir, skipping the test where mounting is refused; every mount is undone at the end."""
+    mounted: list[Path] = []
+
+    def mount(name: str, size: str) -> Path:
+        path = tmp_path / name
+        path.mkdir()
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path)],
+                              capture_output=True, text=True, check=False)  # fmt: skip
+        if done.returncode != 0:
+            pytest.skip(f"mounting tmpfs is not permitted here: {done.stderr.strip()}")
+        mounted.append(path)
+        return path
+
+    yield mount
+    for path in reversed(mounted):
+        subprocess.run(["umount", "-l", str(path)], check=False)
+
+
+@pytest.fixture
+def small_tmpfs(mount_tmpfs: Callable[[str, str], Path]) -> Path:
+    """A real 64 KiB tmpfs, small enough to fill for real."""
+    return mount_tmpfs("tmpfs", "64k")
 
 
 @pytest.fixture

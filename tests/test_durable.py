@@ -2,13 +2,29 @@
 
 from __future__ import annotations
 
+import errno
 import os
+import signal
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from observer.durable import fsync_dir, replace_file, replacing, temp_name
+
+# Starts replacing argv[1], writes half of the new content, says so and waits to be killed.
+HALF_WRITTEN = """
+import sys
+from pathlib import Path
+from observer.durable import replacing
+with replacing(Path(sys.argv[1])) as out:
+    out.write(b"half of the new")
+    out.flush()
+    print("written", flush=True)
+    sys.stdin.read()
+"""
 
 
 def mode_of(path: Path) -> int:
@@ -66,6 +82,40 @@ def test_an_error_inside_the_block_keeps_the_old_file_and_removes_the_temp(
         raise ValueError("checksum differs")
     assert target.read_bytes() == b"old"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["backup.tar.zst"]
+
+
+def test_a_process_killed_mid_replacement_leaves_the_old_file(tmp_path: Path) -> None:
+    """A real SIGKILL half-way: the target is untouched; the next replacement takes over the
+    temporary file the dead process left and leaves nothing else behind."""
+    target = tmp_path / "universe.json"
+    target.write_bytes(b"old")
+    with subprocess.Popen(
+        [sys.executable, "-c", HALF_WRITTEN, str(target)],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+    ) as proc:  # fmt: skip
+        assert proc.stdout is not None
+        assert proc.stdout.readline() == b"written\n"
+        assert temp_name(target).read_bytes() == b"half of the new"
+        proc.kill()
+        assert proc.wait(timeout=30) == -signal.SIGKILL
+    assert target.read_bytes() == b"old"
+    replace_file(target, b"new")
+    assert target.read_bytes() == b"new"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["universe.json"]
+
+
+def test_a_full_filesystem_keeps_the_old_file_and_frees_the_temp(small_tmpfs: Path) -> None:
+    """A real 64 KiB tmpfs filled by the new content: the write fails with ENOSPC, the old
+    content stays, and no temporary file holds the space."""
+    target = small_tmpfs / "backup.tar.zst"
+    target.write_bytes(b"old")
+    with pytest.raises(OSError) as caught:
+        replace_file(target, b"x" * (256 << 10))
+    assert caught.value.errno == errno.ENOSPC
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in small_tmpfs.iterdir()) == ["backup.tar.zst"]
+    replace_file(target, b"new")  # the space came back
+    assert target.read_bytes() == b"new"
 
 
 def test_a_failed_rename_removes_the_temp(tmp_path: Path) -> None:

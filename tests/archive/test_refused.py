@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -170,3 +171,42 @@ async def test_while_a_stream_keeps_failing_the_gap_waits_for_its_first_success(
     await wait_until(lambda: not writer.refusals.refusing, timeout=3)
     gaps = [r for r in lines(system_file) if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
     assert len(gaps) == 1 and gaps[0]["data"]["records"] == 3  # type: ignore[index]
+
+
+async def test_a_really_full_disk_is_refused_cut_back_and_recorded_once_space_returns(
+    small_tmpfs: Path, clock: ManualClock, metrics: Metrics, record_at: Callable[..., Record]
+) -> None:
+    """A real 64 KiB tmpfs filled up: the append that runs out of space (ENOSPC part-way
+    through) is cut back, and once the space is freed the refusal becomes one gap."""
+    assets = small_tmpfs / "assets"
+    writer = ArchiveWriter(assets, clock, metrics, fsync_ms=20)
+    await writer.start()
+    try:
+        await (await writer.submit(record_at("scalp", 0)))
+        await (await writer.submit(record_at("system", 0)))
+        scalp_file = next(assets.glob("scalp_*.jsonl"))
+        kept = scalp_file.read_bytes()
+        filler = small_tmpfs / "filler"
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
+        try:
+            with pytest.raises(OSError, match="No space left"):
+                while True:
+                    os.write(fd, b"\0" * 4096)
+        finally:
+            os.close(fd)
+        big = [record_at("scalp", i, pad="x" * 8192) for i in range(1, 4)]  # new pages needed
+        with pytest.raises(ArchiveWriteError):
+            await (await writer.submit_many(big))
+        assert scalp_file.read_bytes() == kept  # no part of the refused records stays
+        assert writer.refusals.refusing
+        filler.unlink()
+        writer.refusals.quiet_seconds = 0.3
+        await wait_until(lambda: not writer.refusals.refusing)
+        seq = await (await writer.submit(record_at("scalp", 9)))
+    finally:
+        await writer.close()
+    assert [r["seq"] for r in lines(scalp_file)] == [1, seq] == [1, 2]
+    gaps = [r for r in lines(next(assets.glob("system_*.jsonl")))
+            if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]  # fmt: skip
+    assert len(gaps) == 1 and gaps[0]["data"]["records"] == 3  # type: ignore[index]
+    assert "No space left on device" in gaps[0]["data"]["error"]  # type: ignore[index]

@@ -64,3 +64,5 @@ def test_metric_labels_come_from_a_fixed_set() -> None:
     labels = {reason_label(r) for r in reasons}
     assert labels == {"bad_field", "bad_field_count", "other", "unknown_tr_id", "bad_price"}
     assert "bad_price" in REASON_LABELS
+    assert reason_label("46 fields do not divide into 3 records") == "bad_field_count"
+    assert reason_label("bad business date or trade time") == "bad_field"

@@ -5,8 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import subprocess
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -168,23 +167,11 @@ def test_the_real_source_measures_the_volume(tmp_path: Path) -> None:
 
 
 @pytest.fixture
-def small_volume(tmp_path: Path) -> Iterator[Path]:
+def small_volume(mount_tmpfs: Callable[[str, str], Path]) -> Path:
     """A real 32 MB tmpfs (needs root; skipped where mounting is not allowed)."""
-    mount = tmp_path / "volume"
-    mount.mkdir()
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
-    done = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(mount)],
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
-    try:
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
+    return mount_tmpfs("volume", "32m")
 
 
 async def test_a_real_volume_filling_up_pauses_the_writer(small_volume: Path) -> None:

@@ -39,7 +39,6 @@ REASON_PREFIXES: Final = (
     ("empty symbol", "empty_symbol"),
     ("bad json", "bad_json"),
     ("control message", "bad_control_message"),
-    ("bad business date", "bad_field"),
     ("bad ", "bad_field"),
 )
 
@@ -50,7 +49,7 @@ def reason_label(reason: str) -> str:
     """The metric label of a quarantine reason (a fixed set; ``other`` for anything else)."""
     if reason in REASON_LABELS or reason in _PREFIX_LABELS:
         return reason
-    if reason.endswith("fields do not divide into") or " fields do not divide into " in reason:
+    if " fields do not divide into " in reason:
         return "bad_field_count"
     for prefix, label in REASON_PREFIXES:
         if reason.startswith(prefix):

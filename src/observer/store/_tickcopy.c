@@ -383,6 +383,7 @@ static Py_ssize_t field_lens[MAX_FIELDS + 2];
 static Py_ssize_t f_price = -1, f_trade_volume = -1, f_acc_volume = -1, f_session = -1,
                   f_session_code = -1, f_business_date = -1, f_trade_ts = -1;
 static char tr_ids[8][16];
+static Py_ssize_t tr_id_lens[8];
 static int n_tr_ids;
 
 static Py_ssize_t find_key(const char *const *names, const Py_ssize_t *lens, Py_ssize_t n,
@@ -533,9 +534,8 @@ static int encode(const char *line, Py_ssize_t n, const char *day, Py_ssize_t da
     if (!is_text(stream) || stream->len != 5 || memcmp(stream->s, "scalp", 5) != 0) return NOT_OURS;
     if (!is_text(tr_id)) return NOT_OURS;
     int known_tr = 0;
-    for (int i = 0; i < n_tr_ids; i++)
-        if ((Py_ssize_t)strlen(tr_ids[i]) == tr_id->len && memcmp(tr_ids[i], tr_id->s, (size_t)tr_id->len) == 0)
-            known_tr = 1;
+    for (int i = 0; i < n_tr_ids && !known_tr; i++)
+        known_tr = tr_id_lens[i] == tr_id->len && memcmp(tr_ids[i], tr_id->s, (size_t)tr_id->len) == 0;
     if (!known_tr || rec[R_DATA].kind != V_OBJECT) return NOT_OURS;
     const Value *business_date = &data[f_business_date];
     if (!is_text(business_date) || business_date->len != day_len ||
@@ -821,6 +821,7 @@ static PyObject *configure(PyObject *module, PyObject *args) {
     f_business_date = l->n;
     f_trade_ts = l->n + 1;
     memcpy(tr_ids, l->trs, sizeof tr_ids);
+    for (int i = 0; i < l->ntrs; i++) tr_id_lens[i] = (Py_ssize_t)strlen(tr_ids[i]);
     n_tr_ids = l->ntrs;
     nfields = l->n; /* last: the layout is complete before encode_lines can see it */
     result = Py_NewRef(Py_None);
