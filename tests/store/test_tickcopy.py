@@ -51,6 +51,36 @@ def test_the_extension_is_built() -> None:
     assert tickcopy.fast_path_active()  # and it agrees with the layout in rows.py
 
 
+def test_a_refused_layout_is_retried_on_every_call_and_logged_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An extension that refuses the layout (a stand-in: the built one accepts it) leaves the
+    fast path off without sticking: every call tries again, and the log says it once, not once
+    per trade line."""
+
+    class Refusing:
+        HEADER = R.TICK_HEADER
+        calls = 0
+        accept = False
+
+        def configure(self, fields: object, tr_ids: object) -> None:
+            Refusing.calls += 1
+            if not Refusing.accept:
+                raise ValueError("unknown kind")
+
+    monkeypatch.setattr(tickcopy, "_tickcopy", Refusing())
+    monkeypatch.setattr(tickcopy, "_configured", [])
+    monkeypatch.setattr(tickcopy, "_reported", set())
+    with caplog.at_level("ERROR", logger=tickcopy.__name__):
+        assert [tickcopy.fast_path_active() for _ in range(3)] == [False, False, False]
+    assert Refusing.calls == 3
+    assert [r.getMessage() for r in caplog.records] == [
+        "the _tickcopy extension refused the trade layout (unknown kind); fast path off"
+    ]
+    Refusing.accept = True
+    assert tickcopy.fast_path_active() and Refusing.calls == 4
+
+
 # -- records and lines ---------------------------------------------------------------------------
 
 

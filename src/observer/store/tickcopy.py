@@ -46,26 +46,33 @@ def available() -> bool:
 
 
 _configured: list[bool] = []
+_reported: set[str] = set()  # why the fast path is off, each said once (retried every call)
+
+
+def _off(reason: str) -> bool:
+    if reason not in _reported:
+        _reported.add(reason)
+        log.error("%s; fast path off", reason)
+    return False
 
 
 def fast_path_active() -> bool:
     """True when trades take the C fast path: the extension is built and agrees with the
-    layout in ``rows`` (configured on first use; a failure is retried on the next call)."""
+    layout in ``rows`` (configured on first use; a failure is retried on the next call, and
+    logged once)."""
     if _configured:
         return True
     if _tickcopy is None:
         return False
     if _tickcopy.HEADER != R.TICK_HEADER:
-        log.error("the _tickcopy extension writes another row header; fast path off")
-        return False
+        return _off("the _tickcopy extension writes another row header")
     try:
         _tickcopy.configure(
             tuple((name, _KINDS[kind]) for name, kind in R.TICK_FIELDS),
             tuple(sorted(R.TICK_TR_IDS)),
         )
     except (ValueError, TypeError, RuntimeError, KeyError) as exc:
-        log.error("the _tickcopy extension refused the trade layout (%s); fast path off", exc)
-        return False
+        return _off(f"the _tickcopy extension refused the trade layout ({exc})")
     _configured.append(True)
     return True
 
