@@ -139,7 +139,11 @@ def test_tail_lines_keeps_the_window_of_whole_lines_plain_and_compressed(assets:
         window = 200_000
         got = [seq_of(line) for line in tail_lines(name, path, window) if line]
         assert None not in got and got == list(range(got[0], 2001))  # whole lines, to the end
-        whole = [seq_of(line) for line in body[-window:].split(b"\n")[1:] if line]
+        whole = [seq_of(line) for line in body[-window - 1 :].split(b"\n")[1:] if line]
         assert got == whole  # exactly the lines that fit the window
         everything = [seq_of(line) for line in tail_lines(name, path, len(body)) if line]
         assert everything == list(range(1, 2001))
+        # a window that starts exactly on a line start keeps that line
+        last_ten = len(b"".join(body.splitlines(keepends=True)[-10:]))
+        aligned = [seq_of(line) for line in tail_lines(name, path, last_ten) if line]
+        assert aligned == list(range(1991, 2001))

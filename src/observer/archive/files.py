@@ -153,10 +153,15 @@ def newest_seq(assets_dir: Path, stream: str) -> int | None:
 
 def tail_lines(name: ArchiveName, path: Path, max_bytes: int) -> list[bytes]:
     """The complete lines among the last ``max_bytes`` of one archive file (a ``.zst`` is
-    streamed, so memory stays near ``max_bytes``); a line cut by the window is left out."""
+    streamed, so memory stays near ``max_bytes``); a line cut by the window is left out.
+
+    One byte before the window is read too: the first piece is then what lies before the
+    window's first newline, cut or (when the window starts on a line start) empty.
+    """
+    keep = max_bytes + 1
     if not name.compressed:
         with path.open("rb") as fh:
-            start = max(0, fh.seek(0, os.SEEK_END) - max_bytes)
+            start = max(0, fh.seek(0, os.SEEK_END) - keep)
             fh.seek(start)
             lines = fh.read().split(b"\n")
         return lines[1:] if start > 0 else lines
@@ -167,11 +172,11 @@ def tail_lines(name: ArchiveName, path: Path, max_bytes: int) -> list[bytes]:
         while chunk := reader.read(ZST_CHUNK):
             chunks.append(chunk)
             held += len(chunk)
-            while held - len(chunks[0]) >= max_bytes:  # the window is full without the oldest
+            while held - len(chunks[0]) >= keep:  # the window is full without the oldest
                 held -= len(chunks.popleft())
                 cut = True
     tail = b"".join(chunks)
-    if len(tail) > max_bytes:
-        tail, cut = tail[-max_bytes:], True
+    if len(tail) > keep:
+        tail, cut = tail[-keep:], True
     lines = tail.split(b"\n")
     return lines[1:] if cut else lines
