@@ -28,7 +28,7 @@ from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from observer.clock import NS_PER_S, Clock
+from observer.clock import NS_PER_S, Clock, kst_hhmmss
 from observer.exceptions import ObserverError
 from observer.kis.exceptions import KisError
 from observer.kis.time_sales import TimeSale, TimeSalesPage
@@ -54,7 +54,6 @@ MAX_ATTEMPTS = 3
 RETRY_DELAY_S = 5.0  # real seconds before a failed repair is tried again
 MAX_PAGES = 2_000
 STOP_WAIT_S = 3.0  # real seconds the job in flight gets to end once the session has ended
-KST_OFFSET_S = 9 * 3600
 _FIELD_NAMES = tuple(name for _pos, _code, name, _parse in ROWS)
 
 
@@ -80,12 +79,6 @@ class RepairJob:
     attempts: int = 0
     found: dict[int, TimeSale] = field(default_factory=dict)
     settled: bool = False  # its outcome is recorded
-
-
-def hhmmss(ns: int) -> str:
-    """KST time of day of an epoch-ns instant as HHMMSS."""
-    seconds = (ns // NS_PER_S + KST_OFFSET_S) % 86_400
-    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 @dataclass(eq=False, repr=False)
@@ -208,8 +201,8 @@ class GapRepairer:
 
     async def _fetch(self, job: RepairJob) -> tuple[bool, str]:
         """Page back from the gap's end; (all missed trades found, why not)."""
-        hour, cont = hhmmss(job.end_ns), False
-        start = hhmmss(job.start_ns)
+        hour, cont = kst_hhmmss(job.end_ns), False
+        start = kst_hhmmss(job.start_ns)
         oldest: int | None = None
         for _page in range(MAX_PAGES):
             if self._stopping:
