@@ -26,21 +26,23 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from observer.clock import NS_PER_S, Clock, kst_hhmmss
 from observer.exceptions import ObserverError
 from observer.kis.exceptions import KisError
 from observer.kis.time_sales import TimeSale, TimeSalesPage
 from observer.kis.tr.h0stcnt0 import ROWS
-from observer.market.outlet import RecordOutlet
+from observer.market.slots import SCALP_TR_ID
 from observer.metrics import Metrics
 from observer.pipeline.gaps import VOLUME_JUMP
 from observer.pipeline.record import Record, system_record
 
+if TYPE_CHECKING:  # the outlet's gap list reads this module's outcome words
+    from observer.market.outlet import RecordOutlet
+
 log = logging.getLogger(__name__)
 
-TRADE_TR_ID = "H0STCNT0"
 BACKFILL_SOURCE = "backfill"
 PARTIAL_FLAG = "partial"
 REPAIRED, PARTIAL, UNREPAIRABLE, PENDING = "repaired", "partial", "unrepairable", "pending"
@@ -274,7 +276,7 @@ class GapRepairer:
     def _backfill(self, job: RepairJob) -> list[Record]:
         day = job.business_date
         if not day:
-            known = self.last_acc_volume(TRADE_TR_ID, job.symbol)
+            known = self.last_acc_volume(SCALP_TR_ID, job.symbol)
             day = known[0] if known else self.clock.now().strftime("%Y%m%d")
         seen = self._archived.setdefault((job.symbol, day), set())
         now_ns = self.clock.now_ns()
@@ -306,7 +308,7 @@ class GapRepairer:
         :data:`STOP_WAIT_S` to end at a page boundary; what is left ends with ``reason``.
         """
         for symbol, windows in list(self._windows.items()):
-            known = self.last_acc_volume(TRADE_TR_ID, symbol)
+            known = self.last_acc_volume(SCALP_TR_ID, symbol)
             start = min(_ns(w.data.get("start")) for _g, w in windows)
             end = max(_ns(w.data.get("end")) for _g, w in windows)
             job = RepairJob(
@@ -372,7 +374,7 @@ def backfill_record(symbol: str, day: str, sale: TimeSale, recv_ns: int) -> Reco
     t = sale.time
     data["trade_ts"] = f"{day[:4]}-{day[4:6]}-{day[6:]}T{t[:2]}:{t[2:4]}:{t[4:]}+09:00"
     data["market"] = data["session"] = data["tick_size"] = None
-    record = Record("scalp", BACKFILL_SOURCE, TRADE_TR_ID, symbol, data, recv_ns, sale.raw)
+    record = Record("scalp", BACKFILL_SOURCE, SCALP_TR_ID, symbol, data, recv_ns, sale.raw)
     record.flags.append(PARTIAL_FLAG)
     return record
 
