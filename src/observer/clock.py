@@ -14,6 +14,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 KST = timezone(timedelta(hours=9), "KST")
+KST_OFFSET_S = 9 * 3600
 NS_PER_S = 1_000_000_000
 
 
@@ -122,6 +123,12 @@ class ManualClock(Clock):
             return True
         await self.sleep(clock_seconds)
         return event.is_set()
+
+
+def kst_hhmmss(epoch_ns: int) -> str:
+    """KST time of day of an epoch-ns instant as HHMMSS (KST has no daylight saving)."""
+    seconds = (epoch_ns // NS_PER_S + KST_OFFSET_S) % 86_400
+    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 def kst_iso(epoch_ns: int) -> str:

@@ -78,7 +78,8 @@ async def test_a_source_that_stops_for_good_leaves_a_gap_to_the_stop(make_settin
 
 
 async def test_dropped_trades_are_fetched_back_when_streaming_stops(sim_rig: Any) -> None:
-    from observer.market.repair import GapRepairer, hhmmss
+    from observer.clock import kst_hhmmss
+    from observer.market.repair import GapRepairer
 
     from .archive_files import archived, events
     from .test_repair import TEN, busiest
@@ -117,12 +118,12 @@ async def test_dropped_trades_are_fetched_back_when_streaming_stops(sim_rig: Any
     [report] = events(rig.settings.assets_dir, "gap_repair")
     assert report["data"]["gap_ids"] == [gap["data"]["gap_id"]]
     assert report["data"]["outcome"] == "repaired"
-    end_second = hhmmss(int(ns[last]))
+    end_second = kst_hhmmss(int(ns[last]))
     after = rig.sim.market.tape(symbol).tape.columns()
     expected = [
         int(a)
         for t, a in zip(after[0], after[3], strict=True)
-        if a > acml[first - 1] and hhmmss(int(t)) <= end_second
+        if a > acml[first - 1] and kst_hhmmss(int(t)) <= end_second
     ]
     backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]
     assert backfill == expected and len(expected) >= last - first + 1

@@ -155,8 +155,7 @@ async def test_rate_limit_answers_are_backed_off_and_the_repair_completes(sim_ri
 async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig: Any) -> None:
     import asyncio
 
-    from observer.clock import kst_iso
-    from observer.market.repair import hhmmss
+    from observer.clock import kst_hhmmss, kst_iso
 
     rig = await sim_rig(start=TEN, OBSERVER_SIM_ISSUES=60)
     symbol = busiest(rig)
@@ -187,14 +186,14 @@ async def test_a_window_still_open_at_the_end_is_repaired_up_to_its_end(sim_rig:
     await asyncio.gather(worker, return_exceptions=True)
     await writer.close()
     result = outcome(rig)
-    end_second = hhmmss(end_ns)
+    end_second = kst_hhmmss(end_ns)
     after = rig.sim.market.tape(symbol).tape.columns()  # with trades of the end's second since
     ns, acml = after[0], after[3]
     received = baseline  # the tape may have moved on (and dropped its oldest rows) since
     expected = [
         int(a)
         for t, a in zip(ns, acml, strict=True)
-        if a > received and hhmmss(int(t)) <= end_second
+        if a > received and kst_hhmmss(int(t)) <= end_second
     ]
     assert result["outcome"] == "repaired" and result["gap_ids"] == [window.data["gap_id"]]
     backfill = [r["data"]["acc_volume"] for r in archived(rig.settings.assets_dir, "scalp")]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from observer.clock import KST, ManualClock
+from observer.clock import KST, ManualClock, kst_hhmmss
 from observer.kis.frames import DataMessage, parse_message
 from observer.sim.market import SimMarket
-from observer.sim.wire import book_record, data_frame, hhmmss, trade_record
+from observer.sim.wire import book_record, data_frame, trade_record
 
 
 def test_a_whole_day_of_frames_parses_with_exact_volumes() -> None:
@@ -31,7 +31,7 @@ def test_a_whole_day_of_frames_parses_with_exact_volumes() -> None:
                 data = record.data
                 assert data["acc_volume"] == previous + data["trade_volume"]
                 previous = data["acc_volume"]
-                assert data["trade_time"] == hhmmss(tick.ns)
+                assert data["trade_time"] == kst_hhmmss(tick.ns)
                 assert data["business_date"] == "20261126"
                 sessions.add(data["session_code"])
                 times.append(data["trade_time"])

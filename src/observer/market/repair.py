@@ -26,21 +26,23 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-from observer.clock import NS_PER_S, Clock
+from observer.clock import NS_PER_S, Clock, kst_hhmmss
 from observer.exceptions import ObserverError
 from observer.kis.exceptions import KisError
 from observer.kis.time_sales import TimeSale, TimeSalesPage
 from observer.kis.tr.h0stcnt0 import ROWS
-from observer.market.outlet import RecordOutlet
+from observer.market.slots import SCALP_TR_ID
 from observer.metrics import Metrics
 from observer.pipeline.gaps import VOLUME_JUMP
 from observer.pipeline.record import Record, system_record
 
+if TYPE_CHECKING:  # the outlet's gap list reads this module's outcome words
+    from observer.market.outlet import RecordOutlet
+
 log = logging.getLogger(__name__)
 
-TRADE_TR_ID = "H0STCNT0"
 BACKFILL_SOURCE = "backfill"
 PARTIAL_FLAG = "partial"
 REPAIRED, PARTIAL, UNREPAIRABLE, PENDING = "repaired", "partial", "unrepairable", "pending"
@@ -54,7 +56,6 @@ MAX_ATTEMPTS = 3
 RETRY_DELAY_S = 5.0  # real seconds before a failed repair is tried again
 MAX_PAGES = 2_000
 STOP_WAIT_S = 3.0  # real seconds the job in flight gets to end once the session has ended
-KST_OFFSET_S = 9 * 3600
 _FIELD_NAMES = tuple(name for _pos, _code, name, _parse in ROWS)
 
 
@@ -80,12 +81,6 @@ class RepairJob:
     attempts: int = 0
     found: dict[int, TimeSale] = field(default_factory=dict)
     settled: bool = False  # its outcome is recorded
-
-
-def hhmmss(ns: int) -> str:
-    """KST time of day of an epoch-ns instant as HHMMSS."""
-    seconds = (ns // NS_PER_S + KST_OFFSET_S) % 86_400
-    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 @dataclass(eq=False, repr=False)
@@ -208,8 +203,8 @@ class GapRepairer:
 
     async def _fetch(self, job: RepairJob) -> tuple[bool, str]:
         """Page back from the gap's end; (all missed trades found, why not)."""
-        hour, cont = hhmmss(job.end_ns), False
-        start = hhmmss(job.start_ns)
+        hour, cont = kst_hhmmss(job.end_ns), False
+        start = kst_hhmmss(job.start_ns)
         oldest: int | None = None
         for _page in range(MAX_PAGES):
             if self._stopping:
@@ -281,7 +276,7 @@ class GapRepairer:
     def _backfill(self, job: RepairJob) -> list[Record]:
         day = job.business_date
         if not day:
-            known = self.last_acc_volume(TRADE_TR_ID, job.symbol)
+            known = self.last_acc_volume(SCALP_TR_ID, job.symbol)
             day = known[0] if known else self.clock.now().strftime("%Y%m%d")
         seen = self._archived.setdefault((job.symbol, day), set())
         now_ns = self.clock.now_ns()
@@ -313,7 +308,7 @@ class GapRepairer:
         :data:`STOP_WAIT_S` to end at a page boundary; what is left ends with ``reason``.
         """
         for symbol, windows in list(self._windows.items()):
-            known = self.last_acc_volume(TRADE_TR_ID, symbol)
+            known = self.last_acc_volume(SCALP_TR_ID, symbol)
             start = min(_ns(w.data.get("start")) for _g, w in windows)
             end = max(_ns(w.data.get("end")) for _g, w in windows)
             job = RepairJob(
@@ -379,7 +374,7 @@ def backfill_record(symbol: str, day: str, sale: TimeSale, recv_ns: int) -> Reco
     t = sale.time
     data["trade_ts"] = f"{day[:4]}-{day[4:6]}-{day[6:]}T{t[:2]}:{t[2:4]}:{t[4:]}+09:00"
     data["market"] = data["session"] = data["tick_size"] = None
-    record = Record("scalp", BACKFILL_SOURCE, TRADE_TR_ID, symbol, data, recv_ns, sale.raw)
+    record = Record("scalp", BACKFILL_SOURCE, SCALP_TR_ID, symbol, data, recv_ns, sale.raw)
     record.flags.append(PARTIAL_FLAG)
     return record
 

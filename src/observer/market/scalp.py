@@ -18,7 +18,7 @@ from observer.config.settings import Settings
 from observer.exceptions import ObserverError
 from observer.kis.ws import BACKOFF_FIRST_S, BACKOFF_MAX_S
 from observer.market.outlet import RecordOutlet
-from observer.market.repair import UNREPAIRABLE, GapRepairer, outcome_record
+from observer.market.repair import PENDING, UNREPAIRABLE, GapRepairer, outcome_record
 from observer.market.slots import (
     SCALP_TR_ID,
     RegistrationTarget,
@@ -137,7 +137,7 @@ class ScalpCollector:
         self._slot_tasks: set[asyncio.Task[None]] = set()
         self._closing: dict[str, _Stream] = {}  # stopped, their repairs not finished yet
         # read at each scrape: every session's repairer and the downtime windows, as /status
-        metrics.gap_repairs_pending.set_function(lambda: self.repair_status().get("pending", 0))
+        metrics.gap_repairs_pending.set_function(lambda: self.repair_status().get(PENDING, 0))
         self._downtime_repair: GapRepairer | None = None  # repair_downtime's, while it runs
         # service_down windows (observer.market.resume) not yet handed to a repairer
         self._down_windows: dict[str, tuple[str, Record]] = {}
@@ -228,7 +228,7 @@ class ScalpCollector:
         """Repair outcomes, trades recovered and calls: finished sessions' plus running ones'."""
         totals = dict(self.repair_totals)
         if self._down_windows:
-            totals["pending"] = totals.get("pending", 0) + len(self._down_windows)
+            totals[PENDING] = totals.get(PENDING, 0) + len(self._down_windows)
         repairs = [s.streamer.repair for s in [*self._streams.values(), *self._closing.values()]]
         for repair in [*repairs, self._downtime_repair]:
             if repair is not None:
@@ -340,9 +340,7 @@ class ScalpCollector:
             self._closing.pop(stream.streamer.name, None)
             return
         try:
-            await repair.finish(
-                grace, "service stopping" if reason == STOPPING else "session ended"
-            )
+            await repair.finish(grace, STOPPING if reason == STOPPING else "session ended")
         except ObserverError as exc:
             log.error("gap repair of %s could not finish: %s", stream.streamer.name, exc)
         task.cancel()

@@ -24,6 +24,7 @@ from observer.clock import NS_PER_S, Clock
 from observer.exceptions import ObserverError
 from observer.market.outlet import RecordOutlet
 from observer.market.repair import GapRepairer
+from observer.market.slots import SCALP_TR_ID
 from observer.pipeline.process import Pipeline
 from observer.pipeline.record import Record, system_record
 
@@ -31,7 +32,6 @@ log = logging.getLogger(__name__)
 BATCH_MAX = 2048
 DISCONNECT_REASON = "disconnect"
 REFUSED_REASON = "archive_refused"
-TRADE_TR_ID = "H0STCNT0"
 DROPPED_REASON = "shutdown_dropped"  # queued records a stuck streamer could not hand on
 _END = object()  # queued by finish(): the last item run() handles
 
@@ -152,7 +152,7 @@ class ScalpStreamer:
         """Keep the cumulative-volume range of each symbol's trades the archive refused."""
         for record in records:
             data = record.data
-            if record.stream != "scalp" or record.tr_id != TRADE_TR_ID:
+            if record.stream != "scalp" or record.tr_id != SCALP_TR_ID:
                 continue
             day, acc, volume = (
                 data.get("business_date"),

@@ -21,14 +21,13 @@ from datetime import date
 from typing import Any
 
 from observer.clock import NS_PER_S, Clock, kst_iso
+from observer.market.repair import PARTIAL, PENDING, REPAIRED
 from observer.market.slots import SlotManager
 from observer.pipeline.record import Record
 
 FIRST_SYMBOLS = 5  # codes listed per gap window
 MAX_WINDOWS = 500  # gap windows kept per day (the oldest go first)
 RATE_WINDOW_SECONDS = 60.0
-REPAIRED = "repaired"
-PENDING = "pending"
 # Where a gap record or a gap_repair report carries the outcome and the trades recovered
 # (``repair: "pending"`` on the gap record; ``outcome``, ``trades_recovered`` on the report).
 OUTCOME_FIELDS = ("outcome", "repair")
@@ -54,7 +53,7 @@ class _Window:
             return kinds.pop() if kinds else None
         if PENDING in kinds:
             return PENDING
-        return "partial" if kinds & {REPAIRED, "partial"} else sorted(kinds)[0]
+        return PARTIAL if kinds & {REPAIRED, PARTIAL} else sorted(kinds)[0]
 
 
 def _outcome_of(data: Mapping[str, Any]) -> str | None:

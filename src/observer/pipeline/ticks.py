@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from typing_extensions import TypeIs
 
-from observer.clock import KST, NS_PER_S
+from observer.clock import KST, KST_OFFSET_S, NS_PER_S
 
 # Quality flags (kept records).
 OFF_TICK_GRID: Final = "off_tick_grid"
@@ -56,7 +56,6 @@ TOP_TICK: Final = 1_000
 FUND_TICK: Final = 5  # ETFs and ETNs
 LIMIT_PERCENT: Final = 30
 SECONDS_PER_DAY: Final = 86_400
-KST_OFFSET_S: Final = 9 * 3600
 
 SessionBounds = Sequence[tuple[str, int, int]]
 

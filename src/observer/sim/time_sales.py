@@ -11,12 +11,13 @@ again with the oldest time seen. Trades that fell out of the tape's reach are no
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, time
+from datetime import date
 from typing import Any
 
 import numpy as np
 
-from observer.clock import KST, NS_PER_S
+from observer.clock import NS_PER_S
+from observer.pipeline.ticks import midnight_ns, seconds_of_day
 from observer.sim.market import SimMarket
 from observer.sim.tape import TradeTape
 from observer.sim.wire import time_sales_row, time_sales_summary
@@ -57,13 +58,9 @@ class TimeSalesDesk:
         }
         return body, MORE if begin > 0 else LAST
 
-    def _cutoff_ns(self, day: Any, hour: str) -> int:
+    def _cutoff_ns(self, day: date, hour: str) -> int:
         """The first instant after the second ``hour`` (HHMMSS, KST) of ``day``."""
-        if len(hour) == 6 and hour.isdigit():
-            hh, mm, ss = int(hour[:2]), int(hour[2:4]), int(hour[4:])
-            if hh < 24 and mm < 60 and ss < 60:
-                midnight = datetime.combine(day, time(0), KST)
-                return (
-                    int(midnight.timestamp()) * NS_PER_S + (hh * 3600 + mm * 60 + ss + 1) * NS_PER_S
-                )
-        return self.market.clock.now_ns() + 1
+        second = seconds_of_day(hour)
+        if second is None:
+            return self.market.clock.now_ns() + 1
+        return midnight_ns(day) + (second + 1) * NS_PER_S

@@ -8,20 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from observer.clock import NS_PER_S
+from observer.clock import NS_PER_S, kst_hhmmss
 from observer.sim.symbol_day import SymbolDay, TradeTick
 from observer.sim.tape import TapeRow
 
 EXTRA_FIELD_VALUE = "J"  # the 47th H0STCNT0 field (MARKET_CLS_CODE) of newer feeds
-
-
-KST_OFFSET_S = 9 * 3600
-
-
-def hhmmss(ns: int) -> str:
-    """KST time of day of an epoch-ns instant as HHMMSS (KST has no daylight saving)."""
-    seconds = (ns // NS_PER_S + KST_OFFSET_S) % 86_400
-    return f"{seconds // 3600:02d}{seconds // 60 % 60:02d}{seconds % 60:02d}"
 
 
 def change_sign(price: int, reference: int, upper: int = 0, lower: int = 0) -> str:
@@ -53,7 +44,7 @@ def trade_record(state: SymbolDay, tick: TradeTick, extra_field: bool = False) -
     prev_same_time = int(state.prev_day_volume * elapsed)
     fields = [
         state.issue.code,
-        hhmmss(tick.ns),
+        kst_hhmmss(tick.ns),
         str(tick.price),
         change_sign(tick.price, base, state.upper, state.lower),
         str(change),
@@ -76,13 +67,13 @@ def trade_record(state: SymbolDay, tick: TradeTick, extra_field: bool = False) -
         "1" if tick.buy else "5",
         _rate(tick.buy_vol, tick.acml_vol),
         _rate(tick.acml_vol, state.prev_day_volume),
-        hhmmss(tick.open_ns),
+        kst_hhmmss(tick.open_ns),
         change_sign(tick.price, tick.open),
         str(tick.price - tick.open),
-        hhmmss(tick.high_ns),
+        kst_hhmmss(tick.high_ns),
         change_sign(tick.price, tick.high),
         str(tick.price - tick.high),
-        hhmmss(tick.low_ns),
+        kst_hhmmss(tick.low_ns),
         change_sign(tick.price, tick.low),
         str(tick.price - tick.low),
         state.day_text,
@@ -111,7 +102,7 @@ def book_record(state: SymbolDay, now_ns: int) -> str:
     bids = [grid.price(level - i) for i in range(10)]
     ask_sizes = [_book_size(state.acml_vol + i, 5) for i in range(10)]
     bid_sizes = [_book_size(state.acml_vol + i, 6) for i in range(10)]
-    fields = [state.issue.code, hhmmss(now_ns), "0"]
+    fields = [state.issue.code, kst_hhmmss(now_ns), "0"]
     fields += [str(p) for p in asks] + [str(p) for p in bids]
     fields += [str(s) for s in ask_sizes] + [str(s) for s in bid_sizes]
     fields += [str(sum(ask_sizes)), str(sum(bid_sizes)), "0", "0"]
@@ -263,7 +254,7 @@ def time_sales_row(state: SymbolDay, row: TapeRow) -> dict[str, str]:
     """One ``output2`` trade of FHPST01060000 (its price is ``stck_pbpr``, not ``stck_prpr``)."""
     change = row.price - state.base
     return {
-        "stck_cntg_hour": hhmmss(row.ns),
+        "stck_cntg_hour": kst_hhmmss(row.ns),
         "stck_pbpr": str(row.price),
         "prdy_vrss": str(change),
         "prdy_vrss_sign": change_sign(row.price, state.base, state.upper, state.lower),
