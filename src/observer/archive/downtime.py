@@ -27,12 +27,12 @@ from observer.archive.files import files_by_stream, tail_lines
 from observer.archive.paths import ArchiveName
 from observer.clock import kst_iso
 from observer.pipeline.gaps import gap_record
+from observer.pipeline.process import KRX_TRADE_TR_IDS
 from observer.pipeline.record import Record
 
 log = logging.getLogger(__name__)
 DOWN_REASON = "service_down"
 TAIL_BYTES = 8 << 20  # the scan of an hour looks at its last 8 MiB only (bounded memory)
-TRADE_TR_ID = "H0STCNT0"
 
 
 def _records(name: ArchiveName, path: Path) -> list[dict[str, Any]]:
@@ -106,7 +106,7 @@ def _symbol_gaps(records: list[dict[str, Any]], now_ns: int, source: str) -> lis
             continue
         last[symbol] = obj
         data = obj.get("data")
-        if obj.get("tr_id") != TRADE_TR_ID or not isinstance(data, dict):
+        if obj.get("tr_id") not in KRX_TRADE_TR_IDS or not isinstance(data, dict):
             continue
         day, acc = data.get("business_date"), data.get("acc_volume")
         if isinstance(day, str) and type(acc) is int and (day, acc) > traded.get(symbol, ("", -1)):
