@@ -95,7 +95,7 @@ class Service:
         )
         self.quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
         self.api = ApiServer(clock, metrics, settings.http_host, settings.service_port)
-        self.history = MetricHistory(clock, metrics.registry, extra_counters=self._history_counts)
+        self.history = MetricHistory(clock, metrics.registry)
         # The loader's trade path: the compiled extension, or the general path (no compiler).
         self.loader_path = "compiled" if tickcopy.available() else "general"
         metrics.loader_fast_path.set(1 if self.loader_path == "compiled" else 0)
@@ -285,11 +285,6 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed: %r", task.get_name(), task.exception())
             self._warnings.append(f"{task.get_name()} stopped: {task.exception()!r}")
-
-    def _history_counts(self) -> dict[str, float]:
-        if self.runtime is None:
-            return {}
-        return {"gaps_repaired": float(self.runtime.outlet.gap_list.repaired)}
 
     def _maintenance_status(self) -> dict[str, Any]:
         status = self.maintenance.status()
