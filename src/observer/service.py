@@ -95,7 +95,7 @@ class Service:
         )
         self.quarantine = QuarantineWriter(settings.quarantine_dir, clock, metrics)
         self.api = ApiServer(clock, metrics, settings.http_host, settings.service_port)
-        self.history = MetricHistory(clock, metrics.registry, extra_counters=self._history_counts)
+        self.history = MetricHistory(clock, metrics.registry)
         # The loader's trade path: the compiled extension, or the general path (no compiler).
         self.loader_path = "compiled" if tickcopy.available() else "general"
         metrics.loader_fast_path.set(1 if self.loader_path == "compiled" else 0)
@@ -104,6 +104,7 @@ class Service:
         self._warnings: list[str] = []
         self.runtime: MarketRuntime | None = None
         self.maintenance: Maintenance
+        self.calendar: MarketCalendar  # built once at start: the downtime scan and the source
         self.lock = DataDirLock(settings.data_dir)
         self._quarantining: set[asyncio.Task[None]] = set()
         self._started = False
@@ -119,6 +120,7 @@ class Service:
             marker = write_persistence_marker(data_dir, self.clock)
         except OSError as exc:
             raise ConfigError([f"OBSERVER_DATA_DIR: {data_dir} is not writable: {exc}"]) from exc
+        self.calendar = MarketCalendar(self.settings)
         down = await self._downtime()
         self.writer.on_unencodable = self._quarantine_unencodable
         report = await self.writer.start()
@@ -172,7 +174,7 @@ class Service:
         """The service_down gaps of this start, read before this run writes anything (the
         last records are the previous run's); per symbol for a day whose streaming it cut."""
         s = self.settings
-        cut_short = streaming_cut_short(MarketCalendar(s), parse_symbol_list(s.scalp_sessions))
+        cut_short = streaming_cut_short(self.calendar, parse_symbol_list(s.scalp_sessions))
         return await asyncio.to_thread(
             downtime_gaps, s.assets_dir, self.clock.now_ns(), s.source, cut_short
         )
@@ -206,8 +208,7 @@ class Service:
     def _start_replay(self) -> None:
         s = self.settings
         assert s.replay_path is not None  # noqa: S101 - load_settings requires it for replay
-        calendar = MarketCalendar(s)
-        pipeline = Pipeline.from_settings(s, calendar, self.metrics)
+        pipeline = Pipeline.from_settings(s, self.calendar, self.metrics)
         pipeline.source = "replay"
         outlet = RecordOutlet(self.writer, self.quarantine, self.clock)
         queue: asyncio.Queue[Any] = asyncio.Queue(maxsize=1)  # unused: replay hands batches
@@ -237,7 +238,7 @@ class Service:
             self.writer,
             self.quarantine,
             accounts,
-            MarketCalendar(settings),
+            self.calendar,
         )
         self.runtime = runtime
         runtime.adopt_downtime(self._downtime_records)
@@ -285,11 +286,6 @@ class Service:
         if not task.cancelled() and task.exception() is not None:
             log.error("background task %s failed: %r", task.get_name(), task.exception())
             self._warnings.append(f"{task.get_name()} stopped: {task.exception()!r}")
-
-    def _history_counts(self) -> dict[str, float]:
-        if self.runtime is None:
-            return {}
-        return {"gaps_repaired": float(self.runtime.outlet.gap_list.repaired)}
 
     def _maintenance_status(self) -> dict[str, Any]:
         status = self.maintenance.status()

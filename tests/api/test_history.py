@@ -16,8 +16,7 @@ T0 = datetime(2026, 1, 5, 10, 0, 30, tzinfo=KST)
 
 def test_each_point_holds_one_minute_of_counters_and_the_gauges() -> None:
     clock, metrics = ManualClock(T0), Metrics()
-    repaired = {"gaps_repaired": 0.0}
-    history = MetricHistory(clock, metrics.registry, extra_counters=lambda: dict(repaired))
+    history = MetricHistory(clock, metrics.registry)
     metrics.records_stored.labels("scalp").inc(500)  # before the baseline: not in any minute
     history.sample()
     metrics.records_stored.labels("scalp").inc(120)
@@ -31,7 +30,8 @@ def test_each_point_holds_one_minute_of_counters_and_the_gauges() -> None:
     metrics.loader_lag_seconds.set(4.5)
     metrics.disk_free_bytes.set(2e9)
     metrics.disk_total_bytes.set(1e10)
-    repaired["gaps_repaired"] = 5
+    metrics.gap_repairs.labels("repaired").inc(5)
+    metrics.gap_repairs.labels("unrepairable").inc(4)  # not a repair
     clock.advance(60)
     history.sample()
     clock.advance(60)

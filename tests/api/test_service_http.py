@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import pytest
 
+from tests.immutable import immutable
 from tests.service_process import ServiceProcess, get
 
 # A Saturday: the market is closed, so the service is idle (and ready) from the start.
@@ -57,15 +57,12 @@ def test_ready_turns_503_when_the_archive_directory_becomes_unwritable(
     service: ServiceProcess,
 ) -> None:
     assets = service.home / "data" / "assets"
-    subprocess.run(["chattr", "+i", str(assets)], check=True)
-    try:
+    with immutable(assets):
         service.wait_for(lambda: get(service.url + "/ready")[0] == 503, 10, "/ready 503")
         status, body = get(service.url + "/ready")
         assert status == 503
         assert [f["check"] for f in body["failing"]] == ["archive"]
         assert get(service.url + "/health")[0] == 200  # alive, just not ready
-    finally:
-        subprocess.run(["chattr", "-i", str(assets)], check=True)
     service.wait_for(lambda: get(service.url + "/ready")[0] == 200, 10, "/ready 200 again")
 
 

@@ -3,11 +3,11 @@ while writes are refused, and once they succeed an archive_refused gap is in the
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import orjson
 
+from tests.immutable import immutable
 from tests.service_process import ServiceProcess, get
 
 
@@ -28,15 +28,12 @@ def test_refused_writes_fail_ready_and_end_in_a_gap(home: Path) -> None:
         service.start()
         service.wait_for(lambda: any(assets.glob("scalp_*.jsonl")), 60, "scalp records")
         scalp = next(assets.glob("scalp_*.jsonl"))
-        subprocess.run(["chattr", "+i", str(scalp)], check=True)
-        try:
+        with immutable(scalp):
             service.wait_for(
                 lambda: "archive writes failing since" in str(get(service.url + "/ready")),
                 30,
                 "/ready 503 naming the refused writes",
             )
-        finally:
-            subprocess.run(["chattr", "-i", str(scalp)], check=True)
         service.wait_for(lambda: get(service.url + "/ready")[0] == 200, 30, "/ready 200 again")
         service.wait_for(lambda: bool(gaps(home)), 30, "the archive_refused gap")
         assert service.terminate() == 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +10,6 @@ from pathlib import Path
 import orjson
 import pytest
 
-from observer.archive.batch import Group
 from observer.archive.exceptions import ArchiveError, ArchiveNotAccepting, ArchiveWriteError
 from observer.archive.reader import ArchiveReader
 from observer.archive.writer import ArchiveWriter
@@ -20,6 +18,7 @@ from observer.metrics import Metrics
 from observer.pipeline.record import Record
 
 from .conftest import START, make_record, sample_value
+from .held import held_writer
 
 
 def lines_of(path: Path) -> list[dict[str, object]]:
@@ -110,25 +109,6 @@ async def test_a_straggler_from_a_closed_hour_goes_into_the_current_file(
     assert [o["seq"] for o in objs] == [1, 2]
     assert objs[1]["ts"].startswith("2026-01-05T09:59:59")
     assert not (assets / "scalp_20260105_09.jsonl").exists()
-
-
-async def held_writer(
-    assets: Path, clock: ManualClock, metrics: Metrics, *, batch_max: int, queue_max: int
-) -> tuple[ArchiveWriter, threading.Event, threading.Event]:
-    """A started writer whose disk writes wait: ``entered`` is set when one is waiting,
-    setting ``release`` lets them through."""
-    w = ArchiveWriter(assets, clock, metrics, batch_max=batch_max, queue_max=queue_max)
-    await w.start()
-    entered, release = threading.Event(), threading.Event()
-    real_write = w._write
-
-    def held_write(groups: list[Group]) -> tuple[int, ArchiveWriteError | None]:
-        entered.set()
-        assert release.wait(10)
-        return real_write(groups)
-
-    w._write = held_write  # type: ignore[method-assign]
-    return w, entered, release
 
 
 async def test_back_pressure_blocks_submit_when_the_queue_is_full(

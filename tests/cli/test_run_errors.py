@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.immutable import immutable
 from tests.service_process import OBSERVER, base_env, free_port
 
 # (extra environment, text the one error line must contain)
@@ -79,11 +80,8 @@ def test_run_refuses_a_port_in_use(home: Path) -> None:
 
 def test_run_refuses_a_read_only_home(home: Path) -> None:
     (home / "data").mkdir()
-    subprocess.run(["chattr", "+i", str(home)], check=True)
-    try:
+    with immutable(home):
         result = observer(base_env(home, free_port()), "run")
-    finally:
-        subprocess.run(["chattr", "-i", str(home)], check=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     lines = result.stderr.strip().splitlines()
@@ -94,11 +92,8 @@ def test_run_refuses_a_read_only_home(home: Path) -> None:
 def test_run_refuses_an_unwritable_log_dir(home: Path, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     logs.mkdir()
-    subprocess.run(["chattr", "+i", str(logs)], check=True)
-    try:
+    with immutable(logs):
         result = observer(base_env(home, free_port(), OBSERVER_LOG_DIR=str(logs)), "run")
-    finally:
-        subprocess.run(["chattr", "-i", str(logs)], check=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert "OBSERVER_LOG_DIR" in result.stderr
@@ -107,11 +102,8 @@ def test_run_refuses_an_unwritable_log_dir(home: Path, tmp_path: Path) -> None:
 def test_run_refuses_a_missing_home_that_cannot_be_created(tmp_path: Path) -> None:
     parent = tmp_path / "locked"
     parent.mkdir()
-    subprocess.run(["chattr", "+i", str(parent)], check=True)
-    try:
+    with immutable(parent):
         result = observer(base_env(parent / "home", free_port()), "run")
-    finally:
-        subprocess.run(["chattr", "-i", str(parent)], check=True)
     assert result.returncode == 2
     assert "Traceback" not in result.stderr + result.stdout
     assert "cannot be created" in result.stderr

@@ -3,33 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from pathlib import Path
 
 import orjson
 
-from observer.archive.batch import Group
-from observer.archive.exceptions import ArchiveWriteError
-from observer.archive.writer import ArchiveWriter
 from observer.clock import Clock
 from observer.metrics import Metrics
 from observer.ops.diskguard import MB, DiskGuard, DiskSpace
 from observer.pipeline.record import Record
+from tests.archive.held import held_writer
 
 
 async def test_a_disk_event_behind_a_full_queue_is_sent_later(tmp_path: Path) -> None:
     assets = tmp_path / "assets"
-    writer = ArchiveWriter(assets, Clock(), Metrics(), batch_max=1, queue_max=16)
-    await writer.start()
-    entered, release = threading.Event(), threading.Event()
-    real_write = writer._write
-
-    def held_write(groups: list[Group]) -> tuple[int, ArchiveWriteError | None]:
-        entered.set()
-        assert release.wait(20)
-        return real_write(groups)
-
-    writer._write = held_write  # type: ignore[method-assign]
+    writer, entered, release = await held_writer(
+        assets, Clock(), Metrics(), batch_max=1, queue_max=16, hold_seconds=20
+    )
     free = [5000 * MB]
     guard = DiskGuard(Clock(), Metrics(), free_space=lambda: DiskSpace(free[0], 10_000 * MB),
                       warn_free_mb=2000, min_free_mb=100, writer=writer)  # fmt: skip

@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable
 from dataclasses import KW_ONLY, dataclass
 from datetime import timedelta
 from typing import Any
@@ -54,7 +53,6 @@ UNITS = {
     "disk_free_bytes": "bytes",
 }
 Totals = dict[tuple[str, tuple[tuple[str, str], ...]], float]
-ExtraCounters = Callable[[], dict[str, float]]
 
 
 def read_totals(registry: CollectorRegistry) -> Totals:
@@ -82,7 +80,6 @@ class MetricHistory:
     registry: CollectorRegistry
     _: KW_ONLY
     minutes: int = HISTORY_MINUTES
-    extra_counters: ExtraCounters | None = None
 
     def __post_init__(self) -> None:
         self.times: deque[int] = deque(maxlen=self.minutes)
@@ -100,9 +97,8 @@ class MetricHistory:
             )
         for series, sample in COUNTERS.items():
             now[series] = _sum(totals, sample) or 0.0
+        now["gaps_repaired"] = _sum(totals, "observer_gap_repairs_total", outcome="repaired") or 0.0
         now["sweep_seconds_sum"] = _sum(totals, "observer_sweep_duration_seconds_sum") or 0.0
-        extra = self.extra_counters() if self.extra_counters is not None else {}
-        now["gaps_repaired"] = float(extra.get("gaps_repaired", 0.0))
         return now
 
     def sample(self) -> None:

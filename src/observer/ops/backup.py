@@ -164,21 +164,19 @@ class BackupStore:
                 return snapshot
         raise BackupError(f"no such snapshot: {name}")
 
-    def resolve(self, name: str) -> str:
-        """The full id of a snapshot given by id, short id or ``latest``."""
-        return str(self._snapshot(name)["id"])
-
     # -- verify --------------------------------------------------------------------------
     def verify(self, name: str) -> BackupInfo:
         """Check the repository's structure and read back a subset of its data."""
-        snapshot = self.resolve(name)
+        snapshot = self._snapshot(name)
         result = self.restic.run(
             ["check", f"--read-data-subset={self.restic.check_subset}"], check=False
         )
         if result.returncode != 0:
             problems = [line for line in result.stderr.splitlines() if line.strip()][-10:]
-            raise BackupVerifyError(Path(snapshot[:8]), problems or ["restic check failed"])
-        return self.info(snapshot)
+            raise BackupVerifyError(
+                Path(str(snapshot["id"])[:8]), problems or ["restic check failed"]
+            )
+        return self._info_of(snapshot)
 
     # -- restore -------------------------------------------------------------------------
     def restore(self, name: str, target: Path | None = None, force: bool = False) -> RestoreReport:
@@ -245,7 +243,7 @@ def _apply(plan: builtins.list[tuple[Path, Path]], force: bool, label: Path) -> 
     for staged, dest in moves:
         _move(staged, dest)
         report.written.append(dest)
-    report.overwritten = [d for d in report.written if d in set(conflicts)]
+    report.overwritten = conflicts  # every conflict was moved (force), in plan order
     log.info(
         "restored %s: %d written, %d identical skipped, %d overwritten",
         label,

@@ -3,7 +3,6 @@
 ObserverError
  +-- OpsError                    anything operations could not do
       +-- BackupError            a backup cannot be created, read or restored (``path``)
-      |    +-- BackupSourceChangedError  a file changed while a backup read it (retried)
       |    +-- BackupVerifyError     members missing, extra or not matching the manifest
       |    +-- RestoreConflictError  restore would overwrite differing files (``conflicts``)
       +-- ExportError            an export cannot be written (``path``)
@@ -28,10 +27,6 @@ class BackupError(OpsError):
     def __init__(self, message: str, path: Path | None = None) -> None:
         self.path = path
         super().__init__(f"{message} ({path})" if path is not None else message)
-
-
-class BackupSourceChangedError(BackupError):
-    """A file changed while the backup was reading it; the backup is started again."""
 
 
 class BackupVerifyError(BackupError):
