@@ -69,8 +69,6 @@ class GapList:
 
     def __init__(self, max_windows: int = MAX_WINDOWS) -> None:
         self.max_windows = max_windows
-        self.opened = 0  # gap records seen (all days)
-        self.repaired = 0  # gaps reported repaired (all days)
         self._day: date | None = None
         self._windows: OrderedDict[tuple[str, str, str], _Window] = OrderedDict()
         self._ids: dict[str, tuple[str, str, str]] = {}  # gap id -> its window
@@ -100,7 +98,6 @@ class GapList:
                 _old, dropped = self._windows.popitem(last=False)
                 for old_id in dropped.ids:
                     self._ids.pop(old_id, None)
-        self.opened += 1
         if record.symbol and record.symbol not in window.symbols:
             window.symbols.add(record.symbol)
             if len(window.first) < FIRST_SYMBOLS:
@@ -138,8 +135,6 @@ class GapList:
                 self._settle(window, record.symbol, outcome, data)
 
     def _settle(self, window: _Window, tag: str, outcome: str, data: Mapping[str, Any]) -> None:
-        if outcome == REPAIRED and window.outcomes.get(tag) != REPAIRED:
-            self.repaired += 1
         window.outcomes[tag] = outcome
         recovered = _recovered_of(data)
         if recovered is not None:
