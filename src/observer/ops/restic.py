@@ -44,7 +44,7 @@ class ResticResult:
 class Restic:
     """Runs restic against the configured repository."""
 
-    def __init__(self, settings: Settings, timeout: float | None = None) -> None:
+    def __init__(self, settings: Settings) -> None:
         repository = settings.backup_repository
         password = settings.backup_password
         if repository is None or not repository.get_secret_value():
@@ -57,7 +57,6 @@ class Restic:
         self._binary = binary
         self._repository = repository.get_secret_value()
         self._password = password.get_secret_value()
-        self._timeout = timeout
         self.check_subset = settings.backup_check_subset
 
     @contextmanager
@@ -91,12 +90,13 @@ class Restic:
                     argv,
                     capture_output=True,
                     text=True,
-                    timeout=self._timeout,
                     check=False,
                     stdin=subprocess.DEVNULL,
                 )
-            except (OSError, subprocess.TimeoutExpired) as exc:
-                raise BackupError(f"restic {args[0]} could not run: {exc}") from exc
+            except OSError as exc:
+                raise BackupError(
+                    f"restic {args[0]} could not run: {self._redact(str(exc))}"
+                ) from exc
         result = ResticResult(done.returncode, done.stdout, self._redact(done.stderr))
         if check and result.returncode != 0:
             raise BackupError(
