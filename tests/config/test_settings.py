@@ -33,6 +33,23 @@ def test_credentials_select_kis_source(tmp_path: Path) -> None:
     assert "fake-sec" not in repr(s)
 
 
+def test_every_secret_value_reaches_the_log_redactor(tmp_path: Path) -> None:
+    env = {
+        "OBSERVER_HOME": str(tmp_path),
+        "DB_PASSWORD": "fake-db-pass",
+        "KIS_APP_KEY": "fake-key",
+        "KIS_APP_SECRET": "fake-sec",
+        "KIS_HTS_ID": "fake-hts",
+        "KIS_EXTRA_APP_KEYS": "fake-key2:fake-sec2",
+        "OBSERVER_BACKUP_PASSWORD": "fake-backup-pass",
+    }
+    values = set(load_settings(env).settings.secret_values())
+    assert values == {
+        "fake-db-pass", "fake-key", "fake-sec", "fake-hts", "fake-key2", "fake-sec2",
+        "fake-backup-pass",
+    }  # fmt: skip
+
+
 def test_kubernetes_requires_every_path_and_the_source() -> None:
     with pytest.raises(ConfigError) as err:
         load_settings({"KUBERNETES_SERVICE_HOST": "10.0.0.1"})

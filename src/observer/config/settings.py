@@ -226,7 +226,13 @@ class Settings(BaseSettings):
     def secret_values(self) -> list[str]:
         """Every configured secret value, for the log redactor."""
         values = []
-        for field in ("db_password", "kis_app_key", "kis_app_secret", "kis_hts_id"):
+        for field in (
+            "db_password",
+            "kis_app_key",
+            "kis_app_secret",
+            "kis_hts_id",
+            "backup_password",
+        ):
             secret = getattr(self, field)
             if secret is not None and secret.get_secret_value():
                 values.append(secret.get_secret_value())
