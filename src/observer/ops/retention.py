@@ -138,6 +138,7 @@ class RetentionRunner:
             ),
             ("snapshot", s.snapshot_dir, timedelta(days=s.retention_snapshot_days), _any, True),
             ("log", s.log_dir, timedelta(days=s.retention_log_days), _is_log, True),
+            # the tar backups of the earlier format, which restic snapshots replaced, age out
             ("backup", s.backup_dir, timedelta(days=s.retention_backup_days), _is_backup, False),
         ]
 
