@@ -23,6 +23,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from observer import __version__
+from observer.api.history import INTERVAL_SECONDS
 from observer.clock import Clock, kst_iso
 from observer.metrics import Metrics
 
@@ -173,7 +174,15 @@ class ApiServer:
 
     async def _history_handler(self, _request: web.Request) -> web.Response:
         if self._history is None:
-            return _json({"interval_seconds": 60, "minutes": 0, "t": [], "series": {}, "units": {}})
+            return _json(
+                {
+                    "interval_seconds": INTERVAL_SECONDS,
+                    "minutes": 0,
+                    "t": [],
+                    "series": {},
+                    "units": {},
+                }
+            )
         return _json(self._history())
 
     async def _index(self, _request: web.Request) -> web.StreamResponse:
