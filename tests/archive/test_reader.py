@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import tempfile
-from datetime import timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -36,6 +36,23 @@ def test_files_in_time_order_and_one_entry_per_hour(assets: Path) -> None:
         "scalp_20260105_10.jsonl",
     ]
     assert ArchiveReader(assets / "absent").files("scalp") == []
+
+
+def test_day_files_are_the_hours_of_a_range_of_days(assets: Path) -> None:
+    for name in (
+        "scalp_20260104_23",
+        "scalp_20260105_09",
+        "scalp_20260106_10",
+        "swing_20260105_09",
+    ):
+        write(assets / f"{name}.jsonl", [b"{}"])
+    compress_hour(assets / "scalp_20260105_09.jsonl")
+    reader = ArchiveReader(assets)
+    one_day = [p.name for p in reader.day_files("scalp", date(2026, 1, 5), date(2026, 1, 5))]
+    assert one_day == ["scalp_20260105_09.jsonl.zst"]
+    both = [p.name for p in reader.day_files("scalp", "20260104", date(2026, 1, 5))]
+    assert both == ["scalp_20260104_23.jsonl", "scalp_20260105_09.jsonl.zst"]
+    assert reader.day_files("scalp", date(2026, 1, 7), date(2026, 1, 9)) == []
 
 
 def test_partial_tail_is_not_yielded_and_is_read_once_complete(assets: Path) -> None:

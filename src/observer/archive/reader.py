@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 from typing import Any, BinaryIO, Final, NamedTuple
 
@@ -17,6 +18,7 @@ import orjson
 import zstandard
 
 from observer.archive.files import stream_files
+from observer.archive.paths import day_label, parse_name
 
 log = logging.getLogger(__name__)
 CHUNK: Final = 4 << 20
@@ -50,6 +52,15 @@ class ArchiveReader:
     def files(self, stream: str) -> list[Path]:
         """The stream's files, oldest hour first; an hour appears once (its .zst if present)."""
         return stream_files(self.assets_dir, stream)
+
+    def day_files(self, stream: str, first: date | str, last: date | str) -> list[Path]:
+        """The stream's files of the KST days ``first`` to ``last``, oldest hour first."""
+        low, high = day_label(first), day_label(last)
+        return [
+            path
+            for path in self.files(stream)
+            if (name := parse_name(path.name)) is not None and low <= name.day <= high
+        ]
 
     def iter_lines(
         self, stream: str, start: Position | None = None, *, until_file: str | None = None

@@ -26,7 +26,6 @@ import pyarrow.csv as pacsv
 import pyarrow.json as pajson
 import pyarrow.parquet as pq
 
-from observer.archive.paths import parse_name
 from observer.archive.reader import ArchiveReader, Position
 from observer.ops.exceptions import ExportError
 
@@ -208,13 +207,8 @@ class ExportJob:
 
     def files(self) -> list[tuple[Path, int]]:
         """The archive files of the range in time order, with their sizes on disk."""
-        chosen = []
-        for item in self.reader.files(self.archive_stream):
-            path = Path(item)
-            name = parse_name(path.name)
-            if name is not None and self.first <= name.day <= self.last:
-                chosen.append((path, path.stat().st_size))
-        return chosen
+        files = self.reader.day_files(self.archive_stream, self.first, self.last)
+        return [(path, path.stat().st_size) for path in files]
 
     def _lines(
         self, files: list[tuple[Path, int]], progress: Callable[[int], Any]

@@ -55,14 +55,9 @@ class GapReport:
     symbols: list[Continuity] = field(default_factory=list)
 
 
-def _day_files(reader: ArchiveReader, stream: str, day: date) -> list[Path]:
-    tag = f"_{day:%Y%m%d}_"
-    return [p for p in reader.files(stream) if tag in p.name]
-
-
 def _records(assets: Path, stream: str, day: date) -> Iterable[dict[str, Any]]:
     reader = ArchiveReader(assets)
-    files = _day_files(reader, stream, day)
+    files = reader.day_files(stream, day, day)
     if not files:
         return []
     first, last = files[0].name.removesuffix(".zst"), files[-1].name.removesuffix(".zst")
