@@ -39,6 +39,15 @@ def immutable() -> Iterator[Callable[[Path], None]]:
         chattr("-i", path)
 
 
+async def first_files(
+    writer: ArchiveWriter, assets: Path, record_at: Callable[..., Record]
+) -> tuple[Path, Path]:
+    """Write one scalp and one system record; their hour files (scalp, system)."""
+    await (await writer.submit(record_at("scalp", 0)))
+    await (await writer.submit(record_at("system", 0)))
+    return next(assets.glob("scalp_*.jsonl")), next(assets.glob("system_*.jsonl"))
+
+
 def lines(path: Path) -> list[dict[str, object]]:
     return [orjson.loads(line) for line in path.read_bytes().splitlines()]
 
@@ -51,9 +60,7 @@ async def test_refused_records_become_one_gap_per_stream(
     record_at: Callable[..., Record],
     immutable: Callable[[Path], None],
 ) -> None:
-    await (await writer.submit(record_at("scalp", 0)))
-    await (await writer.submit(record_at("system", 0)))
-    scalp_file = next(assets.glob("scalp_*.jsonl"))
+    scalp_file, system_file = await first_files(writer, assets, record_at)
     immutable(scalp_file)
     first_ns = clock.now_ns()
     refused = [record_at("scalp", i) for i in range(1, 4)]
@@ -69,7 +76,7 @@ async def test_refused_records_become_one_gap_per_stream(
     # nothing else is submitted: after a quiet while the writer records the refusal on its own
     writer.refusals.quiet_seconds = 0.3
     await wait_until(lambda: not writer.refusals.refusing)
-    system = lines(next(assets.glob("system_*.jsonl")))
+    system = lines(system_file)
     gaps = [r for r in system if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
     assert len(gaps) == 1
     data = gaps[0]["data"]
@@ -91,10 +98,7 @@ async def test_gap_waits_while_the_archive_keeps_refusing(
     immutable: Callable[[Path], None],
 ) -> None:
     """The gap record itself cannot be written while every file refuses: it is retried."""
-    await (await writer.submit(record_at("scalp", 0)))
-    await (await writer.submit(record_at("system", 0)))
-    scalp_file = next(assets.glob("scalp_*.jsonl"))
-    system_file = next(assets.glob("system_*.jsonl"))
+    scalp_file, system_file = await first_files(writer, assets, record_at)
     immutable(scalp_file)
     immutable(system_file)
     with pytest.raises(ArchiveWriteError):
@@ -153,9 +157,7 @@ async def test_while_a_stream_keeps_failing_the_gap_waits_for_its_first_success(
 ) -> None:
     """The system file takes writes all along; the scalp outage is still one gap, written
     when scalp writes succeed again, and the archive counts as refusing until then."""
-    await (await writer.submit(record_at("scalp", 0)))
-    await (await writer.submit(record_at("system", 0)))
-    scalp_file = next(assets.glob("scalp_*.jsonl"))
+    scalp_file, system_file = await first_files(writer, assets, record_at)
     immutable(scalp_file)
     for i in range(1, 4):
         with pytest.raises(ArchiveWriteError):
@@ -164,7 +166,6 @@ async def test_while_a_stream_keeps_failing_the_gap_waits_for_its_first_success(
         clock.advance(1)
         await asyncio.sleep(0.05)
         assert writer.refusals.refusing
-    system_file = next(assets.glob("system_*.jsonl"))
     assert not [r for r in lines(system_file) if r["data"].get("event") == "gap"]  # type: ignore[attr-defined]
     chattr("-i", scalp_file)
     await (await writer.submit(record_at("scalp", 9)))
@@ -182,9 +183,7 @@ async def test_a_really_full_disk_is_refused_cut_back_and_recorded_once_space_re
     writer = ArchiveWriter(assets, clock, metrics, fsync_ms=20)
     await writer.start()
     try:
-        await (await writer.submit(record_at("scalp", 0)))
-        await (await writer.submit(record_at("system", 0)))
-        scalp_file = next(assets.glob("scalp_*.jsonl"))
+        scalp_file, _system = await first_files(writer, assets, record_at)
         kept = scalp_file.read_bytes()
         filler = small_tmpfs / "filler"
         fd = os.open(filler, os.O_WRONLY | os.O_CREAT)
